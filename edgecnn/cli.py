@@ -1,0 +1,292 @@
+"""The ``edgecnn`` command line: thin verbs over the library (see ``edgecnn --help``).
+
+Errors are one line on stderr: exit 2 for usage errors (bad option, missing file argument), 1 for runtime
+errors; ``--debug`` shows tracebacks and TensorFlow's own logs. TensorFlow is imported only by the verbs that
+train or export, so ``predict``, ``inspect``, ``live`` and ``bench`` of .tflite/.onnx artifacts run without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgecnn import __version__
+from edgecnn.errors import EdgecnnError
+from edgecnn.quiet import native_output_muted
+
+app = typer.Typer(
+    help="Train a compact CNN, quantize it to int8, export TFLite and ONNX, benchmark it and run it live.\n\n"
+    "Example: edgecnn pipeline --out runs/demo",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(width=None if sys.stdout.isatty() else 120)  # logs and CI get the whole table
+EXISTING = {"exists": True, "resolve_path": False}
+
+
+class TargetName(str, Enum):
+    cpu = "cpu"
+    gpu = "gpu"
+    rpi = "rpi"
+
+
+class Quantize(str, Enum):
+    none = "none"
+    int8 = "int8"
+    all = "all"
+
+
+def _command() -> str:
+    return shlex.join(["edgecnn", *sys.argv[1:]])
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"edgecnn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and TensorFlow's native logs."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """edgecnn: train, quantize, export, benchmark and run compact CNNs on edge devices."""
+    if debug:
+        os.environ["EDGECNN_DEBUG"] = "1"
+
+
+@app.command()
+def pipeline(
+    out: Path = typer.Option(Path("runs/demo"), help="Run directory to write."),
+    dataset: str = typer.Option("digits", help="Dataset name (built-in: digits)."),
+    arch: str = typer.Option("edge-cnn", help="Model architecture."),
+    epochs: int = typer.Option(20, min=1, help="Training epochs (early stopping may end sooner)."),
+    target: TargetName = typer.Option(TargetName.cpu, help="Where to benchmark."),
+    threads: int = typer.Option(None, min=1, help="Inference threads (default: the target's)."),
+    calib_samples: int = typer.Option(300, min=1, help="Calibration images for int8."),
+    runs: int = typer.Option(200, min=1, help="Timed batch-1 runs per artifact."),
+    warmup: int = typer.Option(20, min=0, help="Untimed runs before timing."),
+    seed: int = typer.Option(0, help="Seed for the split, training and calibration."),
+) -> None:
+    """Train, export TFLite and ONNX in fp32 and int8, then benchmark every artifact.
+
+    Example: edgecnn pipeline --out runs/demo --epochs 20 --target cpu
+    """
+    from edgecnn.pipeline import run_pipeline
+
+    run_pipeline(out, dataset, arch, epochs, target.value, threads, calib_samples, warmup, runs, seed,
+                 command=_command(), console=console)
+
+
+@app.command()
+def train(
+    out: Path = typer.Option(Path("runs/train"), help="Run directory to write."),
+    dataset: str = typer.Option("digits", help="Dataset name (built-in: digits)."),
+    arch: str = typer.Option("edge-cnn", help="Model architecture."),
+    epochs: int = typer.Option(20, min=1, help="Training epochs (early stopping may end sooner)."),
+    batch_size: int = typer.Option(32, min=1, help="Training batch size."),
+    image_size: int = typer.Option(28, min=8, max=512, help="Model input height and width."),
+    seed: int = typer.Option(0, help="Seed for the split and training."),
+) -> None:
+    """Train a model; write model.keras and manifest.json.
+
+    Example: edgecnn train --dataset digits --epochs 20 --out runs/digits
+    """
+    from edgecnn.pipeline import train_run
+
+    manifest = train_run(out, dataset, arch, epochs, batch_size, seed, image_size, _command(), console)
+    src = manifest.source
+    console.print(f"{out / src['file']}: {src['params']:,} parameters, val {src['val_accuracy']:.2f}%, "
+                  f"test {src['test_accuracy']:.2f}%, {src['train_seconds']:.1f} s")
+
+
+@app.command()
+def export(
+    model: Path = typer.Argument(..., **EXISTING, help="Run directory (or its model.keras)."),
+    format: str = typer.Option("tflite,onnx", "--format", help="Comma-separated: tflite, onnx."),
+    quantize: Quantize = typer.Option(Quantize.all, help="none (fp32), int8, or all (both)."),
+    calib_samples: int = typer.Option(300, min=1, help="Training images used to calibrate int8."),
+    seed: int = typer.Option(0, help="Seed for drawing calibration images."),
+) -> None:
+    """Export TFLite and ONNX artifacts beside the model and record them in the manifest.
+
+    Example: edgecnn export runs/demo --format tflite,onnx --quantize int8
+    """
+    from edgecnn.pipeline import export_run
+
+    precisions = {"none": ("fp32",), "int8": ("int8",), "all": ("fp32", "int8")}[quantize.value]
+    entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command())
+    table = Table(title=f"exported to {model if model.is_dir() else model.parent}")
+    for name in ("Artifact", "Format", "Precision", "Size (KB)", "sha256"):
+        table.add_column(name)
+    for e in entries:
+        table.add_row(e.file, e.format, e.precision, f"{e.bytes / 1024:.1f}", e.sha256[:16])
+    console.print(table)
+
+
+@app.command()
+def bench(
+    paths: list[Path] = typer.Argument(..., **EXISTING, help="Run directories and/or .tflite/.onnx files."),
+    target: TargetName = typer.Option(TargetName.cpu, help="cpu, gpu (CUDA) or rpi (native or emulated)."),
+    threads: int = typer.Option(None, min=1, help="Inference threads (default: the target's)."),
+    runs: int = typer.Option(200, min=1, help="Timed batch-1 runs per artifact."),
+    warmup: int = typer.Option(20, min=0, help="Untimed runs before timing."),
+    json_out: str = typer.Option(None, "--json", help="Write the JSON report to this file ('-': stdout)."),
+) -> None:
+    """Accuracy on the test split and batch-1 latency of every artifact, as a table.
+
+    Example: edgecnn bench runs/demo --target cpu --threads 1 --json bench.json
+    """
+    from edgecnn.bench import bench_paths, print_table, report
+    from edgecnn.targets import resolve_target
+
+    bench_target = resolve_target(target.value, threads)
+    rows = bench_paths(paths, bench_target, warmup, runs)
+    document = report(rows, bench_target, warmup, runs)
+    if json_out == "-":
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    print_table(rows, title=f"edgecnn bench on {bench_target.label}", console=console)
+    if json_out:
+        from edgecnn.atomic import write_json_atomic
+
+        write_json_atomic(json_out, document)
+
+
+@app.command()
+def predict(
+    artifact: Path = typer.Argument(..., **EXISTING, dir_okay=False, help="A .tflite or .onnx model."),
+    images: list[Path] = typer.Argument(..., **EXISTING, dir_okay=False, help="Image files OpenCV can read."),
+    top_k: int = typer.Option(3, min=1, help="How many labels to show per image."),
+    threads: int = typer.Option(None, min=1, help="Inference threads."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Top-k labels with scores for each image, using the manifest beside the model (no TensorFlow).
+
+    Example: edgecnn predict runs/demo/model_int8.tflite digit.png
+    """
+    import cv2
+
+    from edgecnn.runtime import Classifier
+
+    with native_output_muted():
+        clf = Classifier(artifact, threads=threads)
+    with clf:
+        results = {}
+        for path in images:
+            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if frame is None:
+                raise EdgecnnError(f"cannot read image {path}: not an image OpenCV can decode")
+            results[str(path)] = clf.predict(frame, top_k=top_k)
+    if json_out:
+        doc = [{"image": k, "top": [{"label": lbl, "score": s} for lbl, s in v]} for k, v in results.items()]
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    table = Table(title=f"{artifact.name}")
+    table.add_column("Image")
+    for rank in range(1, top_k + 1):
+        table.add_column(f"#{rank}")
+    for image, top in results.items():
+        table.add_row(image, *(f"{label} ({score:.3f})" for label, score in top))
+    console.print(table)
+
+
+@app.command()
+def inspect(
+    artifact: Path = typer.Argument(..., **EXISTING, dir_okay=False, help="A .tflite or .onnx model."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Operators, input/output tensors (dtype, shape, quantization), parameters and size of an artifact.
+
+    Example: edgecnn inspect runs/demo/model_int8.tflite
+    """
+    from edgecnn.inspection import inspect_artifact
+
+    info = inspect_artifact(artifact)
+    if json_out:
+        sys.stdout.write(json.dumps(info, indent=2) + "\n")
+        return
+    console.print(f"[bold]{info['file']}[/] {info['format']}, {info['bytes'] / 1024:.1f} KB, "
+                  f"{info['parameters']:,} parameters, precision {info['precision']}, manifest: {info['manifest']}")
+    tensors = Table(title="tensors")
+    for name in ("Role", "Name", "dtype", "Shape", "Quantization (scale, zero point)"):
+        tensors.add_column(name)
+    for role in ("inputs", "outputs"):
+        for t in info[role]:
+            tensors.add_row(role[:-1], t["name"], t["dtype"], str(t["shape"]), str(t["quantization"] or "-"))
+    ops = Table(title="operators")
+    ops.add_column("Operator")
+    ops.add_column("Count", justify="right")
+    for op, count in sorted(info["operators"].items(), key=lambda kv: -kv[1]):
+        ops.add_row(op, str(count))
+    console.print(tensors, ops)
+
+
+@app.command()
+def live(
+    model: Path = typer.Argument(..., **EXISTING, dir_okay=False, help="A .tflite or .onnx model."),
+    source: str = typer.Option("0", help="Camera index, video file, rtsp:// URL or image folder."),
+    roi: str = typer.Option(None, help="Region of interest X,Y,W,H (default: centred square)."),
+    invert: bool = typer.Option(False, help="Invert the region (dark ink on white paper)."),
+    top_k: int = typer.Option(3, min=1, help="Labels shown per frame."),
+    threads: int = typer.Option(None, min=1, help="Inference threads."),
+    display: bool = typer.Option(True, "--display/--no-display", help="Show a window (needs a screen)."),
+    json_lines: bool = typer.Option(False, "--json", help="One JSON line per frame, then a summary line."),
+    save: Path = typer.Option(None, help="Write the annotated video here (.mp4)."),
+    max_frames: int = typer.Option(None, min=1, help="Stop after this many frames."),
+) -> None:
+    """Classify a camera, video, stream or image folder frame by frame.
+
+    Example: edgecnn live runs/demo/model_int8.tflite --source digits.mp4 --no-display --json
+    """
+    from edgecnn.live import parse_roi, run_live
+    from edgecnn.runtime import Classifier
+
+    with native_output_muted():
+        clf = Classifier(model, threads=threads)
+    with clf:
+        summary = run_live(clf, source, parse_roi(roi), invert, top_k, display, json_lines, save, max_frames)
+    if json_lines:
+        sys.stdout.write(json.dumps({"summary": summary}) + "\n")
+    else:
+        console.print(f"{summary['frames']} frames, {summary['mean_fps']} FPS, p50 {summary['p50_ms']} ms")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning every failure into one line on stderr and an exit code."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        code = app(args=argv, prog_name="edgecnn", standalone_mode=False)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted", markup=False)
+        code = 130
+    except EdgecnnError as exc:
+        err.print(f"error: {exc}", markup=False)
+        code = 1
+    except Exception as exc:
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # typer's usage errors (click's)
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx else "edgecnn"
+            if exc.format_message():  # empty when the help was shown for a bare command
+                err.print(f"error: {exc.format_message()} (see '{where} --help')", markup=False)
+            code = exc.exit_code
+        elif os.environ.get("EDGECNN_DEBUG") == "1":
+            raise
+        else:
+            err.print(f"error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", markup=False)
+            code = 1
+    sys.exit(code or 0)

@@ -1,0 +1,24 @@
+"""Errors that edgecnn reports to users as one line (the CLI prints them without a traceback).
+
+    >>> from edgecnn.errors import EdgecnnError
+    >>> raise EdgecnnError("model not found: runs/x/model.keras")
+"""
+
+
+class EdgecnnError(Exception):
+    """A failure the user can act on: bad input, a missing file, an unavailable device."""
+
+
+class InputError(EdgecnnError, ValueError):
+    """An input array or image that a model cannot take (wrong shape, dtype, NaN, empty batch)."""
+
+
+class IntegrityError(EdgecnnError, ValueError):
+    """A model file whose sha256 differs from its manifest, or a manifest that is not valid."""
+
+
+def check_choice(kind: str, value: str, allowed) -> str:
+    """Return ``value`` if it is one of ``allowed``; otherwise raise a one-line EdgecnnError listing them."""
+    if value not in allowed:
+        raise EdgecnnError(f"unknown {kind} {value!r}; choose from: {', '.join(allowed)}")
+    return value

@@ -1,0 +1,94 @@
+"""Describe a .tflite or .onnx artifact: operators, input/output tensors, parameters, size, manifest status.
+
+    info = inspect_artifact("runs/demo/model_int8.tflite")
+    info["operators"]        # {'CONV_2D': 3, 'MAX_POOL_2D': 3, ...}
+    info["inputs"][0]        # {'name': ..., 'dtype': 'int8', 'shape': [1, 28, 28, 1], 'quantization': [0.0039, -128]}
+
+No TensorFlow: TFLite through the runtime's interpreter, ONNX through the ``onnx`` package.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.errors import EdgecnnError, IntegrityError
+from edgecnn.manifest import Manifest
+from edgecnn.runtime import TFLiteBackend
+
+
+def inspect_artifact(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise EdgecnnError(f"model not found: {path}")
+    manifest = Manifest.beside(path)
+    if manifest:
+        manifest.verify(path)
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        info = _tflite(path)
+    elif suffix == ".onnx":
+        info = _onnx(path)
+    else:
+        raise EdgecnnError(f"cannot inspect {path.name}: expected a .tflite or .onnx file")
+    entry = manifest.entry(path.name) if manifest else None
+    return {
+        "file": str(path), "bytes": path.stat().st_size, **info,
+        "precision": entry.precision if entry else None,
+        "manifest": "sha256 verified" if entry else "none (integrity not checked)",
+    }
+
+
+def _tflite(path: Path) -> dict:
+    interpreter = TFLiteBackend(path).interpreter
+    ops = interpreter._get_ops_details()  # LiteRT exposes no public op listing
+    produced = {t for op in ops for t in op["outputs"]}
+    graph_inputs = {d["index"] for d in interpreter.get_input_details()}
+    tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
+    constants = {t for op in ops for t in op["inputs"] if t >= 0} - produced - graph_inputs
+    return {
+        "format": "tflite",
+        "operators": dict(Counter(op["op_name"] for op in ops)),
+        "parameters": int(sum(np.prod(tensors[t]["shape"]) for t in constants)),
+        "inputs": [_tflite_tensor(d) for d in interpreter.get_input_details()],
+        "outputs": [_tflite_tensor(d) for d in interpreter.get_output_details()],
+    }
+
+
+def _tflite_tensor(detail: dict) -> dict:
+    return {"name": detail["name"], "dtype": np.dtype(detail["dtype"]).name,
+            "shape": [int(d) for d in detail["shape"]], "quantization": list(detail["quantization"])}
+
+
+def _onnx(path: Path) -> dict:
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
+        raise IntegrityError(f"{path} is not a valid ONNX model: {str(exc).splitlines()[0]}") from None
+    graph = model.graph
+    initializers = {i.name for i in graph.initializer}
+    # Parameters: weights and biases, not the scales and zero points of Q/DQ nodes nor int64 shape constants.
+    qdq_aux = {n.input[i] for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+               for i in (1, 2) if len(n.input) > i}
+    weight_types = (onnx.TensorProto.FLOAT, onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT32)
+
+    def tensor(value) -> dict:
+        kind = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in kind.shape.dim]
+        return {"name": value.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(kind.elem_type).name,
+                "shape": dims, "quantization": None}
+
+    return {
+        "format": "onnx",
+        "opset": max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+        "operators": dict(Counter(node.op_type for node in graph.node)),
+        "parameters": int(sum(np.prod(i.dims) for i in graph.initializer
+                              if i.name not in qdq_aux and i.data_type in weight_types)),
+        "inputs": [tensor(v) for v in graph.input if v.name not in initializers],
+        "outputs": [tensor(v) for v in graph.output],
+    }

@@ -1,0 +1,171 @@
+"""Live classification from a camera, a video file, a stream or an image folder, with OpenCV.
+
+    with Classifier("models/mnist/model_int8.tflite") as clf:
+        summary = run_live(clf, "0")                      # webcam 0, a window; q or ESC quits, s saves a frame
+        summary = run_live(clf, "digits.mp4", display=False, json_lines=True, max_frames=100)
+        summary["mean_fps"], summary["p50_ms"]
+
+Each frame is cropped to a region of interest (the largest centred square unless ``roi`` is given), optionally
+inverted (dark ink on white paper, for models trained on MNIST's white on black), and classified through the
+runtime wrapper, which applies the manifest's preprocessing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgecnn.atomic import atomic_output
+from edgecnn.errors import EdgecnnError
+from edgecnn.runtime import Classifier
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
+QUIT_KEYS = (ord("q"), 27)
+
+
+class FolderSource:
+    """Images of a folder in name order, read like a ``cv2.VideoCapture``."""
+
+    def __init__(self, folder: Path):
+        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise EdgecnnError(f"no images in {folder}")
+        self.index = 0
+
+    def read(self):
+        while self.index < len(self.files):
+            frame = cv2.imread(str(self.files[self.index]), cv2.IMREAD_COLOR)
+            self.index += 1
+            if frame is not None:
+                return True, frame
+        return False, None
+
+    def get(self, prop):
+        return 0.0
+
+    def release(self):
+        pass
+
+
+def open_source(source: str):
+    """A camera index ("0"), a video file, a stream URL or an image folder; EdgecnnError if it cannot open."""
+    if source.isdigit():
+        capture = cv2.VideoCapture(int(source))
+    elif Path(source).is_dir():
+        return FolderSource(Path(source))
+    elif "://" not in source and not Path(source).is_file():
+        raise EdgecnnError(f"no such video file or folder: {source} (a camera is --source 0, 1, ...)")
+    else:
+        capture = cv2.VideoCapture(source)
+    if not capture.isOpened():
+        raise EdgecnnError(f"cannot open video source {source!r}: check the camera index or path given to --source")
+    return capture
+
+
+def parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
+    """``"X,Y,W,H"`` to a tuple of ints (None stays None)."""
+    if text is None:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise EdgecnnError(f"--roi takes X,Y,W,H in pixels, got {text!r}") from None
+    if min(x, y) < 0 or min(w, h) < 1:
+        raise EdgecnnError(f"--roi needs X,Y >= 0 and W,H >= 1, got {text!r}")
+    return x, y, w, h
+
+
+def centred_square(height: int, width: int) -> tuple[int, int, int, int]:
+    side = min(height, width)
+    return (width - side) // 2, (height - side) // 2, side, side
+
+
+def annotate(frame: np.ndarray, roi, top, fps: float, latency_ms: float) -> None:
+    """Draw the region of interest, the top-k labels with scores, FPS and latency onto ``frame``."""
+    x, y, w, h = roi
+    cv2.rectangle(frame, (x, y), (x + w - 1, y + h - 1), (0, 255, 0), 1)
+    lines = [f"{label}: {score:.2f}" for label, score in top] + [f"{fps:.0f} FPS  {latency_ms:.2f} ms"]
+    scale = max(frame.shape[0] / 480, 0.3)
+    for i, text in enumerate(lines):
+        org = (4, int((i + 1) * 22 * scale))
+        cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k: int = 3,
+             display: bool = True, json_lines: bool = False, save: str | Path | None = None,
+             max_frames: int | None = None, out=None) -> dict:
+    """Classify frames until the source ends, ``max_frames`` is reached or the user quits; return a summary."""
+    out = out or sys.stdout
+    if display and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        raise EdgecnnError("no display to show frames on: run with --no-display")
+    if max_frames is not None and max_frames < 1:
+        raise EdgecnnError(f"--max-frames must be at least 1, got {max_frames}")
+    capture = open_source(source)
+    latencies, start, writer = [], time.perf_counter(), None
+    try:
+        with atomic_output(save, suffix=Path(save).suffix or ".mp4") if save else nullcontext() as save_tmp:
+            while max_frames is None or len(latencies) < max_frames:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                box = _clip(roi or centred_square(*frame.shape[:2]), frame.shape)
+                crop = frame[box[1]: box[1] + box[3], box[0]: box[0] + box[2]]
+                tick = time.perf_counter()
+                top = clf.predict(255 - crop if invert else crop, top_k=top_k)
+                latencies.append((time.perf_counter() - tick) * 1e3)
+                if json_lines:
+                    record = {"frame": len(latencies) - 1, "time_s": round(time.perf_counter() - start, 4),
+                              "top": [[label, round(score, 4)] for label, score in top],
+                              "latency_ms": round(latencies[-1], 3)}
+                    out.write(json.dumps(record) + "\n")
+                if not (display or save_tmp):
+                    continue
+                fps = len(latencies) / max(time.perf_counter() - start, 1e-9)
+                annotate(frame, box, top, fps, latencies[-1])
+                if save_tmp:
+                    writer = writer or _writer(save_tmp, capture, frame)
+                    writer.write(frame)
+                if display and _show(frame, len(latencies)):
+                    break
+            if writer:
+                writer.release()
+    finally:
+        capture.release()
+        if display:
+            cv2.destroyAllWindows()
+    seconds = time.perf_counter() - start
+    return {"frames": len(latencies), "seconds": round(seconds, 3),
+            "mean_fps": round(len(latencies) / seconds, 1) if latencies else 0.0,
+            "p50_ms": round(float(np.median(latencies)), 3) if latencies else None}
+
+
+def _show(frame: np.ndarray, index: int) -> bool:
+    """Show the frame; True when the user asked to quit. ``s`` saves a snapshot PNG."""
+    cv2.imshow("edgecnn live", frame)
+    key = cv2.waitKey(1) & 0xFF
+    if key == ord("s"):
+        cv2.imwrite(f"edgecnn-snapshot-{index:06d}.png", frame)
+    return key in QUIT_KEYS
+
+
+def _clip(roi, shape) -> tuple[int, int, int, int]:
+    x, y, w, h = roi
+    if x >= shape[1] or y >= shape[0]:
+        raise EdgecnnError(f"--roi {roi} lies outside the {shape[1]}x{shape[0]} frame")
+    return x, y, min(w, shape[1] - x), min(h, shape[0] - y)
+
+
+def _writer(path: Path, capture, frame: np.ndarray) -> cv2.VideoWriter:
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
+    if not writer.isOpened():
+        raise EdgecnnError(f"cannot write video {path}")
+    return writer

@@ -1,0 +1,177 @@
+"""The run directory's ``manifest.json``: what each artifact is and how to feed it.
+
+It records the labels, the preprocessing (see :mod:`edgecnn.preprocess`), the source Keras model, the
+dataset, and for each artifact its file name, format, precision and sha256. The runtime reads it to
+preprocess inputs and to refuse altered files::
+
+    m = Manifest.load("runs/demo")                  # a folder or the manifest file itself
+    m.labels, m.preprocessing.input_shape
+    entry = m.verify("runs/demo/model_int8.tflite") # IntegrityError when the sha256 differs
+
+File names in a manifest are plain names inside its own folder: ``../`` and absolute paths are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from edgecnn import __version__
+from edgecnn.atomic import write_json_atomic
+from edgecnn.errors import IntegrityError
+from edgecnn.preprocess import Preprocessing
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+_TOOLS = ("tensorflow", "keras", "onnx", "onnxruntime", "ai-edge-litert", "opencv-python", "numpy")
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def safe_name(name: str) -> str:
+    """Return ``name`` if it is a plain file name (no folder part, no ``..``); raise IntegrityError otherwise."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or Path(name).is_absolute():
+        raise IntegrityError(f"manifest names a file outside its folder: {name!r}")
+    return name
+
+
+def tool_versions() -> dict[str, str]:
+    """Installed versions of the libraries that make or run artifacts (absent ones are left out)."""
+    versions = {"python": sys.version.split()[0], "edgecnn": __version__}
+    for tool in _TOOLS:
+        try:
+            versions[tool] = metadata.version(tool)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+@dataclass
+class ArtifactEntry:
+    """One exported model file."""
+
+    file: str
+    format: str  # "tflite" | "onnx"
+    precision: str  # "fp32" | "int8"
+    sha256: str
+    bytes: int
+    input_dtype: str = "float32"
+
+
+@dataclass
+class Manifest:
+    labels: list[str]
+    preprocessing: Preprocessing
+    dataset: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
+    artifacts: list[ArtifactEntry] = field(default_factory=list)
+    command: str = ""
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    versions: dict = field(default_factory=tool_versions)
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA_VERSION,
+            "labels": list(self.labels),
+            "input": {"shape": list(self.preprocessing.input_shape), "layout": "NHWC", "dtype": "float32"},
+            "preprocessing": self.preprocessing.to_dict(),
+            "dataset": self.dataset,
+            "source": self.source,
+            "artifacts": [asdict(a) for a in self.artifacts],
+            "command": self.command,
+            "created": self.created,
+            "versions": self.versions,
+        }
+
+    @classmethod
+    def from_dict(cls, record: dict) -> Manifest:
+        try:
+            artifacts = [ArtifactEntry(**a) for a in record.get("artifacts", [])]
+            for entry in artifacts:
+                safe_name(entry.file)
+            return cls(
+                labels=[str(label) for label in record["labels"]],
+                preprocessing=Preprocessing.from_dict(record["preprocessing"]),
+                dataset=record.get("dataset", {}),
+                source=record.get("source", {}),
+                artifacts=artifacts,
+                command=record.get("command", ""),
+                created=record.get("created", ""),
+                versions=record.get("versions", {}),
+            )
+        except (KeyError, TypeError) as exc:
+            raise IntegrityError(f"manifest is not valid: missing or malformed {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Manifest:
+        """Read ``path`` (a manifest file, or a folder holding ``manifest.json``)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / MANIFEST_NAME
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise IntegrityError(f"no manifest at {path}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IntegrityError(f"manifest {path} is not valid JSON: {exc}") from None
+        if not isinstance(record, dict):
+            raise IntegrityError(f"manifest {path} is not a JSON object")
+        return cls.from_dict(record)
+
+    @classmethod
+    def beside(cls, artifact: str | Path) -> Manifest | None:
+        """The manifest in the artifact's folder if there is one and it lists the artifact, else None."""
+        artifact = Path(artifact)
+        candidate = artifact.parent / MANIFEST_NAME
+        if not candidate.is_file():
+            return None
+        manifest = cls.load(candidate)
+        return manifest if manifest.entry(artifact.name) else None
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / MANIFEST_NAME
+        write_json_atomic(path, self.to_dict())
+        return path
+
+    def entry(self, file: str) -> ArtifactEntry | None:
+        return next((a for a in self.artifacts if a.file == file), None)
+
+    def add_artifact(self, path: str | Path, format: str, precision: str, input_dtype: str = "float32"):
+        """Record (or replace) the artifact at ``path``, which must sit in the manifest's folder."""
+        path = Path(path)
+        entry = ArtifactEntry(
+            file=safe_name(path.name),
+            format=format,
+            precision=precision,
+            sha256=sha256_file(path),
+            bytes=path.stat().st_size,
+            input_dtype=input_dtype,
+        )
+        self.artifacts = [a for a in self.artifacts if a.file != entry.file] + [entry]
+        return entry
+
+    def verify(self, artifact: str | Path) -> ArtifactEntry:
+        """Check the artifact's sha256 against this manifest; return its entry or raise IntegrityError."""
+        artifact = Path(artifact)
+        entry = self.entry(artifact.name)
+        if entry is None:
+            raise IntegrityError(f"{artifact.name} is not listed in its manifest")
+        actual = sha256_file(artifact)
+        if actual != entry.sha256:
+            raise IntegrityError(
+                f"{artifact} does not match its manifest (sha256 {actual[:12]}..., expected {entry.sha256[:12]}...)"
+                ": the file was altered or corrupted"
+            )
+        return entry

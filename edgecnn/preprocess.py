@@ -1,0 +1,111 @@
+"""Preprocessing shared by training and the runtime, so a device reproduces it exactly.
+
+A model's manifest stores a :class:`Preprocessing`; calling it turns whatever an app has into the model's
+float32 NHWC input batch::
+
+    pre = Preprocessing(height=28, width=28, channels=1)
+    batch = pre(frame)          # an OpenCV BGR frame, a grayscale image, or a batch of either
+    batch.shape                 # (1, 28, 28, 1), float32, x = (pixel * scale - mean) / std
+
+Raw images are uint8 (OpenCV's BGR order for colour). A float array already shaped like the model input
+(``(28, 28, 1)`` or ``(N, 28, 28, 1)``) is taken as preprocessed and passed through after a finiteness check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from edgecnn.errors import InputError
+
+LAYOUT = "NHWC"
+FORMULA = "x = (pixel * scale - mean) / std"
+RESIZE = "cv2.INTER_AREA when shrinking, cv2.INTER_LINEAR when enlarging"
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How raw pixels become model input: colour, size, optional inversion, then normalization."""
+
+    height: int
+    width: int
+    channels: int  # 1: grayscale, 3: RGB
+    scale: float = 1.0 / 255.0
+    mean: float = 0.0
+    std: float = 1.0
+    invert: bool = False  # 255 - pixel, before normalization
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.height, self.width, self.channels)
+
+    def to_dict(self) -> dict:
+        """The manifest's ``preprocessing`` record: fields plus a human-readable description."""
+        return {
+            **asdict(self),
+            "layout": LAYOUT,
+            "color": "gray" if self.channels == 1 else "rgb",
+            "resize": RESIZE,
+            "normalization": FORMULA,
+        }
+
+    @classmethod
+    def from_dict(cls, record: dict) -> Preprocessing:
+        fields = ("height", "width", "channels", "scale", "mean", "std", "invert")
+        try:
+            return cls(**{key: record[key] for key in fields})
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"manifest preprocessing record is incomplete: {exc}") from None
+
+    def __call__(self, x) -> np.ndarray:
+        """Return a float32 NHWC batch for one image, a batch of images, or an already preprocessed array."""
+        return self.batch(x)[0]
+
+    def batch(self, x) -> tuple[np.ndarray, bool]:
+        """Like calling the object, and also tell whether ``x`` was a single image (True) or a batch."""
+        x = np.asarray(x)
+        if x.size == 0:
+            raise InputError(f"empty input {x.shape}: expected at least one image")
+        if np.issubdtype(x.dtype, np.floating) and x.shape[-3:] == self.input_shape and x.ndim in (3, 4):
+            if not np.all(np.isfinite(x)):
+                raise InputError("input contains NaN or infinite values")
+            return x.reshape((-1, *self.input_shape)).astype(np.float32, copy=False), x.ndim == 3
+        if x.dtype != np.uint8:
+            raise InputError(
+                f"expected uint8 image(s) (HxW gray, HxWx3 BGR, or a batch of them) or a float array shaped "
+                f"{self.input_shape} or (N, {', '.join(map(str, self.input_shape))}); got {x.dtype} {x.shape}"
+            )
+        single = x.ndim == 2 or (x.ndim == 3 and x.shape[-1] in (1, 3, 4))
+        if not single and x.ndim not in (3, 4):
+            raise InputError(f"expected an image or a batch of images, got an array of shape {x.shape}")
+        images = [x] if single else list(x)
+        return self.normalize(np.stack([self.image(img) for img in images])), single
+
+    def image(self, img: np.ndarray) -> np.ndarray:
+        """Convert one uint8 image to the model's colour and size (and invert it if asked): H x W x C uint8."""
+        img = self._color(img)
+        if img.shape[:2] != (self.height, self.width):
+            shrinking = img.shape[0] >= self.height and img.shape[1] >= self.width
+            interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+            img = cv2.resize(img, (self.width, self.height), interpolation=interp)
+        if self.invert:
+            img = 255 - img
+        return img.reshape(self.input_shape)
+
+    def normalize(self, images: np.ndarray) -> np.ndarray:
+        """Apply ``x = (pixel * scale - mean) / std`` to uint8 images that already have the model's shape."""
+        return ((images.astype(np.float32) * self.scale - self.mean) / self.std).astype(np.float32)
+
+    def _color(self, img: np.ndarray) -> np.ndarray:
+        if img.ndim == 3 and img.shape[-1] == 1:
+            img = img[..., 0]
+        if img.ndim == 2:
+            return img if self.channels == 1 else cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+        if img.ndim != 3 or img.shape[-1] not in (3, 4):
+            raise InputError(f"expected a gray, BGR or BGRA image, got shape {img.shape}")
+        four = img.shape[-1] == 4
+        if self.channels == 1:
+            return cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY if four else cv2.COLOR_BGR2GRAY)
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if four else cv2.COLOR_BGR2RGB)

@@ -1,0 +1,205 @@
+"""The runtime wrapper that apps and devices embed: numpy plus LiteRT and/or ONNX Runtime, no TensorFlow.
+
+    from edgecnn.runtime import Classifier
+
+    with Classifier("runs/demo/model_int8.tflite") as clf:   # checks the sha256 listed in manifest.json
+        print(clf.predict(cv2.imread("digit.png")))         # [('7', 0.98), ('1', 0.01), ('9', 0.004)]
+        probs = clf.predict_proba(batch)                     # (N, classes) float32
+
+Inputs are OpenCV frames (BGR uint8), grayscale images, batches of them, or float arrays already shaped like
+the model input; the manifest beside the model says how to preprocess. int8 models get their input quantized
+and their output dequantized with the tensors' own scale and zero point.
+
+Thread safety: a Classifier is not thread-safe. Use one per thread, or guard its calls with a lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.errors import EdgecnnError, InputError, IntegrityError, check_choice
+from edgecnn.manifest import Manifest
+from edgecnn.preprocess import Preprocessing
+
+BACKENDS = ("auto", "tflite", "onnx")
+_SUFFIX_BACKEND = {".tflite": "tflite", ".onnx": "onnx"}
+
+
+def tflite_interpreter_class():
+    """LiteRT's Interpreter, else tflite-runtime's, else TensorFlow's (the last resort on a desktop)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            try:
+                from tensorflow.lite import Interpreter
+            except ImportError:
+                raise EdgecnnError("no TFLite interpreter installed: pip install ai-edge-litert") from None
+    return Interpreter
+
+
+class TFLiteBackend:
+    """A LiteRT interpreter whose input tensor is resized to each batch size it is given."""
+
+    name = "tflite"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        try:
+            self.interpreter = tflite_interpreter_class()(model_path=str(path), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise IntegrityError(f"{path} is not a loadable TFLite model: {_first_line(exc)}") from None
+        self._details()
+
+    def _details(self):
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.input_shape = tuple(int(d) for d in self.input["shape"][1:])
+        self.input_dtype = np.dtype(self.input["dtype"])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) != self.input["shape"][0]:
+            self.interpreter.resize_tensor_input(self.input["index"], [len(batch), *self.input_shape])
+            self.interpreter.allocate_tensors()
+            self._details()
+        self.interpreter.set_tensor(self.input["index"], _quantize(batch, self.input))
+        self.interpreter.invoke()
+        return _dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)
+
+
+class OnnxBackend:
+    """An ONNX Runtime session on the given execution providers (CPU by default)."""
+
+    name = "onnx"
+
+    def __init__(self, path: Path, threads: int | None = None, providers: list[str] | None = None):
+        import onnxruntime as ort
+
+        providers = list(providers or ["CPUExecutionProvider"])
+        available = ort.get_available_providers()
+        missing = [p for p in providers if p not in available]
+        if missing:
+            raise EdgecnnError(
+                f"ONNX Runtime has no {', '.join(missing)} here; available: {', '.join(available)}"
+            )
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types for a bad file
+            raise IntegrityError(f"{path} is not a loadable ONNX model: {_first_line(exc)}") from None
+        meta = self.session.get_inputs()[0]
+        self.input_name, self.output_name = meta.name, self.session.get_outputs()[0].name
+        self.input_shape = tuple(int(d) if isinstance(d, int) else -1 for d in meta.shape[1:])
+        self.input_dtype = np.dtype(np.float32)
+        self.providers = self.session.get_providers()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+class Classifier:
+    """Classify images with a ``.tflite`` or ``.onnx`` model, using the manifest beside it.
+
+    ``backend``: "auto" (from the file suffix), "tflite" or "onnx". ``threads``: intra-op threads (None: the
+    runtime's default). ``providers``: ONNX Runtime execution providers, e.g. ["CUDAExecutionProvider",
+    "CPUExecutionProvider"]. ``verify``: check the file's sha256 against the manifest before loading.
+    Without a manifest the model still runs, but only on preprocessed float input, with index labels.
+    """
+
+    def __init__(self, path, backend: str = "auto", threads: int | None = None, providers=None, verify=True):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise EdgecnnError(f"model not found: {self.path}")
+        check_choice("backend", backend, BACKENDS)
+        if backend == "auto":
+            suffix = self.path.suffix.lower()
+            if suffix not in _SUFFIX_BACKEND:
+                raise EdgecnnError(f"cannot tell the backend of {self.path.name}: expected .tflite or .onnx")
+            backend = _SUFFIX_BACKEND[suffix]
+        self.manifest = Manifest.beside(self.path)
+        if self.manifest and verify:
+            self.manifest.verify(self.path)
+        self.backend = TFLiteBackend(self.path, threads) if backend == "tflite" else OnnxBackend(
+            self.path, threads, providers
+        )
+        shape = self.backend.input_shape
+        if self.manifest:
+            self.preprocessing = self.manifest.preprocessing
+            self.labels = self.manifest.labels
+            if self.preprocessing.input_shape != shape:
+                raise IntegrityError(
+                    f"{self.path.name} takes input {shape} but its manifest says {self.preprocessing.input_shape}"
+                )
+        else:
+            self.preprocessing = None
+            self.labels = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.backend.input_shape
+
+    def prepare(self, x) -> tuple[np.ndarray, bool]:
+        """The model's float32 NHWC batch for ``x``, and whether ``x`` was a single image."""
+        if self.preprocessing is not None:
+            return self.preprocessing.batch(x)
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            raise InputError(
+                f"{self.path.name} has no manifest beside it, so edgecnn cannot preprocess images for it: "
+                f"pass float input shaped {self.input_shape} or (N, {', '.join(map(str, self.input_shape))})"
+            )
+        return Preprocessing(*self.input_shape).batch(x)
+
+    def predict_proba(self, x) -> np.ndarray:
+        """Class probabilities, shape (N, classes), for one image or a batch."""
+        batch, _ = self.prepare(x)
+        return self.backend.run(batch)
+
+    def predict(self, x, top_k: int = 3):
+        """Top-k ``(label, score)`` pairs for one image, or a list of such lists for a batch."""
+        if top_k < 1:
+            raise InputError(f"top_k must be at least 1, got {top_k}")
+        batch, single = self.prepare(x)
+        probs = self.backend.run(batch)
+        labels = self.labels or [str(i) for i in range(probs.shape[1])]
+        order = np.argsort(-probs, axis=1)[:, :top_k]
+        results = [[(labels[i], float(row[i])) for i in idx] for row, idx in zip(probs, order)]
+        return results[0] if single else results
+
+    def close(self) -> None:
+        self.backend = None
+
+    def __enter__(self) -> Classifier:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail["quantization"]
+    if dtype == np.float32 or not scale:
+        return x.astype(dtype, copy=False)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    if y.dtype == np.float32 or not scale:
+        return y.astype(np.float32, copy=False)
+    return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,75 @@
+"""Benchmark targets: which backends, providers and thread counts a device class gets.
+
+    t = resolve_target("rpi")       # on x86_64: emulated (runtime-only backends, <= 4 threads, batch 1)
+    t.label                         # 'rpi (emulated on x86_64, 2 threads)'
+    resolve_target("gpu")           # EdgecnnError when ONNX Runtime sees no CUDA device
+
+``cpu``: LiteRT (XNNPACK) and ONNX Runtime on the CPU, plus the Keras model as the reference.
+``gpu``: ONNX Runtime's CUDA provider (TensorRT first where present) plus Keras; LiteRT's pip wheel has no
+desktop GPU delegate, so TFLite rows are skipped there with that reason.
+``rpi``: on an ARM machine, a native run with runtime-only backends and 4 threads; elsewhere the same limits
+emulated on the host and labelled so.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass
+
+from edgecnn.errors import EdgecnnError, check_choice
+
+TARGETS = ("cpu", "gpu", "rpi")
+ARM_MACHINES = ("aarch64", "arm64", "armv7l")
+RPI_MAX_THREADS = 4
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    threads: int
+    providers: tuple[str, ...]  # ONNX Runtime execution providers, in priority order
+    formats: tuple[str, ...]  # artifact formats that run on this target
+    keras_reference: bool  # bench the Keras model too
+    emulated: bool
+    label: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def onnx_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return ort.get_available_providers()
+
+
+def resolve_target(name: str, threads: int | None = None, providers: list[str] | None = None,
+                   machine: str | None = None) -> Target:
+    """Build the Target for ``name``. ``providers`` and ``machine`` default to what this host has."""
+    check_choice("target", name, TARGETS)
+    if threads is not None and threads < 1:
+        raise EdgecnnError(f"threads must be at least 1, got {threads}")
+    machine = machine or platform.machine()
+    cores = os.cpu_count() or 1
+    if name == "cpu":
+        threads = threads or cores
+        return Target("cpu", threads, ("CPUExecutionProvider",), ("tflite", "onnx"), True, False,
+                      f"cpu ({machine}, {threads} threads)")
+    if name == "gpu":
+        providers = onnx_providers() if providers is None else providers
+        if "CUDAExecutionProvider" not in providers:
+            raise EdgecnnError(
+                "no GPU visible: ONNX Runtime has no CUDAExecutionProvider here "
+                "(on a CUDA machine: pip install 'edgecnn[gpu]')"
+            )
+        chosen = tuple(p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in providers)
+        return Target("gpu", threads or cores, (*chosen, "CPUExecutionProvider"), ("onnx",), True, False,
+                      f"gpu ({', '.join(chosen)})")
+    threads = min(threads or RPI_MAX_THREADS, RPI_MAX_THREADS)
+    if machine in ARM_MACHINES:
+        return Target("rpi", threads, ("CPUExecutionProvider",), ("tflite", "onnx"), False, False,
+                      f"rpi (native {machine}, {threads} threads)")
+    threads = min(threads, cores)
+    return Target("rpi", threads, ("CPUExecutionProvider",), ("tflite", "onnx"), False, True,
+                  f"rpi (emulated on {machine}, {threads} threads)")
