@@ -45,8 +45,11 @@ class Quantize(str, Enum):
     all = "all"
 
 
+_invocation: list[str] = []  # the arguments main() was given, for the manifest's "command"
+
+
 def _command() -> str:
-    return shlex.join(["edgecnn", *sys.argv[1:]])
+    return shlex.join(["edgecnn", *_invocation])
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -269,6 +272,7 @@ def live(
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning every failure into one line on stderr and an exit code."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    _invocation[:] = sys.argv[1:] if argv is None else argv
     try:
         code = app(args=argv, prog_name="edgecnn", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):

@@ -13,6 +13,7 @@ Both int8 paths calibrate on the same images (float32 NHWC, drawn from the train
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,7 +46,10 @@ def export_tflite(model: keras.Model, path: str | Path, precision: str, calibrat
         converter.inference_output_type = tf.int8
     else:
         check_choice("precision", precision, PRECISIONS)
-    with native_output_muted():
+    with native_output_muted(), warnings.catch_warnings():
+        # "Statistics for quantized inputs were expected": the converter wants them only for quantization-aware
+        # training; the representative dataset provides post-training statistics.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         flatbuffer = converter.convert()
     write_bytes_atomic(path, flatbuffer)
 

@@ -1,0 +1,25 @@
+# The two commands a newcomer needs (see README.md). Both create .venv if it is absent.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.edgecnn-installed
+
+.PHONY: demo test lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[all]"
+	touch $(STAMP)
+
+demo: $(STAMP)  ## train on the built-in digits, export, benchmark: ends with the table
+	$(BIN)/edgecnn pipeline --out runs/demo
+
+test: $(STAMP)  ## the test suite (CI runs this)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check edgecnn tests tools benchmarks
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,115 @@
+"""End to end: `edgecnn pipeline` on the built-in digits, then every verb as a user types it."""
+
+import json
+import shutil
+
+import cv2
+import pytest
+
+from edgecnn.manifest import Manifest, sha256_file
+from edgecnn.runtime import Classifier
+
+from .conftest import digit_frame, run_cli, run_subprocess
+
+ARTIFACTS = ["model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"]
+
+
+def test_pipeline_writes_loadable_artifacts_with_a_faithful_manifest(run_dir):
+    manifest = Manifest.load(run_dir)
+    assert sorted(a.file for a in manifest.artifacts) == sorted(ARTIFACTS)
+    for entry in manifest.artifacts:
+        path = run_dir / entry.file
+        assert sha256_file(path) == entry.sha256 and path.stat().st_size == entry.bytes
+        assert Classifier(path).input_shape == (28, 28, 1)
+    assert manifest.source["sha256"] == sha256_file(run_dir / "model.keras")
+    assert manifest.command.startswith("edgecnn pipeline --out")
+    assert manifest.preprocessing.to_dict()["normalization"] == "x = (pixel * scale - mean) / std"
+
+
+def test_int8_is_small_and_accurate(run_dir, report):
+    assert (run_dir / "model_fp32.tflite").stat().st_size >= 2.5 * (run_dir / "model_int8.tflite").stat().st_size
+    rows = {r["artifact"]: r for r in report["rows"]}
+    float_accuracy = rows["model.keras"]["accuracy"]
+    for name in ("model_int8.tflite", "model_int8.onnx"):
+        assert rows[name]["accuracy"] >= float_accuracy - 2.0
+    assert rows["model_int8.tflite"]["accuracy"] >= 95.0
+    assert all(r["p50_ms"] <= r["p90_ms"] for r in report["rows"])
+    assert report["target"]["name"] == "cpu" and report["latency"]["runs"] == 30
+
+
+def test_predict_reads_images_without_tensorflow(run_dir, digits, tmp_path):
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"digit{i}.png")
+        cv2.imwrite(str(paths[-1]), digit_frame(digits.split("test").images[i]))
+    script = ("import sys; from edgecnn.cli import main\n"
+              "try: main(sys.argv[1:])\n"
+              "except SystemExit as e: print('tensorflow' in sys.modules, file=sys.stderr); raise")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script, "predict", str(run_dir / "model_int8.tflite"),
+                          *map(str, paths), "--json", "--top-k", "2"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip() == "False"
+    results = json.loads(out.stdout)
+    assert [r["top"][0]["label"] for r in results] == [str(y) for y in digits.split("test").labels[:3]]
+    assert all(len(r["top"]) == 2 for r in results)
+
+
+def test_inspect_reports_tensors_operators_and_parameters(run_dir):
+    out = run_subprocess(["inspect", str(run_dir / "model_int8.tflite"), "--json"])
+    info = json.loads(out.stdout)
+    assert info["inputs"][0]["dtype"] == "int8" and info["inputs"][0]["quantization"][0] > 0
+    assert info["operators"]["CONV_2D"] == 3 and info["precision"] == "int8"
+    assert info["manifest"] == "sha256 verified"
+    params = Manifest.load(run_dir).source["params"]
+    assert 0.95 * params < info["parameters"] <= params  # BatchNorm folded into the convolutions
+    onnx_info = json.loads(run_subprocess(["inspect", str(run_dir / "model_int8.onnx"), "--json"]).stdout)
+    assert onnx_info["operators"]["QuantizeLinear"] > 0 and onnx_info["inputs"][0]["dtype"] == "float32"
+    assert 0.95 * params < onnx_info["parameters"] <= params
+
+
+def test_export_and_bench_verbs_on_a_run_directory(run_dir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "model_fp32.tflite").unlink()
+    assert run_cli(["export", str(copy), "--format", "tflite", "--quantize", "none"]) == 0
+    manifest = Manifest.load(copy)
+    assert manifest.entry("model_fp32.tflite").sha256 == sha256_file(copy / "model_fp32.tflite")
+    assert manifest.command.startswith("edgecnn ") and len(manifest.artifacts) == 4
+
+    out = run_subprocess(["bench", str(copy / "model_int8.tflite"), "--runs", "5", "--warmup", "1",
+                          "--target", "rpi", "--json", "-"])
+    document = json.loads(out.stdout)
+    assert document["target"]["emulated"] is True
+    assert document["rows"][0]["accuracy"] >= 95.0 and document["rows"][0]["n"] == 360
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["predict", "missing.tflite", "x.png"], 2, "does not exist"),
+        (["bench", ".", "--target", "tpu"], 2, "'tpu' is not one of"),
+        (["train", "--epochs", "0"], 2, "--epochs"),
+        (["train", "--dataset", "imagenet", "--out", "{tmp}/t"], 1, "unknown dataset 'imagenet'"),
+        (["export", "{tmp}", "--format", "tflite"], 1, "no manifest"),
+        (["bench", "{tmp}", "--target", "gpu"], 1, "no GPU visible"),
+        (["predict", "{run}/model_int8.tflite", "{run}/manifest.json"], 1, "cannot read image"),
+        (["live", "{run}/model_int8.tflite", "--source", "{tmp}/none.mp4", "--no-display"], 1, "no such video"),
+        (["frobnicate"], 2, "No such command"),
+    ],
+)
+def test_bad_input_gives_one_line_and_an_exit_code(run_dir, tmp_path, args, code, message):
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{run}", str(run_dir)) for a in args]
+    out = run_subprocess(args)
+    assert out.returncode == code
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_help_has_an_example_for_every_verb():
+    for verb in ("train", "export", "bench", "predict", "inspect", "live", "pipeline"):
+        out = run_subprocess([verb, "--help"])
+        assert out.returncode == 0 and f"edgecnn {verb}" in out.stdout, verb

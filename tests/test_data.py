@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from edgecnn.data import load_dataset
+from edgecnn.errors import EdgecnnError
+
+
+def test_digits_split_sizes_and_stratification(digits):
+    sizes = {name: len(digits.split(name).labels) for name in ("train", "val", "test")}
+    assert sizes == {"train": 1257, "val": 180, "test": 360}
+    assert digits.record["sizes"] == sizes
+    test_counts = np.bincount(digits.split("test").labels, minlength=10)
+    assert test_counts.min() >= 35 and test_counts.max() <= 37  # 10% of each class, stratified
+    assert digits.labels == [str(d) for d in range(10)]
+
+
+def test_same_seed_same_split_other_seed_other_split(digits):
+    again = load_dataset("digits", seed=0)
+    other = load_dataset("digits", seed=1)
+    assert np.array_equal(again.split("test").images, digits.split("test").images)
+    assert not np.array_equal(other.split("test").images, digits.split("test").images)
+
+
+def test_inputs_are_resized_and_normalized(digits):
+    x = digits.inputs("test")
+    assert x.shape == (360, 28, 28, 1) and x.dtype == np.float32
+    assert x.min() == 0.0 and x.max() == 1.0
+    assert load_dataset("digits", image_size=16).inputs("val").shape == (180, 16, 16, 1)
+
+
+def test_calibration_draws_seeded_training_images(digits):
+    a, b = digits.calibration(300, seed=0), digits.calibration(300, seed=0)
+    assert a.shape == (300, 28, 28, 1) and np.array_equal(a, b)
+    assert not np.array_equal(a, digits.calibration(300, seed=1))
+    assert len(digits.calibration(10_000)) == 1257  # capped at the training split
+    with pytest.raises(EdgecnnError, match="at least 1"):
+        digits.calibration(0)
+
+
+def test_bad_dataset_requests():
+    with pytest.raises(EdgecnnError, match="unknown dataset 'imagenet'; choose from: digits"):
+        load_dataset("imagenet")
+    with pytest.raises(EdgecnnError, match="between 8 and 512"):
+        load_dataset("digits", image_size=4)

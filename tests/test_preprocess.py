@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from edgecnn.errors import InputError
+from edgecnn.preprocess import Preprocessing
+
+GRAY = Preprocessing(height=28, width=28, channels=1)
+
+
+def test_gray_image_becomes_a_normalized_batch_of_one():
+    img = np.zeros((8, 8), np.uint8)
+    img[:, 4:] = 255
+    batch, single = GRAY.batch(img)
+    assert single
+    assert batch.shape == (1, 28, 28, 1) and batch.dtype == np.float32
+    assert batch.min() == 0.0 and batch.max() == 1.0
+    assert batch[0, :, :10].max() == 0.0 and batch[0, :, -10:].min() == 1.0
+
+
+def test_bgr_frame_is_read_in_opencv_order():
+    blue = np.zeros((40, 40, 3), np.uint8)
+    blue[..., 0] = 255  # B in OpenCV's BGR order
+    value = GRAY(blue)[0, 0, 0, 0]
+    assert value == pytest.approx(29 / 255, abs=1 / 255)  # 0.114 * 255, not 0.299 * 255 (RGB order)
+
+
+def test_rgb_model_gets_rgb_channels():
+    pre = Preprocessing(height=4, width=4, channels=3)
+    blue = np.zeros((4, 4, 3), np.uint8)
+    blue[..., 0] = 255
+    out = pre(blue)[0, 0, 0]
+    assert out.tolist() == [0.0, 0.0, 1.0]
+    assert pre(np.full((4, 4), 255, np.uint8)).shape == (1, 4, 4, 3)
+
+
+def test_batches_of_images_and_preprocessed_arrays():
+    batch, single = GRAY.batch(np.zeros((5, 8, 8), np.uint8))
+    assert batch.shape == (5, 28, 28, 1) and not single
+    ready = np.random.default_rng(0).random((3, 28, 28, 1)).astype(np.float32)
+    out, single = GRAY.batch(ready)
+    assert not single and np.array_equal(out, ready)
+    out, single = GRAY.batch(ready[0])
+    assert single and out.shape == (1, 28, 28, 1)
+
+
+def test_inversion_and_normalization():
+    pre = Preprocessing(height=2, width=2, channels=1, mean=0.5, std=0.5, invert=True)
+    out = pre(np.array([[0, 255], [0, 255]], np.uint8))
+    assert out[0, :, 0, 0].tolist() == [1.0, 1.0] and out[0, :, 1, 0].tolist() == [-1.0, -1.0]
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((0, 8, 8), np.uint8), "empty"),
+        (np.full((28, 28, 1), np.nan, np.float32), "NaN"),
+        (np.zeros((5, 5), np.float32), "float array shaped (28, 28, 1)"),
+        (np.zeros((8, 8), np.int16), "int16"),
+        (np.zeros((2, 2, 8, 8, 1), np.uint8), "shape"),
+    ],
+)
+def test_bad_input_names_what_was_expected(bad, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        GRAY(bad)
+
+
+def test_record_round_trip_and_incomplete_record():
+    pre = Preprocessing(height=32, width=16, channels=3, mean=0.1, std=0.2, invert=True)
+    record = pre.to_dict()
+    assert record["layout"] == "NHWC" and record["color"] == "rgb"
+    assert Preprocessing.from_dict(record) == pre
+    with pytest.raises(InputError, match="incomplete"):
+        Preprocessing.from_dict({"height": 28})

@@ -1,0 +1,119 @@
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from edgecnn.errors import EdgecnnError, InputError, IntegrityError
+from edgecnn.runtime import Classifier
+from edgecnn.train import load_model
+
+from .conftest import digit_frame
+
+
+@pytest.fixture(scope="module")
+def keras_probs(run_dir, digits):
+    return load_model(run_dir / "model.keras").predict(digits.inputs("test"), verbose=0)
+
+
+@pytest.mark.parametrize("name", ["model_fp32.tflite", "model_fp32.onnx"])
+def test_fp32_artifacts_reproduce_keras(run_dir, digits, keras_probs, name):
+    with Classifier(run_dir / name) as clf:
+        probs = clf.predict_proba(digits.split("test").images)  # raw uint8 images, manifest preprocessing
+    np.testing.assert_allclose(probs, keras_probs, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["model_int8.tflite", "model_int8.onnx"])
+def test_int8_artifacts_agree_with_keras(run_dir, digits, keras_probs, name):
+    with Classifier(run_dir / name) as clf:
+        probs = clf.predict_proba(digits.split("test").images)
+    assert probs.dtype == np.float32 and probs.shape == keras_probs.shape
+    assert np.mean(probs.argmax(1) == keras_probs.argmax(1)) >= 0.97
+    assert np.abs(probs - keras_probs).max() < 0.5
+
+
+def test_int8_tflite_quantizes_its_input(run_dir):
+    clf = Classifier(run_dir / "model_int8.tflite")
+    assert clf.backend.input_dtype == np.int8
+    scale, zero_point = clf.backend.input["quantization"]
+    assert scale > 0 and -128 <= zero_point <= 127
+
+
+def test_predict_returns_sorted_top_k_labels(run_dir, digits):
+    image, label = digits.split("test").images[0], digits.split("test").labels[0]
+    clf = Classifier(run_dir / "model_int8.tflite")
+    top = clf.predict(digit_frame(image), top_k=3)  # an OpenCV BGR frame of another size
+    assert len(top) == 3 and top[0][0] == str(label)
+    assert top[0][1] >= top[1][1] >= top[2][1]
+    batch = clf.predict(digits.split("test").images[:4], top_k=1)
+    assert len(batch) == 4 and all(len(t) == 1 for t in batch)
+
+
+@pytest.mark.parametrize("name", ["model_int8.tflite", "model_fp32.onnx"])
+def test_batch_and_single_inference_agree(run_dir, digits, name):
+    clf = Classifier(run_dir / name, threads=1)
+    images = digits.split("test").images[:7]
+    batch = clf.predict_proba(images)
+    singles = np.concatenate([clf.predict_proba(img) for img in images])
+    np.testing.assert_allclose(batch, singles, atol=1e-6)
+
+
+def test_altered_model_is_refused_before_inference(run_dir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    path = copy / "model_int8.tflite"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="sha256"):
+        Classifier(path)
+
+
+def test_model_without_manifest_needs_preprocessed_input(run_dir, tmp_path, digits):
+    alone = tmp_path / "alone.onnx"
+    shutil.copy(run_dir / "model_fp32.onnx", alone)
+    clf = Classifier(alone)
+    assert clf.labels is None
+    with pytest.raises(InputError, match="no manifest"):
+        clf.predict(digits.split("test").images[0])
+    top = clf.predict(digits.inputs("test")[0])
+    assert top[0][0] == str(digits.split("test").labels[0])  # index labels
+
+
+def test_bad_models_and_options(run_dir, tmp_path):
+    with pytest.raises(EdgecnnError, match="model not found"):
+        Classifier(tmp_path / "none.tflite")
+    with pytest.raises(EdgecnnError, match="unknown backend 'tensorrt'"):
+        Classifier(run_dir / "model_int8.tflite", backend="tensorrt")
+    (tmp_path / "model.bin").write_bytes(b"x")
+    with pytest.raises(EdgecnnError, match="expected .tflite or .onnx"):
+        Classifier(tmp_path / "model.bin")
+    (tmp_path / "junk.tflite").write_bytes(b"\x00" * 64)
+    with pytest.raises(IntegrityError, match="not a loadable TFLite model"):
+        Classifier(tmp_path / "junk.tflite")
+    with pytest.raises(EdgecnnError, match="no CUDAExecutionProvider"):
+        Classifier(run_dir / "model_fp32.onnx", providers=["CUDAExecutionProvider"])
+    with pytest.raises(InputError, match="top_k"):
+        Classifier(run_dir / "model_fp32.onnx").predict(np.zeros((8, 8), np.uint8), top_k=0)
+
+
+def test_close_releases_the_backend(run_dir):
+    with Classifier(run_dir / "model_fp32.tflite") as clf:
+        assert clf.backend is not None
+    assert clf.backend is None
+
+
+def test_runtime_imports_no_tensorflow(run_dir):
+    script = textwrap.dedent(f"""
+        import sys, numpy as np
+        from edgecnn.runtime import Classifier
+        for name in ("model_int8.tflite", "model_int8.onnx"):
+            Classifier({str(run_dir)!r} + "/" + name).predict(np.zeros((8, 8), np.uint8))
+        heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"tensorflow", "keras", "sklearn", "typer"}})
+        print(",".join(heavy) or "none")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "none"
