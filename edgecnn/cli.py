@@ -11,7 +11,7 @@ import json
 import os
 import shlex
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -33,13 +33,13 @@ console = Console(width=None if sys.stdout.isatty() else 120)  # logs and CI get
 EXISTING = {"exists": True, "resolve_path": False}
 
 
-class TargetName(str, Enum):
+class TargetName(StrEnum):
     cpu = "cpu"
     gpu = "gpu"
     rpi = "rpi"
 
 
-class Quantize(str, Enum):
+class Quantize(StrEnum):
     none = "none"
     int8 = "int8"
     all = "all"

@@ -171,7 +171,7 @@ class Classifier:
         probs = self.backend.run(batch)
         labels = self.labels or [str(i) for i in range(probs.shape[1])]
         order = np.argsort(-probs, axis=1)[:, :top_k]
-        results = [[(labels[i], float(row[i])) for i in idx] for row, idx in zip(probs, order)]
+        results = [[(labels[i], float(row[i])) for i in idx] for row, idx in zip(probs, order, strict=True)]
         return results[0] if single else results
 
     def close(self) -> None:
