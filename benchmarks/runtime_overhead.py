@@ -19,7 +19,7 @@ import numpy as np
 from edgecnn.bench import time_calls
 from edgecnn.manifest import Manifest, tool_versions
 from edgecnn.quiet import native_output_muted
-from edgecnn.runtime import Classifier, _quantize
+from edgecnn.runtime import Classifier
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -30,7 +30,8 @@ def bare_call(clf: Classifier, sample: np.ndarray):
         session, feed, outputs = backend.session, {backend.input_name: sample}, [backend.output_name]
         return lambda: session.run(outputs, feed)
     interpreter, inp, out = backend.interpreter, backend.input["index"], backend.output["index"]
-    quantized = _quantize(sample, backend.input)  # the bare loop gets its input ready-made
+    quantizer = backend._quantizer
+    quantized = quantizer.quantize(sample) if quantizer else sample  # the bare loop gets its input ready-made
 
     def call():
         interpreter.set_tensor(inp, quantized)

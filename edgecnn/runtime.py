@@ -60,15 +60,19 @@ class TFLiteBackend:
         self.output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self.input["shape"][1:])
         self.input_dtype = np.dtype(self.input["dtype"])
+        self._batch = int(self.input["shape"][0])
+        self._quantizer = Quantizer.of(self.input)
+        self._dequantizer = Quantizer.of(self.output)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        if len(batch) != self.input["shape"][0]:
+        if len(batch) != self._batch:
             self.interpreter.resize_tensor_input(self.input["index"], [len(batch), *self.input_shape])
             self.interpreter.allocate_tensors()
             self._details()
-        self.interpreter.set_tensor(self.input["index"], _quantize(batch, self.input))
+        self.interpreter.set_tensor(self.input["index"], self._quantizer.quantize(batch) if self._quantizer else batch)
         self.interpreter.invoke()
-        return _dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)
+        out = self.interpreter.get_tensor(self.output["index"])
+        return self._dequantizer.dequantize(out) if self._dequantizer else out
 
 
 class OnnxBackend:
@@ -184,20 +188,35 @@ class Classifier:
         self.close()
 
 
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    scale, zero_point = detail["quantization"]
-    if dtype == np.float32 or not scale:
-        return x.astype(dtype, copy=False)
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+class Quantizer:
+    """A tensor's affine int8/uint8 quantization, ``real = (q - zero_point) * scale``, precomputed for speed."""
 
+    def __init__(self, scale: float, zero_point: int, dtype: np.dtype):
+        info = np.iinfo(dtype)
+        self.dtype = dtype
+        self.inverse_scale = np.float32(1.0 / scale)
+        self.zero_point = np.float32(zero_point)
+        self.low, self.high = np.float32(info.min), np.float32(info.max)
+        codes = np.arange(256, dtype=np.uint8).view(dtype).astype(np.float32)  # every 8-bit code, by its byte
+        self.table = ((codes - zero_point) * scale).astype(np.float32)
 
-def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero_point = detail["quantization"]
-    if y.dtype == np.float32 or not scale:
-        return y.astype(np.float32, copy=False)
-    return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    @classmethod
+    def of(cls, detail: dict) -> Quantizer | None:
+        """The quantizer of a LiteRT tensor, or None for a float tensor."""
+        scale, zero_point = detail["quantization"]
+        dtype = np.dtype(detail["dtype"])
+        return cls(scale, zero_point, dtype) if scale and dtype in (np.int8, np.uint8) else None
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        q = np.multiply(x, self.inverse_scale)  # in-place ufuncs: about 1 us each at batch 1, np.clip is slower
+        np.add(q, self.zero_point, out=q)
+        np.rint(q, out=q)
+        np.maximum(q, self.low, out=q)
+        np.minimum(q, self.high, out=q)
+        return q.astype(self.dtype)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        return self.table.take(q.view(np.uint8))  # one lookup per value
 
 
 def _first_line(exc: BaseException) -> str:
