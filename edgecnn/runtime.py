@@ -36,9 +36,10 @@ def tflite_interpreter_class():
             from tflite_runtime.interpreter import Interpreter
         except ImportError:
             try:
-                from tensorflow.lite import Interpreter
+                import tensorflow as tf  # its public API: `tensorflow.lite` is a source package, not tf.lite
             except ImportError:
                 raise EdgecnnError("no TFLite interpreter installed: pip install ai-edge-litert") from None
+            Interpreter = tf.lite.Interpreter
     return Interpreter
 
 
