@@ -101,15 +101,19 @@ def bench_artifact(path: Path, target: Target, test, warmup: int, runs: int) -> 
 
 
 def bench_keras(path: Path, manifest: Manifest, test, warmup: int, runs: int) -> BenchRow:
-    """The Keras model as the float reference (needs TensorFlow)."""
-    from edgecnn.train import load_model
-
+    """The Keras model as the float reference (skipped where TensorFlow is not installed)."""
     row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, note="reference")
     try:
+        from edgecnn.train import load_model
+    except ImportError:
+        row.status, row.note = "skipped", "TensorFlow is not installed (pip install 'edgecnn[train]')"
+        return row
+    try:
         model = load_model(path)
-        x = manifest.preprocessing(test[0])
-        row.accuracy, row.n = accuracy_percent(test[1], model.predict(x, batch_size=256, verbose=0)), len(x)
-        sample = x[:1]
+        if test:
+            x = manifest.preprocessing(test[0])
+            row.accuracy, row.n = accuracy_percent(test[1], model.predict(x, batch_size=256, verbose=0)), len(x)
+        sample = np.zeros((1, *manifest.preprocessing.input_shape), np.float32)
         _fill_latency(row, time_calls(lambda: model.predict_on_batch(sample), warmup, runs))
     except EdgecnnError as exc:
         row.status, row.note = "failed", str(exc)
@@ -134,8 +138,8 @@ def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest
     return items
 
 
-def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, on_row=None) -> list[BenchRow]:
-    """Benchmark run directories and/or artifact files on ``target``; ``on_row(row)`` after each."""
+def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200) -> list[BenchRow]:
+    """Benchmark run directories and/or artifact files on ``target``."""
     if warmup < 0 or runs < 1:
         raise EdgecnnError("runs must be at least 1 and warmup at least 0")
     splits: dict[str, tuple] = {}
@@ -145,15 +149,16 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, on_row
         if manifest and manifest.dataset:
             key = repr(sorted(manifest.dataset.items()))
             if key not in splits:
-                splits[key] = test_split(manifest.dataset)
+                try:
+                    splits[key] = test_split(manifest.dataset)
+                except (ImportError, EdgecnnError, KeyError):  # runtime-only device, or a dataset unknown here
+                    splits[key] = None
             test = splits[key]
         if path.suffix == ".keras":
             row = bench_keras(path, manifest, test, warmup, runs)
         else:
             row = bench_artifact(path, target, test, warmup, runs)
         rows.append(row)
-        if on_row:
-            on_row(row)
     return rows
 
 

@@ -153,6 +153,8 @@ class Classifier:
 
     def prepare(self, x) -> tuple[np.ndarray, bool]:
         """The model's float32 NHWC batch for ``x``, and whether ``x`` was a single image."""
+        if self.backend is None:
+            raise EdgecnnError(f"the classifier for {self.path.name} is closed")
         if self.preprocessing is not None:
             return self.preprocessing.batch(x)
         x = np.asarray(x)

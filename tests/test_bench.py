@@ -57,3 +57,15 @@ def test_bench_bad_requests(tmp_path):
         bench_paths([tmp_path / "nothing"], resolve_target("cpu"))
     with pytest.raises(EdgecnnError, match="runs must be at least 1"):
         bench_paths([tmp_path], resolve_target("cpu"), runs=0)
+
+
+def test_unavailable_test_split_skips_accuracy_not_latency(run_dir, tmp_path):
+    import json
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    record = json.loads((copy / "manifest.json").read_text())
+    record["dataset"]["name"] = "a-dataset-this-machine-lacks"
+    (copy / "manifest.json").write_text(json.dumps(record))
+    rows = bench_paths([copy], resolve_target("cpu"), warmup=1, runs=5)
+    assert len(rows) == 5 and all(r.status == "ok" and r.accuracy is None and r.p50_ms > 0 for r in rows)

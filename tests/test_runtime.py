@@ -103,6 +103,8 @@ def test_close_releases_the_backend(run_dir):
     with Classifier(run_dir / "model_fp32.tflite") as clf:
         assert clf.backend is not None
     assert clf.backend is None
+    with pytest.raises(EdgecnnError, match="is closed"):
+        clf.predict_proba(np.zeros((8, 8), np.uint8))
 
 
 def test_runtime_imports_no_tensorflow(run_dir):
