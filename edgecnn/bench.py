@@ -68,11 +68,11 @@ def accuracy_percent(y_true: np.ndarray, probs: np.ndarray) -> float:
     return 100.0 * float(accuracy_score(y_true, probs.argmax(axis=1)))
 
 
-def test_split(record: dict):
+def test_split(record: dict, data_dir=None):
     """Rebuild the test split a manifest's dataset record describes: (raw images, labels)."""
     from edgecnn.data import load_dataset
 
-    ds = load_dataset(record["name"], image_size=record["image_size"], seed=record["seed"])
+    ds = load_dataset(record["name"], image_size=record["image_size"], seed=record["seed"], data_dir=data_dir)
     return ds.split("test").images, ds.split("test").labels
 
 
@@ -138,8 +138,8 @@ def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest
     return items
 
 
-def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200) -> list[BenchRow]:
-    """Benchmark run directories and/or artifact files on ``target``."""
+def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_dir=None) -> list[BenchRow]:
+    """Benchmark run directories and/or artifact files on ``target``; ``data_dir`` holds the dataset files."""
     if warmup < 0 or runs < 1:
         raise EdgecnnError("runs must be at least 1 and warmup at least 0")
     splits: dict[str, tuple] = {}
@@ -150,7 +150,7 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200) -> lis
             key = repr(sorted(manifest.dataset.items()))
             if key not in splits:
                 try:
-                    splits[key] = test_split(manifest.dataset)
+                    splits[key] = test_split(manifest.dataset, data_dir)
                 except (ImportError, EdgecnnError, KeyError):  # runtime-only device, or a dataset unknown here
                     splits[key] = None
             test = splits[key]

@@ -31,6 +31,7 @@ app = typer.Typer(
 )
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and CI get the whole table
 EXISTING = {"exists": True, "resolve_path": False}
+DATA_DIR_HELP = "Folder with dataset files (else $EDGECNN_DATA_DIR, then ~/.keras/datasets)."
 
 
 class TargetName(StrEnum):
@@ -75,7 +76,8 @@ def root(
 @app.command()
 def pipeline(
     out: Path = typer.Option(Path("runs/demo"), help="Run directory to write."),
-    dataset: str = typer.Option("digits", help="Dataset name (built-in: digits)."),
+    dataset: str = typer.Option("digits", help="digits (built in), mnist or fashion_mnist."),
+    data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
     arch: str = typer.Option("edge-cnn", help="Model architecture."),
     epochs: int = typer.Option(20, min=1, help="Training epochs (early stopping may end sooner)."),
     target: TargetName = typer.Option(TargetName.cpu, help="Where to benchmark."),
@@ -92,13 +94,14 @@ def pipeline(
     from edgecnn.pipeline import run_pipeline
 
     run_pipeline(out, dataset, arch, epochs, target.value, threads, calib_samples, warmup, runs, seed,
-                 command=_command(), console=console)
+                 command=_command(), console=console, data_dir=data_dir)
 
 
 @app.command()
 def train(
     out: Path = typer.Option(Path("runs/train"), help="Run directory to write."),
-    dataset: str = typer.Option("digits", help="Dataset name (built-in: digits)."),
+    dataset: str = typer.Option("digits", help="digits (built in), mnist or fashion_mnist."),
+    data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
     arch: str = typer.Option("edge-cnn", help="Model architecture."),
     epochs: int = typer.Option(20, min=1, help="Training epochs (early stopping may end sooner)."),
     batch_size: int = typer.Option(32, min=1, help="Training batch size."),
@@ -111,7 +114,7 @@ def train(
     """
     from edgecnn.pipeline import train_run
 
-    manifest = train_run(out, dataset, arch, epochs, batch_size, seed, image_size, _command(), console)
+    manifest = train_run(out, dataset, arch, epochs, batch_size, seed, image_size, _command(), console, data_dir)
     src = manifest.source
     console.print(f"{out / src['file']}: {src['params']:,} parameters, val {src['val_accuracy']:.2f}%, "
                   f"test {src['test_accuracy']:.2f}%, {src['train_seconds']:.1f} s")
@@ -124,6 +127,7 @@ def export(
     quantize: Quantize = typer.Option(Quantize.all, help="none (fp32), int8, or all (both)."),
     calib_samples: int = typer.Option(300, min=1, help="Training images used to calibrate int8."),
     seed: int = typer.Option(0, help="Seed for drawing calibration images."),
+    data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
 ) -> None:
     """Export TFLite and ONNX artifacts beside the model and record them in the manifest.
 
@@ -132,7 +136,7 @@ def export(
     from edgecnn.pipeline import export_run
 
     precisions = {"none": ("fp32",), "int8": ("int8",), "all": ("fp32", "int8")}[quantize.value]
-    entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command())
+    entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command(), data_dir=data_dir)
     table = Table(title=f"exported to {model if model.is_dir() else model.parent}")
     for name in ("Artifact", "Format", "Precision", "Size (KB)", "sha256"):
         table.add_column(name)
@@ -149,6 +153,7 @@ def bench(
     runs: int = typer.Option(200, min=1, help="Timed batch-1 runs per artifact."),
     warmup: int = typer.Option(20, min=0, help="Untimed runs before timing."),
     json_out: str = typer.Option(None, "--json", help="Write the JSON report to this file ('-': stdout)."),
+    data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
 ) -> None:
     """Accuracy on the test split and batch-1 latency of every artifact, as a table.
 
@@ -158,7 +163,7 @@ def bench(
     from edgecnn.targets import resolve_target
 
     bench_target = resolve_target(target.value, threads)
-    rows = bench_paths(paths, bench_target, warmup, runs)
+    rows = bench_paths(paths, bench_target, warmup, runs, data_dir)
     document = report(rows, bench_target, warmup, runs)
     if json_out == "-":
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

@@ -6,18 +6,27 @@ scikit-learn, so it works offline), enlarged to the model input and split train/
     ds = load_dataset("digits", image_size=28, seed=0)
     x = ds.inputs("train")            # float32 (N, 28, 28, 1), made by ds.preprocessing
     y = ds.split("train").labels      # int64 (N,)
+
+MNIST and Fashion-MNIST come from their original IDX gz files or Keras' ``mnist.npz``, looked up in
+``data_dir``, then ``$EDGECNN_DATA_DIR``, then Keras' cache (``~/.keras/datasets``), each folder as it is or in a
+``mnist/`` / ``fashion-mnist/`` sub-folder; failing that, Keras' own download; failing that, a one-line error::
+
+    ds = load_dataset("mnist", data_dir="datasets")   # official test set; validation drawn from train, seeded
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from edgecnn.errors import EdgecnnError, check_choice
 from edgecnn.preprocess import Preprocessing
+from edgecnn.readers import read_idx, read_npz
 
 SPLITS = ("train", "val", "test")
 
@@ -89,12 +98,85 @@ def _load_digits(image_size: int, seed: int) -> Dataset:
     )
 
 
-DATASETS: dict[str, Callable[[int, int], Dataset]] = {"digits": _load_digits}
+IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+FASHION_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                  "Ankle boot"]
+MNIST_LIKE = {  # name: (sub-folders to look in, Keras' .npz name or None, labels)
+    "mnist": (("mnist",), "mnist.npz", [str(d) for d in range(10)]),
+    "fashion_mnist": (("fashion-mnist", "fashion_mnist"), None, FASHION_LABELS),
+}
 
 
-def load_dataset(name: str = "digits", image_size: int = 28, seed: int = 0) -> Dataset:
-    """Load a dataset by name; raise EdgecnnError (one line) for an unknown name."""
+def data_dirs(data_dir: str | Path | None = None) -> list[Path]:
+    """Where datasets are looked up, in order: ``data_dir``, ``$EDGECNN_DATA_DIR``, Keras' cache."""
+    candidates = [data_dir, os.environ.get("EDGECNN_DATA_DIR"), Path.home() / ".keras" / "datasets"]
+    return [Path(c) for c in candidates if c]
+
+
+def find_mnist_like(name: str, data_dir=None):
+    """(x_train, y_train, x_test, y_test) from the first folder that holds the files, or None."""
+    folders, npz_name, _ = MNIST_LIKE[name]
+    for base in data_dirs(data_dir):
+        for folder in (base, *(base / sub for sub in folders)):
+            if all((folder / f).is_file() for f in IDX_FILES):
+                return tuple(read_idx(folder / f) for f in IDX_FILES)
+            if npz_name and (folder / npz_name).is_file():
+                return read_npz(folder / npz_name)
+    return None
+
+
+def keras_download(name: str):
+    """Keras' own download of ``name`` (needs the network), or None when it fails."""
+    try:
+        from edgecnn.quiet import import_tf
+
+        _, keras = import_tf()
+        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+    except Exception:  # no network, no TensorFlow, a proxy error page: all mean "not available here"
+        return None
+    return x_train, y_train, x_test, y_test
+
+
+def _load_mnist_like(name: str, image_size: int, seed: int, data_dir) -> Dataset:
+    arrays = find_mnist_like(name, data_dir) or keras_download(name)
+    if arrays is None:
+        folders = " or ".join(f"DIR/{sub}/" for sub in MNIST_LIKE[name][0])
+        raise EdgecnnError(
+            f"{name} not found: put {', '.join(IDX_FILES)} in DIR or {folders} and pass --data-dir DIR "
+            f"(or set EDGECNN_DATA_DIR); looked in: {', '.join(map(str, data_dirs(data_dir))) or 'nowhere'}"
+        )
+    x_train, y_train, x_test, y_test = arrays
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test) or x_train.ndim != 3:
+        raise EdgecnnError(f"{name} files do not match: {x_train.shape} images for {y_train.shape} labels")
+    train_x, val_x, train_y, val_y = train_test_split(
+        x_train, y_train, test_size=1 / 12, stratify=y_train, random_state=seed
+    )
+    splits = {
+        "train": Split(train_x, train_y.astype(np.int64)),
+        "val": Split(val_x, val_y.astype(np.int64)),
+        "test": Split(np.asarray(x_test), np.asarray(y_test, np.int64)),
+    }
+    return Dataset(
+        name=name,
+        labels=MNIST_LIKE[name][2],
+        preprocessing=Preprocessing(height=image_size, width=image_size, channels=1),
+        splits=splits,
+        record={"name": name, "source": "official train/test files; validation: 1/12 of train, stratified",
+                "image_size": image_size, "seed": seed, "sizes": {k: len(v.labels) for k, v in splits.items()}},
+    )
+
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "digits": lambda image_size, seed, data_dir: _load_digits(image_size, seed),
+    "mnist": lambda image_size, seed, data_dir: _load_mnist_like("mnist", image_size, seed, data_dir),
+    "fashion_mnist": lambda image_size, seed, data_dir: _load_mnist_like("fashion_mnist", image_size, seed, data_dir),
+}
+
+
+def load_dataset(name: str = "digits", image_size: int = 28, seed: int = 0, data_dir=None) -> Dataset:
+    """Load a dataset by name; raise EdgecnnError (one line) for an unknown name or missing files."""
     check_choice("dataset", name, DATASETS)
     if not 8 <= image_size <= 512:
         raise EdgecnnError(f"image size must be between 8 and 512 pixels, got {image_size}")
-    return DATASETS[name](image_size, seed)
+    return DATASETS[name](image_size, seed, data_dir)

@@ -33,13 +33,14 @@ def run_folder(out: str | Path) -> Path:
 
 
 def train_run(out, dataset: str = "digits", arch: str = "edge-cnn", epochs: int = 20, batch_size: int = 32,
-              seed: int = 0, image_size: int = 28, command: str = "", console: Console | None = None) -> Manifest:
+              seed: int = 0, image_size: int = 28, command: str = "", console: Console | None = None,
+              data_dir=None) -> Manifest:
     """Train on ``dataset``; write ``model.keras`` and a manifest (no artifacts yet) into ``out``."""
     from edgecnn.bench import accuracy_percent
     from edgecnn.data import load_dataset
     from edgecnn.train import save_model, train
 
-    ds = load_dataset(dataset, image_size=image_size, seed=seed)
+    ds = load_dataset(dataset, image_size=image_size, seed=seed, data_dir=data_dir)
     out = run_folder(out)
     result = train(ds, arch=arch, epochs=epochs, batch_size=batch_size, seed=seed, console=console)
     test_probs = result.model.predict(ds.inputs("test"), batch_size=256, verbose=0)
@@ -56,7 +57,7 @@ def train_run(out, dataset: str = "digits", arch: str = "edge-cnn", epochs: int 
 
 
 def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"), calib_samples: int = 300,
-               seed: int = 0, command: str = "", on_done=None) -> list[ArtifactEntry]:
+               seed: int = 0, command: str = "", on_done=None, data_dir=None) -> list[ArtifactEntry]:
     """Export the run's ``model.keras``, calibrating int8 on ``calib_samples`` training images."""
     from edgecnn.data import load_dataset
     from edgecnn.export import export_artifacts
@@ -72,7 +73,7 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
         if calib_samples < 1:
             raise EdgecnnError("--calib-samples must be at least 1 for int8 quantization")
         record = manifest.dataset
-        ds = load_dataset(record["name"], image_size=record["image_size"], seed=record["seed"])
+        ds = load_dataset(record["name"], image_size=record["image_size"], seed=record["seed"], data_dir=data_dir)
         calibration = ds.calibration(calib_samples, seed=seed)
         manifest.dataset = {**record, "calibration": f"{len(calibration)} training images, seed {seed}"}
     if command:
@@ -82,20 +83,20 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
 
 def run_pipeline(out, dataset: str = "digits", arch: str = "edge-cnn", epochs: int = 20, target: str = "cpu",
                  threads: int | None = None, calib_samples: int = 300, warmup: int = 20, runs: int = 200,
-                 seed: int = 0, command: str = "", console: Console | None = None) -> dict:
+                 seed: int = 0, command: str = "", console: Console | None = None, data_dir=None) -> dict:
     """Train, export every format and precision, benchmark on ``target``; print the table, write report.json."""
     console = console or Console()
     bench_target = resolve_target(target, threads)  # fail before training when the target is unusable
     console.rule(f"[1/3] train {arch} on {dataset}")
-    manifest = train_run(out, dataset, arch, epochs, seed=seed, command=command, console=console)
+    manifest = train_run(out, dataset, arch, epochs, seed=seed, command=command, console=console, data_dir=data_dir)
     src = manifest.source
     console.print(f"{src['params']:,} parameters, {src['epochs_run']} epochs in {src['train_seconds']:.1f} s, "
                   f"test accuracy {src['test_accuracy']:.2f}%")
     console.rule("[2/3] export")
-    export_run(out, calib_samples=calib_samples, seed=seed, command=command,
+    export_run(out, calib_samples=calib_samples, seed=seed, command=command, data_dir=data_dir,
                on_done=lambda e: console.print(f"wrote {e.file} ({e.bytes / 1024:.1f} KB)"))
     console.rule(f"[3/3] bench on {bench_target.label}")
-    rows = bench_paths([out], bench_target, warmup, runs)
+    rows = bench_paths([out], bench_target, warmup, runs, data_dir)
     document = report(rows, bench_target, warmup, runs)
     write_json_atomic(Path(out) / REPORT_FILE, document)
     print_table(rows, title=f"{dataset} test split on {bench_target.label}", console=console)
