@@ -49,6 +49,8 @@ class RichProgress(keras.callbacks.Callback):
         logs = logs or {}
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate")
         self.progress.update(self.task, description=f"epoch {epoch + 1}/{self.epochs}", metrics=metrics)
+        if not self.progress.console.is_terminal:  # logs and CI get a line per epoch; a terminal gets the live bar
+            self.progress.console.print(f"epoch {epoch + 1}/{self.epochs}  {metrics}")
 
 
 def train(
