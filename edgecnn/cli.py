@@ -40,12 +40,6 @@ class TargetName(StrEnum):
     rpi = "rpi"
 
 
-class Quantize(StrEnum):
-    none = "none"
-    int8 = "int8"
-    all = "all"
-
-
 _invocation: list[str] = []  # the arguments main() was given, for the manifest's "command"
 
 
@@ -124,24 +118,35 @@ def train(
 def export(
     model: Path = typer.Argument(..., **EXISTING, help="Run directory (or its model.keras)."),
     format: str = typer.Option("tflite,onnx", "--format", help="Comma-separated: tflite, onnx."),
-    quantize: Quantize = typer.Option(Quantize.all, help="none (fp32), int8, or all (both)."),
+    quantize: str = typer.Option("none,int8", help="Comma-separated: none (fp32), fp16, dynamic, int8 "
+                                 "(fp16 and dynamic are TFLite only)."),
     calib_samples: int = typer.Option(300, min=1, help="Training images used to calibrate int8."),
+    int8_io: bool = typer.Option(True, "--int8-io/--float-io", help="Full-int8 TFLite input/output type."),
+    opset: int = typer.Option(None, min=13, help="ONNX opset (default: the exporter's)."),
+    calibration: str = typer.Option("minmax", help="ONNX calibration: minmax, entropy or percentile."),
+    min_agreement: float = typer.Option(None, min=0, max=100, help="Fail below this top-1 agreement (%) "
+                                        "with the float model on the validation split."),
     seed: int = typer.Option(0, help="Seed for drawing calibration images."),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
 ) -> None:
-    """Export TFLite and ONNX artifacts beside the model and record them in the manifest.
+    """Export TFLite and ONNX artifacts, verify each against the float model, record them in the manifest.
 
-    Example: edgecnn export runs/demo --format tflite,onnx --quantize int8
+    Example: edgecnn export runs/demo --format tflite,onnx --quantize int8 --min-agreement 99
     """
+    from edgecnn.export import ExportOptions
     from edgecnn.pipeline import export_run
 
-    precisions = {"none": ("fp32",), "int8": ("int8",), "all": ("fp32", "int8")}[quantize.value]
-    entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command(), data_dir=data_dir)
+    precisions = tuple("fp32" if q == "none" else q for q in _csv(quantize))
+    options = ExportOptions(int8_io, opset, calibration, min_agreement)
+    entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command(), data_dir=data_dir,
+                         options=options, console=console)
     table = Table(title=f"exported to {model if model.is_dir() else model.parent}")
-    for name in ("Artifact", "Format", "Precision", "Size (KB)", "sha256"):
-        table.add_column(name)
+    for name in ("Artifact", "Precision", "Input", "Size (KB)", "Agreement (%)", "Max |diff|", "Val acc (%)"):
+        table.add_column(name, justify="left" if name in ("Artifact", "Precision", "Input") else "right")
     for e in entries:
-        table.add_row(e.file, e.format, e.precision, f"{e.bytes / 1024:.1f}", e.sha256[:16])
+        v = e.verification
+        table.add_row(e.file, e.precision, e.input_dtype, f"{e.bytes / 1024:.1f}", f"{v['agreement']:.2f}",
+                      f"{v['max_abs_diff']:.4f}", f"{v['accuracy']:.2f}")
     console.print(table)
 
 

@@ -1,20 +1,26 @@
-"""Export a Keras model to TFLite (fp32, full int8) and ONNX (fp32, int8 QDQ), atomically.
+"""Export a Keras model to TFLite and ONNX in every precision, verify each artifact, then move it into place.
 
 Both int8 paths calibrate on the same images (float32 NHWC, drawn from the training split)::
 
     calib = ds.calibration(300)
-    export_tflite(model, "runs/a/model_int8.tflite", "int8", calib)   # int8 input and output
-    export_onnx(model, "runs/a/model_fp32.onnx")
-    quantize_onnx("runs/a/model_fp32.onnx", "runs/a/model_int8.onnx", calib)  # QDQ, S8S8, per channel
+    export_tflite(model, "m.tflite", "int8", calib)              # full int8, int8 input and output
+    export_tflite(model, "m.tflite", "fp16")                     # or "fp32", "dynamic"
+    export_onnx(model, "m.onnx")                                 # fp32, through Keras' own exporter
+    quantize_onnx("m.onnx", "m_int8.onnx", calib)                # QDQ, S8S8, per-channel
+    check = verify_artifact("m_int8.onnx", x_val, y_val, keras_probs)   # agreement, max |diff|, accuracy
 
-``export_artifacts`` does all four and records them in the manifest.
+``export_artifacts`` does it for every format and precision asked: each file is written in a staging folder,
+verified against the Keras model on the validation split, and renamed into the run directory only if its top-1
+agreement reaches ``min_agreement``; the manifest records it with its verification and quantization.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,29 +29,45 @@ from edgecnn.atomic import atomic_output, write_bytes_atomic
 from edgecnn.errors import EdgecnnError, check_choice
 from edgecnn.manifest import ArtifactEntry, Manifest
 from edgecnn.quiet import import_tf, native_output_muted
+from edgecnn.runtime import Classifier
 
 tf, keras = import_tf()
 
 FORMATS = ("tflite", "onnx")
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+SUPPORTED = {"tflite": PRECISIONS, "onnx": ("fp32", "int8")}
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+MIN_CALIBRATION = 100  # fewer images give a warning, as Ultralytics warns
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    int8_io: bool = True  # full-int8 TFLite takes and gives int8 (False: float I/O around int8 kernels)
+    opset: int | None = None  # ONNX opset (None: the exporter's default)
+    calibration_method: str = "minmax"  # ONNX Runtime's calibrator; the TFLite converter always uses min/max
+    min_agreement: float | None = None  # percent; below it the export fails and nothing is written
 
 
 def artifact_name(format: str, precision: str) -> str:
     return f"model_{precision}.{format}"
 
 
-def export_tflite(model: keras.Model, path: str | Path, precision: str, calibration: np.ndarray | None = None):
-    """Write a TFLite flatbuffer: ``fp32``, or ``int8`` with int8 input/output (needs ``calibration``)."""
+def export_tflite(model: keras.Model, path, precision: str, calibration: np.ndarray | None = None,
+                  int8_io: bool = True) -> None:
+    """Write a TFLite flatbuffer in ``fp32``, ``fp16``, ``dynamic`` (int8 weights) or full ``int8``."""
+    check_choice("precision", precision, PRECISIONS)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if precision != "fp32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
     if precision == "int8":
         calibration = _require_calibration(calibration)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    else:
-        check_choice("precision", precision, PRECISIONS)
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
     with native_output_muted(), warnings.catch_warnings():
         # "Statistics for quantized inputs were expected": the converter wants them only for quantization-aware
         # training; the representative dataset provides post-training statistics.
@@ -54,15 +76,15 @@ def export_tflite(model: keras.Model, path: str | Path, precision: str, calibrat
     write_bytes_atomic(path, flatbuffer)
 
 
-def export_onnx(model: keras.Model, path: str | Path) -> None:
+def export_onnx(model: keras.Model, path, opset: int | None = None) -> None:
     """Write an fp32 ONNX model through Keras' own exporter (NHWC input, dynamic batch)."""
     shape = model.inputs[0].shape[1:]
     model(np.zeros((1, *shape), np.float32))  # Keras refuses to export a model that was never called
     with atomic_output(path, suffix=".onnx") as tmp, native_output_muted():
-        model.export(str(tmp), format="onnx", verbose=False)
+        model.export(str(tmp), format="onnx", verbose=False, opset_version=opset)
 
 
-def quantize_onnx(fp32_path: str | Path, path: str | Path, calibration: np.ndarray) -> None:
+def quantize_onnx(fp32_path, path, calibration: np.ndarray, method: str = "minmax") -> None:
     """Static int8 quantization with ONNX Runtime: pre-processing, then QDQ, S8S8, per-channel weights.
 
     Weights use 7 bits (``reduce_range``): on x86 CPUs without VNNI, ONNX Runtime's int8 kernels sum pairs
@@ -70,9 +92,16 @@ def quantize_onnx(fp32_path: str | Path, path: str | Path, calibration: np.ndarr
     int8 accuracy 94.17% without it, 98.33% with it, 98.61% in fp32.
     """
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    check_choice("calibration method", method, CALIBRATION_METHODS)
     calibration = _require_calibration(calibration)
     input_name = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
 
@@ -83,46 +112,76 @@ def quantize_onnx(fp32_path: str | Path, path: str | Path, calibration: np.ndarr
         def get_next(self):
             return next(self.batches, None)
 
+    calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                 "percentile": CalibrationMethod.Percentile}[method]
     with tempfile.TemporaryDirectory() as work, atomic_output(path, suffix=".onnx") as tmp:
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))
-        quantize_static(
-            str(prepared), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-        )
+        with native_output_muted():  # the entropy and percentile calibrators print their progress
+            quantize_static(
+                str(prepared), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                reduce_range=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                calibrate_method=calibrate,
+            )
 
 
-def export_artifacts(
-    model: keras.Model,
-    folder: str | Path,
-    manifest: Manifest,
-    calibration: np.ndarray | None,
-    formats: tuple[str, ...] = FORMATS,
-    precisions: tuple[str, ...] = PRECISIONS,
-    on_done: Callable[[ArtifactEntry], None] | None = None,
-) -> list[ArtifactEntry]:
-    """Export every format x precision into ``folder``, record each in ``manifest`` and save it."""
+def verify_artifact(path, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -> dict:
+    """Run the artifact on preprocessed ``x``; compare with the float model's probabilities ``reference``."""
+    with native_output_muted():
+        clf = Classifier(path, verify=False)
+    probs = clf.predict_proba(x)
+    quantization = None
+    if clf.backend.name == "tflite":
+        quantization = {"input": list(clf.backend.input["quantization"]),
+                        "output": list(clf.backend.output["quantization"])}
+    return {
+        "n": len(y),
+        "agreement": round(100.0 * float(np.mean(probs.argmax(1) == reference.argmax(1))), 3),
+        "max_abs_diff": round(float(np.abs(probs - reference).max()), 5),
+        "accuracy": round(100.0 * float(np.mean(probs.argmax(1) == y)), 3),
+        "quantization": quantization,
+    }
+
+
+def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration: np.ndarray | None,
+                     validation: tuple[np.ndarray, np.ndarray], formats=FORMATS, precisions=("fp32", "int8"),
+                     options: ExportOptions = ExportOptions(),
+                     on_done: Callable[[ArtifactEntry], None] | None = None) -> list[ArtifactEntry]:
+    """Export, verify and record every supported format x precision; see the module docstring."""
     for fmt in formats:
         check_choice("format", fmt, FORMATS)
     for precision in precisions:
         check_choice("precision", precision, PRECISIONS)
+        if not any(precision in SUPPORTED[fmt] for fmt in formats):
+            raise EdgecnnError(f"{precision} is a TFLite precision: add tflite to --format")
     folder = Path(folder)
+    x_val, y_val = validation
+    reference = model.predict(x_val, batch_size=256, verbose=0)
     entries = []
     for fmt in formats:
-        for precision in precisions:
-            path = folder / artifact_name(fmt, precision)
-            if fmt == "tflite":
-                export_tflite(model, path, precision, calibration)
-            elif precision == "fp32":
-                export_onnx(model, path)
-            else:
-                fp32 = folder / artifact_name("onnx", "fp32")
-                if not fp32.is_file():
-                    export_onnx(model, fp32)
-                    manifest.add_artifact(fp32, "onnx", "fp32")
-                quantize_onnx(fp32, path, calibration)
-            input_dtype = "int8" if (fmt, precision) == ("tflite", "int8") else "float32"
-            entry = manifest.add_artifact(path, fmt, precision, input_dtype)
+        for precision in (p for p in precisions if p in SUPPORTED[fmt]):
+            name = artifact_name(fmt, precision)
+            with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as staging:
+                staged = Path(staging) / name
+                if fmt == "tflite":
+                    export_tflite(model, staged, precision, calibration, options.int8_io)
+                elif precision == "fp32":
+                    export_onnx(model, staged, options.opset)
+                else:
+                    export_onnx(model, Path(staging) / "source.onnx", options.opset)
+                    quantize_onnx(Path(staging) / "source.onnx", staged, calibration, options.calibration_method)
+                check = verify_artifact(staged, x_val, y_val, reference)
+                if options.min_agreement is not None and check["agreement"] < options.min_agreement:
+                    hint = "more --calib-samples" + (", or --calibration entropy" if fmt == "onnx" else "")
+                    raise EdgecnnError(
+                        f"{name} agrees with the float model on {check['agreement']:.2f}% of the validation split, "
+                        f"below --min-agreement {options.min_agreement}: nothing written (try {hint})"
+                    )
+                os.replace(staged, folder / name)
+            input_dtype = "int8" if (fmt, precision) == ("tflite", "int8") and options.int8_io else "float32"
+            entry = manifest.add_artifact(folder / name, fmt, precision, input_dtype)
+            entry.quantization = check.pop("quantization")
+            entry.verification = check
             manifest.save(folder)
             entries.append(entry)
             if on_done:

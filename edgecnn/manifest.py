@@ -68,6 +68,8 @@ class ArtifactEntry:
     sha256: str
     bytes: int
     input_dtype: str = "float32"
+    verification: dict | None = None  # agreement with the float model on the validation split, see export.py
+    quantization: dict | None = None  # TFLite input/output [scale, zero_point]
 
 
 @dataclass

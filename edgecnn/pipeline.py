@@ -57,10 +57,12 @@ def train_run(out, dataset: str = "digits", arch: str = "edge-cnn", epochs: int 
 
 
 def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"), calib_samples: int = 300,
-               seed: int = 0, command: str = "", on_done=None, data_dir=None) -> list[ArtifactEntry]:
-    """Export the run's ``model.keras``, calibrating int8 on ``calib_samples`` training images."""
+               seed: int = 0, command: str = "", on_done=None, data_dir=None, options=None,
+               console: Console | None = None) -> list[ArtifactEntry]:
+    """Export the run's ``model.keras``, calibrating int8 on ``calib_samples`` training images and verifying every
+    artifact on the validation split (``options``: an :class:`edgecnn.export.ExportOptions`)."""
     from edgecnn.data import load_dataset
-    from edgecnn.export import export_artifacts
+    from edgecnn.export import MIN_CALIBRATION, ExportOptions, export_artifacts
     from edgecnn.train import load_model
 
     run_dir = Path(run_dir)
@@ -68,17 +70,22 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
         run_dir = run_dir.parent
     manifest = Manifest.load(run_dir)
     model = load_model(run_dir / KERAS_FILE)
+    record = manifest.dataset
+    ds = load_dataset(record["name"], image_size=record["image_size"], seed=record["seed"], data_dir=data_dir)
     calibration = None
     if "int8" in precisions:
         if calib_samples < 1:
             raise EdgecnnError("--calib-samples must be at least 1 for int8 quantization")
-        record = manifest.dataset
-        ds = load_dataset(record["name"], image_size=record["image_size"], seed=record["seed"], data_dir=data_dir)
         calibration = ds.calibration(calib_samples, seed=seed)
+        if len(calibration) < MIN_CALIBRATION:
+            (console or Console(stderr=True)).print(
+                f"warning: int8 calibration on {len(calibration)} images; {MIN_CALIBRATION} or more are recommended")
         manifest.dataset = {**record, "calibration": f"{len(calibration)} training images, seed {seed}"}
     if command:
         manifest.command = command
-    return export_artifacts(model, run_dir, manifest, calibration, tuple(formats), tuple(precisions), on_done)
+    validation = (ds.inputs("val"), ds.split("val").labels)
+    return export_artifacts(model, run_dir, manifest, calibration, validation, tuple(formats), tuple(precisions),
+                            options or ExportOptions(), on_done)
 
 
 def run_pipeline(out, dataset: str = "digits", arch: str = "edge-cnn", epochs: int = 20, target: str = "cpu",

@@ -1,0 +1,75 @@
+"""Every precision, verification against the float model, and what a failed export leaves behind."""
+
+import shutil
+
+import onnx
+import pytest
+from rich.console import Console
+
+from edgecnn.errors import EdgecnnError
+from edgecnn.export import ExportOptions
+from edgecnn.manifest import Manifest, sha256_file
+from edgecnn.pipeline import export_run
+from edgecnn.runtime import Classifier
+
+
+@pytest.fixture
+def run_copy(run_dir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def test_every_tflite_precision_is_verified_and_recorded(run_copy):
+    entries = export_run(run_copy, formats=("tflite",), precisions=("fp32", "fp16", "dynamic", "int8"))
+    size = {e.precision: e.bytes for e in entries}
+    assert size["fp32"] > 1.7 * size["fp16"] and size["fp16"] > 1.5 * size["dynamic"]
+    assert size["fp32"] >= 2.5 * size["int8"]
+    manifest = Manifest.load(run_copy)
+    for e in entries:
+        recorded = manifest.entry(e.file)
+        assert recorded.sha256 == sha256_file(run_copy / e.file)
+        assert recorded.verification["n"] == 180 and recorded.verification["agreement"] >= 97.0
+        assert recorded.verification["max_abs_diff"] < (1e-6 if e.precision == "fp32" else 0.5)
+    int8 = manifest.entry("model_int8.tflite")
+    assert int8.input_dtype == "int8" and int8.quantization["input"][0] > 0
+    assert int8.quantization["output"] == [pytest.approx(1 / 256), -128]  # softmax output range
+    assert manifest.entry("model_fp16.tflite").quantization == {"input": [0.0, 0], "output": [0.0, 0]}
+
+
+def test_float_io_int8_and_onnx_opset(run_copy):
+    export_run(run_copy, formats=("tflite", "onnx"), precisions=("int8",), options=ExportOptions(int8_io=False))
+    assert Classifier(run_copy / "model_int8.tflite").backend.input_dtype == "float32"
+    assert Manifest.load(run_copy).entry("model_int8.tflite").input_dtype == "float32"
+    export_run(run_copy, formats=("onnx",), precisions=("fp32",), options=ExportOptions(opset=17))
+    opsets = {o.domain: o.version for o in onnx.load(str(run_copy / "model_fp32.onnx")).opset_import}
+    assert opsets[""] == 17
+
+
+def test_failed_agreement_writes_nothing(run_copy):
+    before = {p.name: sha256_file(p) for p in run_copy.iterdir()}
+    # Agreement cannot exceed 100%, so this threshold fails whatever the calibration: the test is of what a
+    # failed export leaves on disk (even 5 calibration images reach 100% on this small validation split).
+    with pytest.raises(EdgecnnError, match=r"below --min-agreement 100.5: nothing written \(try more --calib-samples"):
+        export_run(run_copy, formats=("onnx",), precisions=("int8",), calib_samples=5,
+                   options=ExportOptions(min_agreement=100.5), console=Console(quiet=True))
+    assert {p.name: sha256_file(p) for p in run_copy.iterdir()} == before  # no staging folder, nothing replaced
+
+
+def test_few_calibration_images_warn(run_copy):
+    console = Console(record=True, width=200)
+    export_run(run_copy, formats=("tflite",), precisions=("int8",), calib_samples=20, console=console)
+    assert "warning: int8 calibration on 20 images; 100 or more are recommended" in console.export_text()
+    assert Manifest.load(run_copy).dataset["calibration"] == "20 training images, seed 0"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"formats": ("onnx",), "precisions": ("fp16",)}, "fp16 is a TFLite precision"),
+    ({"precisions": ("int4",)}, "unknown precision 'int4'"),
+    ({"formats": ("coreml",)}, "unknown format 'coreml'"),
+    ({"formats": ("onnx",), "precisions": ("int8",), "options": ExportOptions(calibration_method="kl")},
+     "unknown calibration method 'kl'"),
+])
+def test_bad_export_requests(run_copy, kwargs, message):
+    with pytest.raises(EdgecnnError, match=message):
+        export_run(run_copy, **kwargs)
