@@ -229,12 +229,14 @@ def inspect(
     """
     from edgecnn.inspection import inspect_artifact
 
-    info = inspect_artifact(artifact)
+    with native_output_muted():
+        info = inspect_artifact(artifact)
     if json_out:
         sys.stdout.write(json.dumps(info, indent=2) + "\n")
         return
     console.print(f"[bold]{info['file']}[/] {info['format']}, {info['bytes'] / 1024:.1f} KB, "
-                  f"{info['parameters']:,} parameters, precision {info['precision']}, manifest: {info['manifest']}")
+                  f"{info['parameters']:,} parameters, {info['macs']:,} MACs, precision {info['precision']}, "
+                  f"manifest: {info['manifest']}")
     tensors = Table(title="tensors")
     for name in ("Role", "Name", "dtype", "Shape", "Quantization (scale, zero point)"):
         tensors.add_column(name)

@@ -125,6 +125,21 @@ def quantize_onnx(fp32_path, path, calibration: np.ndarray, method: str = "minma
             )
 
 
+def add_onnx_metadata(path, manifest: Manifest) -> None:
+    """Store the labels and preprocessing in the ONNX model's ``metadata_props``, so the file describes itself."""
+    import json
+
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {
+        "edgecnn.labels": json.dumps(manifest.labels),
+        "edgecnn.preprocessing": json.dumps(manifest.preprocessing.to_dict()),
+    })
+    with atomic_output(path, suffix=".onnx") as tmp:
+        onnx.save(model, str(tmp))
+
+
 def verify_artifact(path, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -> dict:
     """Run the artifact on preprocessed ``x``; compare with the float model's probabilities ``reference``."""
     with native_output_muted():
@@ -170,6 +185,8 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
                 else:
                     export_onnx(model, Path(staging) / "source.onnx", options.opset)
                     quantize_onnx(Path(staging) / "source.onnx", staged, calibration, options.calibration_method)
+                if fmt == "onnx":
+                    add_onnx_metadata(staged, manifest)
                 check = verify_artifact(staged, x_val, y_val, reference)
                 if options.min_agreement is not None and check["agreement"] < options.min_agreement:
                     hint = "more --calib-samples" + (", or --calibration entropy" if fmt == "onnx" else "")

@@ -48,8 +48,16 @@ def _tflite(path: Path) -> dict:
     graph_inputs = {d["index"] for d in interpreter.get_input_details()}
     tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
     constants = {t for op in ops for t in op["inputs"] if t >= 0} - produced - graph_inputs
+    macs = 0
+    for op in ops:
+        out_shape = tensors[op["outputs"][0]]["shape"]
+        if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            weights = tensors[op["inputs"][1]]["shape"]  # OHWI, 1HWO (depthwise) or OI
+            per_output = np.prod(weights[1:]) if op["op_name"] != "DEPTHWISE_CONV_2D" else np.prod(weights[1:3])
+            macs += int(np.prod(out_shape[1:]) * per_output)
     return {
         "format": "tflite",
+        "macs": macs,
         "operators": dict(Counter(op["op_name"] for op in ops)),
         "parameters": int(sum(np.prod(tensors[t]["shape"]) for t in constants)),
         "inputs": [_tflite_tensor(d) for d in interpreter.get_input_details()],
@@ -85,6 +93,8 @@ def _onnx(path: Path) -> dict:
 
     return {
         "format": "onnx",
+        "macs": _onnx_macs(model),
+        "metadata": {p.key: p.value for p in model.metadata_props},
         "opset": max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
         "operators": dict(Counter(node.op_type for node in graph.node)),
         "parameters": int(sum(np.prod(i.dims) for i in graph.initializer
@@ -92,3 +102,30 @@ def _onnx(path: Path) -> dict:
         "inputs": [tensor(v) for v in graph.input if v.name not in initializers],
         "outputs": [tensor(v) for v in graph.output],
     }
+
+
+def _onnx_macs(model) -> int:
+    """Multiply-accumulates of Conv, MatMul and Gemm at batch 1, from ONNX shape inference."""
+    import onnx
+
+    graph = onnx.shape_inference.infer_shapes(model).graph
+    shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim]
+              for v in (*graph.value_info, *graph.input, *graph.output)}
+    shapes.update({i.name: list(i.dims) for i in graph.initializer})
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def weight_shape(name):  # through a DequantizeLinear in QDQ models
+        node = producer.get(name)
+        return shapes.get(node.input[0] if node is not None and node.op_type == "DequantizeLinear" else name)
+
+    macs = 0
+    for node in graph.node:
+        out = shapes.get(node.output[0])
+        weights = weight_shape(node.input[1]) if len(node.input) > 1 else None
+        if not out or not weights:
+            continue
+        if node.op_type == "Conv":  # weights O, I/group, kH, kW
+            macs += int(np.prod(out[1:]) * np.prod(weights[1:]))
+        elif node.op_type in ("MatMul", "Gemm"):
+            macs += int(np.prod(out[1:]) * weights[0])
+    return macs

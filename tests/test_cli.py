@@ -68,6 +68,11 @@ def test_inspect_reports_tensors_operators_and_parameters(run_dir):
     onnx_info = json.loads(run_subprocess(["inspect", str(run_dir / "model_int8.onnx"), "--json"]).stdout)
     assert onnx_info["operators"]["QuantizeLinear"] > 0 and onnx_info["inputs"][0]["dtype"] == "float32"
     assert 0.95 * params < onnx_info["parameters"] <= params
+    assert json.loads(onnx_info["metadata"]["edgecnn.labels"]) == Manifest.load(run_dir).labels
+    # edge-cnn at 28x28: three 3x3 convs (16, 32, 64 filters, pooled between) and a 3*3*64 -> 10 dense layer
+    macs = 28 * 28 * 16 * 9 * 1 + 14 * 14 * 32 * 9 * 16 + 7 * 7 * 64 * 9 * 32 + 3 * 3 * 64 * 10
+    assert info["macs"] == onnx_info["macs"] == macs
+    assert "INFO" not in run_subprocess(["inspect", str(run_dir / "model_int8.tflite")]).stderr
 
 
 def test_export_and_bench_verbs_on_a_run_directory(run_dir, tmp_path):
@@ -98,6 +103,9 @@ def test_export_and_bench_verbs_on_a_run_directory(run_dir, tmp_path):
         (["predict", "{run}/model_int8.tflite", "{run}/manifest.json"], 1, "cannot read image"),
         (["live", "{run}/model_int8.tflite", "--source", "{tmp}/none.mp4", "--no-display"], 1, "no such video"),
         (["frobnicate"], 2, "No such command"),
+        (["train", "--out", "{run}/manifest.json"], 1, "exists and is not a folder"),
+        (["export", "{run}", "--quantize", "int4"], 1, "unknown precision 'int4'"),
+        (["export", "{run}", "--calib-samples", "0"], 2, "--calib-samples"),
     ],
 )
 def test_bad_input_gives_one_line_and_an_exit_code(run_dir, tmp_path, args, code, message):
