@@ -125,17 +125,37 @@ def quantize_onnx(fp32_path, path, calibration: np.ndarray, method: str = "minma
             )
 
 
-def add_onnx_metadata(path, manifest: Manifest) -> None:
-    """Store the labels and preprocessing in the ONNX model's ``metadata_props``, so the file describes itself."""
+def finish_onnx(path, manifest: Manifest) -> None:
+    """Store labels and preprocessing in ``metadata_props`` and give internal tensors short names.
+
+    The names are the exporter's and quantizer's (``model/block1_conv/...QuantizeLinear_Output``): 9 KB of
+    a 45 KB int8 model. Graph inputs and outputs keep theirs; node names, which ONNX makes optional, are dropped.
+    """
     import json
 
     import onnx
 
     model = onnx.load(str(path))
+    graph = model.graph
+    keep = {v.name for v in (*graph.input, *graph.output)}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if not name or name in keep:
+            return name
+        return names.setdefault(name, f"t{len(names)}")
+
+    for node in graph.node:
+        node.name = ""
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
+    for tensor in (*graph.initializer, *graph.value_info):
+        tensor.name = short(tensor.name)
     onnx.helper.set_model_props(model, {
         "edgecnn.labels": json.dumps(manifest.labels),
         "edgecnn.preprocessing": json.dumps(manifest.preprocessing.to_dict()),
     })
+    onnx.checker.check_model(model)
     with atomic_output(path, suffix=".onnx") as tmp:
         onnx.save(model, str(tmp))
 
@@ -186,7 +206,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
                     export_onnx(model, Path(staging) / "source.onnx", options.opset)
                     quantize_onnx(Path(staging) / "source.onnx", staged, calibration, options.calibration_method)
                 if fmt == "onnx":
-                    add_onnx_metadata(staged, manifest)
+                    finish_onnx(staged, manifest)
                 check = verify_artifact(staged, x_val, y_val, reference)
                 if options.min_agreement is not None and check["agreement"] < options.min_agreement:
                     hint = "more --calib-samples" + (", or --calibration entropy" if fmt == "onnx" else "")

@@ -1,0 +1,71 @@
+"""Size and accuracy of every precision against fp32, per run directory (issue #4's targets).
+
+    python benchmarks/quantization.py runs/demo runs/mnist runs/fashion --data-dir ../shared/datasets
+
+Make the run directories with `edgecnn pipeline --dataset NAME --out runs/NAME` (see README). For each format,
+int8 size / fp32 size; for each artifact, test accuracy, its drop from the Keras model and top-1 agreement
+with it on the whole test split. Writes benchmarks/results/quantization.{json,md}.
+Targets: size ratio <= 0.30 (TFLite), <= 0.35 (ONNX); drop <= 0.3 points; agreement >= 99.5% on MNIST.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.bench import test_split
+from edgecnn.manifest import Manifest, tool_versions
+from edgecnn.quiet import native_output_muted
+from edgecnn.runtime import Classifier
+from edgecnn.train import load_model
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def measure(run_dir: Path, data_dir) -> dict:
+    manifest = Manifest.load(run_dir)
+    images, labels = test_split(manifest.dataset, data_dir)
+    reference = load_model(run_dir / "model.keras").predict(manifest.preprocessing(images), batch_size=256,
+                                                            verbose=0).argmax(1)
+    float_accuracy = 100 * float(np.mean(reference == labels))
+    rows, sizes = [], {a.file: a.bytes for a in manifest.artifacts}
+    for entry in manifest.artifacts:
+        with native_output_muted():
+            predicted = Classifier(run_dir / entry.file).predict_proba(images).argmax(1)
+        accuracy = 100 * float(np.mean(predicted == labels))
+        fp32 = sizes.get(f"model_fp32.{entry.format}")
+        rows.append({"artifact": entry.file, "format": entry.format, "precision": entry.precision,
+                     "kb": round(entry.bytes / 1024, 1), "size_vs_fp32": round(entry.bytes / fp32, 3) if fp32 else None,
+                     "accuracy": round(accuracy, 2), "drop": round(float_accuracy - accuracy, 2),
+                     "agreement": round(100 * float(np.mean(predicted == reference)), 2)})
+    return {"run": run_dir.name, "dataset": manifest.dataset["name"], "n": len(labels),
+            "keras_accuracy": round(float_accuracy, 2), "command": manifest.command, "rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", type=Path, nargs="+")
+    parser.add_argument("--data-dir", type=Path)
+    args = parser.parse_args()
+    runs = [measure(run_dir, args.data_dir) for run_dir in args.run_dirs]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "quantization.json").write_text(json.dumps({"runs": runs, "versions": tool_versions()}, indent=2) + "\n")
+    lines = ["# Quantization: size and accuracy against fp32 (test splits)", "",
+             "Command: `python benchmarks/quantization.py runs/demo runs/mnist runs/fashion --data-dir DIR`", ""]
+    for run in runs:
+        lines += [f"## {run['dataset']} (n = {run['n']}, Keras {run['keras_accuracy']}%)", "",
+                  f"Made by: `{run['command']}`", "",
+                  "| artifact | KB | size / fp32 | accuracy (%) | drop (points) | agreement (%) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['artifact']} | {r['kb']} | {r['size_vs_fp32']} | {r['accuracy']} | {r['drop']} | "
+                  f"{r['agreement']} |" for r in run["rows"]]
+        lines.append("")
+    (RESULTS / "quantization.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
