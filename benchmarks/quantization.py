@@ -42,7 +42,8 @@ def measure(run_dir: Path, data_dir) -> dict:
                      "accuracy": round(accuracy, 2), "drop": round(float_accuracy - accuracy, 2),
                      "agreement": round(100 * float(np.mean(predicted == reference)), 2)})
     return {"run": run_dir.name, "dataset": manifest.dataset["name"], "n": len(labels),
-            "keras_accuracy": round(float_accuracy, 2), "command": manifest.command, "rows": rows}
+            "keras_accuracy": round(float_accuracy, 2), "trained_by": manifest.source.get("command", ""),
+            "exported_by": manifest.command, "rows": rows}
 
 
 def main() -> None:
@@ -57,7 +58,8 @@ def main() -> None:
              "Command: `python benchmarks/quantization.py runs/demo runs/mnist runs/fashion --data-dir DIR`", ""]
     for run in runs:
         lines += [f"## {run['dataset']} (n = {run['n']}, Keras {run['keras_accuracy']}%)", "",
-                  f"Made by: `{run['command']}`", "",
+                  f"Trained by `{run['trained_by'] or 'see the run directory'}`; exported by `{run['exported_by']}`",
+                  "",
                   "| artifact | KB | size / fp32 | accuracy (%) | drop (points) | agreement (%) |",
                   "|---|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['artifact']} | {r['kb']} | {r['size_vs_fp32']} | {r['accuracy']} | {r['drop']} | "

@@ -47,7 +47,7 @@ def train_run(out, dataset: str = "digits", arch: str = "edge-cnn", epochs: int 
     model_path = save_model(result.model, out / KERAS_FILE)
     manifest = Manifest(labels=ds.labels, preprocessing=ds.preprocessing, dataset=ds.record, command=command)
     manifest.source = {
-        "file": KERAS_FILE, "sha256": sha256_file(model_path), "arch": arch,
+        "file": KERAS_FILE, "sha256": sha256_file(model_path), "arch": arch, "command": command,
         "params": int(result.model.count_params()), "epochs_run": result.epochs_run,
         "train_seconds": round(result.seconds, 2), "val_accuracy": round(100 * result.val_accuracy, 2),
         "test_accuracy": round(accuracy_percent(ds.split("test").labels, test_probs), 2),

@@ -82,7 +82,8 @@ def test_export_and_bench_verbs_on_a_run_directory(run_dir, tmp_path):
     assert run_cli(["export", str(copy), "--format", "tflite", "--quantize", "none"]) == 0
     manifest = Manifest.load(copy)
     assert manifest.entry("model_fp32.tflite").sha256 == sha256_file(copy / "model_fp32.tflite")
-    assert manifest.command.startswith("edgecnn ") and len(manifest.artifacts) == 4
+    assert manifest.command.startswith("edgecnn export") and len(manifest.artifacts) == 4
+    assert manifest.source["command"].startswith("edgecnn pipeline")  # how the model was trained stays
 
     out = run_subprocess(["bench", str(copy / "model_int8.tflite"), "--runs", "5", "--warmup", "1",
                           "--target", "rpi", "--json", "-"])
