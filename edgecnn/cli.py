@@ -263,6 +263,7 @@ def live(
     json_lines: bool = typer.Option(False, "--json", help="One JSON line per frame, then a summary line."),
     save: Path = typer.Option(None, help="Write the annotated video here (.mp4)."),
     max_frames: int = typer.Option(None, min=1, help="Stop after this many frames."),
+    reconnect: bool = typer.Option(False, help="Reopen a camera or stream that drops (5 tries, 1 s apart)."),
 ) -> None:
     """Classify a camera, video, stream or image folder frame by frame.
 
@@ -274,11 +275,15 @@ def live(
     with native_output_muted():
         clf = Classifier(model, threads=threads)
     with clf:
-        summary = run_live(clf, source, parse_roi(roi), invert, top_k, display, json_lines, save, max_frames)
+        summary = run_live(clf, source, parse_roi(roi), invert, top_k, display, json_lines, save, max_frames,
+                           reconnect=reconnect)
     if json_lines:
         sys.stdout.write(json.dumps({"summary": summary}) + "\n")
     else:
-        console.print(f"{summary['frames']} frames, {summary['mean_fps']} FPS, p50 {summary['p50_ms']} ms")
+        console.print(f"{summary['frames']} frames, {summary['mean_fps']} FPS, p50 {summary['p50_ms']} ms, "
+                      f"{summary['dropped']} dropped, {summary['reconnects']} reconnects")
+    if summary["source_lost"]:
+        Console(stderr=True).print(f"warning: lost {source} and could not reopen it", markup=False)
 
 
 def main(argv: list[str] | None = None) -> None:

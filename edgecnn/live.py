@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -54,6 +55,56 @@ class FolderSource:
         pass
 
 
+class LatestFrameReader:
+    """Reads a live camera or stream in its own thread; ``read()`` returns the newest frame, dropping older ones.
+
+    A slow model therefore never falls behind the camera, and no queue grows. ``dropped`` counts skipped frames.
+    """
+
+    def __init__(self, capture, timeout_s: float = 5.0):
+        self.capture, self.timeout_s = capture, timeout_s
+        self.cond = threading.Condition()
+        self.frame, self.sequence, self.taken, self.dropped = None, 0, 0, 0
+        self.ended = self.stopped = False
+        self.thread = threading.Thread(target=self._run, name="edgecnn-capture", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped:
+            ok, frame = self.capture.read()
+            with self.cond:
+                if not ok:
+                    self.ended = True
+                else:
+                    self.frame, self.sequence = frame, self.sequence + 1
+                self.cond.notify_all()
+            if not ok:
+                return
+
+    def read(self):
+        """``(True, newest frame)``, or ``(False, None)`` once the source ended or sent nothing for timeout_s."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.sequence > self.taken or self.ended, timeout=self.timeout_s)
+            if self.sequence == self.taken:
+                return False, None
+            self.dropped += self.sequence - self.taken - 1
+            self.taken = self.sequence
+            return True, self.frame
+
+    def get(self, prop):
+        return self.capture.get(prop)
+
+    def release(self) -> None:
+        self.stopped = True
+        self.thread.join(timeout=self.timeout_s)
+        self.capture.release()
+
+
+def is_live(source: str) -> bool:
+    """Cameras and network streams are live (read in a thread, latest frame wins); files and folders are not."""
+    return source.isdigit() or "://" in source
+
+
 def open_source(source: str):
     """A camera index ("0"), a video file, a stream URL or an image folder; EdgecnnError if it cannot open."""
     if source.isdigit():
@@ -66,7 +117,7 @@ def open_source(source: str):
         capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         raise EdgecnnError(f"cannot open video source {source!r}: check the camera index or path given to --source")
-    return capture
+    return LatestFrameReader(capture) if is_live(source) else capture
 
 
 def parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
@@ -101,19 +152,32 @@ def annotate(frame: np.ndarray, roi, top, fps: float, latency_ms: float) -> None
 
 def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k: int = 3,
              display: bool = True, json_lines: bool = False, save: str | Path | None = None,
-             max_frames: int | None = None, out=None) -> dict:
-    """Classify frames until the source ends, ``max_frames`` is reached or the user quits; return a summary."""
+             max_frames: int | None = None, out=None, reconnect: bool = False, retries: int = 5,
+             retry_delay_s: float = 1.0) -> dict:
+    """Classify frames until the source ends, ``max_frames`` is reached or the user quits; return a summary.
+
+    With ``reconnect``, each time a live source drops it is reopened, trying ``retries`` times ``retry_delay_s``
+    apart; when it stays lost the run ends with its summary, marked ``source_lost``.
+    """
     out = out or sys.stdout
     if display and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         raise EdgecnnError("no display to show frames on: run with --no-display")
     if max_frames is not None and max_frames < 1:
         raise EdgecnnError(f"--max-frames must be at least 1, got {max_frames}")
     capture = open_source(source)
-    latencies, start, writer = [], time.perf_counter(), None
+    latencies, start, writer, reconnects, dropped, lost = [], time.perf_counter(), None, 0, 0, False
     try:
         with atomic_output(save, suffix=Path(save).suffix or ".mp4") if save else nullcontext() as save_tmp:
             while max_frames is None or len(latencies) < max_frames:
                 ok, frame = capture.read()
+                if not ok and reconnect and is_live(source):
+                    dropped += getattr(capture, "dropped", 0)
+                    capture.release()
+                    capture = _reopen(source, retries, retry_delay_s)
+                    if capture is not None:
+                        reconnects += 1
+                        continue
+                    capture, lost = _Closed(), True
                 if not ok:
                     break
                 box = _clip(roi or centred_square(*frame.shape[:2]), frame.shape)
@@ -138,13 +202,35 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
             if writer:
                 writer.release()
     finally:
+        dropped += getattr(capture, "dropped", 0)
         capture.release()
         if display:
             cv2.destroyAllWindows()
     seconds = time.perf_counter() - start
-    return {"frames": len(latencies), "seconds": round(seconds, 3),
+    return {"frames": len(latencies), "seconds": round(seconds, 3), "dropped": dropped, "reconnects": reconnects,
+            "source_lost": lost,
             "mean_fps": round(len(latencies) / seconds, 1) if latencies else 0.0,
             "p50_ms": round(float(np.median(latencies)), 3) if latencies else None}
+
+
+def _reopen(source: str, attempts: int, delay_s: float):
+    """``source`` opened again within ``attempts`` tries ``delay_s`` apart, or None."""
+    for _ in range(attempts):
+        time.sleep(delay_s)
+        try:
+            return open_source(source)
+        except EdgecnnError:
+            continue
+    return None
+
+
+class _Closed:
+    """Stands in for a source that could not be reopened, so the loop's clean-up stays the same."""
+
+    dropped = 0
+
+    def release(self) -> None:
+        pass
 
 
 def _show(frame: np.ndarray, index: int) -> bool:

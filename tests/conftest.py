@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from edgecnn.cli import main
@@ -47,7 +45,3 @@ def run_dir(tmp_path_factory) -> Path:
 def report(run_dir) -> dict:
     return json.loads((run_dir / "report.json").read_text())
 
-
-def digit_frame(image: np.ndarray, size: int = 64) -> np.ndarray:
-    """A digits image (8x8 uint8) enlarged to a size x size BGR frame, as a camera would give it."""
-    return cv2.cvtColor(cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST), cv2.COLOR_GRAY2BGR)

@@ -8,8 +8,9 @@ import pytest
 
 from edgecnn.manifest import Manifest, sha256_file
 from edgecnn.runtime import Classifier
+from tools.make_video import to_frame
 
-from .conftest import digit_frame, run_cli, run_subprocess
+from .conftest import run_cli, run_subprocess
 
 ARTIFACTS = ["model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"]
 
@@ -41,7 +42,7 @@ def test_predict_reads_images_without_tensorflow(run_dir, digits, tmp_path):
     paths = []
     for i in range(3):
         paths.append(tmp_path / f"digit{i}.png")
-        cv2.imwrite(str(paths[-1]), digit_frame(digits.split("test").images[i]))
+        cv2.imwrite(str(paths[-1]), to_frame(digits.split("test").images[i]))
     script = ("import sys; from edgecnn.cli import main\n"
               "try: main(sys.argv[1:])\n"
               "except SystemExit as e: print('tensorflow' in sys.modules, file=sys.stderr); raise")

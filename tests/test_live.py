@@ -1,29 +1,29 @@
 import json
+import os
+import shutil
+import subprocess
+import threading
+import time
 
 import cv2
 import numpy as np
 import pytest
 
+from edgecnn import live
 from edgecnn.errors import EdgecnnError
-from edgecnn.live import open_source, parse_roi, run_live
+from edgecnn.live import LatestFrameReader, open_source, parse_roi, run_live
 from edgecnn.runtime import Classifier
-
-from .conftest import digit_frame
-
-FRAMES_PER_DIGIT = 3
+from tools.make_video import make_video, to_frame
 
 
 @pytest.fixture(scope="module")
 def digit_video(tmp_path_factory, digits):
     """An mp4 of 40 test digits, each held for 3 frames, and the true label of every frame."""
     path = tmp_path_factory.mktemp("video") / "digits.mp4"
-    images, labels = digits.split("test").images[:40], digits.split("test").labels[:40]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (96, 96))
-    for image in images:
-        for _ in range(FRAMES_PER_DIGIT):
-            writer.write(digit_frame(image, 96))
-    writer.release()
-    return path, np.repeat(labels, FRAMES_PER_DIGIT)
+    test = digits.split("test")
+    truth = make_video(test.images[:40], [str(y) for y in test.labels[:40]], path, frames_per_image=3)
+    assert json.loads(path.with_suffix(".labels.json").read_text()) == truth
+    return path, np.array(truth)
 
 
 def run(run_dir, source, capsys, **kwargs):
@@ -36,11 +36,11 @@ def run(run_dir, source, capsys, **kwargs):
 def test_headless_run_labels_the_video_frames(run_dir, digit_video, capsys):
     path, truth = digit_video
     summary, records = run(run_dir, path, capsys)
-    assert summary["frames"] == len(truth) == len(records)
-    predicted = np.array([int(r["top"][0][0]) for r in records])
+    assert summary["frames"] == len(truth) == len(records) == 120
+    predicted = np.array([r["top"][0][0] for r in records])
     assert np.mean(predicted == truth) >= 0.95
     assert [r["frame"] for r in records] == list(range(len(truth)))
-    assert summary["mean_fps"] > 0 and summary["p50_ms"] > 0
+    assert summary["mean_fps"] > 0 and summary["p50_ms"] > 0 and summary["dropped"] == 0
 
 
 def test_max_frames_stops_exactly_and_save_writes_every_frame(run_dir, digit_video, capsys, tmp_path):
@@ -59,12 +59,66 @@ def test_max_frames_stops_exactly_and_save_writes_every_frame(run_dir, digit_vid
 def test_image_folder_source_and_roi(run_dir, digits, capsys, tmp_path):
     for i in range(5):
         frame = np.full((100, 160, 3), 0, np.uint8)
-        frame[10:74, 20:84] = digit_frame(digits.split("test").images[i])
+        frame[10:74, 20:84] = to_frame(digits.split("test").images[i], 64)
         cv2.imwrite(str(tmp_path / f"{i:03d}.png"), frame)
     (tmp_path / "notes.txt").write_text("not an image")
     summary, records = run(run_dir, tmp_path, capsys, roi=parse_roi("20,10,64,64"))
     assert summary["frames"] == 5
     assert [r["top"][0][0] for r in records] == [str(y) for y in digits.split("test").labels[:5]]
+
+
+class FakeCamera:
+    """A capture that yields numbered frames every ``period_s``, then fails after ``count`` of them."""
+
+    def __init__(self, count: int, period_s: float = 0.0):
+        self.count, self.period_s, self.index, self.released = count, period_s, 0, False
+
+    def read(self):
+        time.sleep(self.period_s)
+        if self.index >= self.count:
+            return False, None
+        self.index += 1
+        return True, np.full((32, 32, 3), self.index % 256, np.uint8)
+
+    def get(self, prop):
+        return 30.0
+
+    def release(self):
+        self.released = True
+
+
+def test_latest_frame_reader_drops_stale_frames_instead_of_queueing():
+    camera = FakeCamera(count=250, period_s=0.0005)  # frame numbers fit in a uint8 pixel
+    reader = LatestFrameReader(camera)
+    seen = []
+    while True:
+        ok, frame = reader.read()
+        if not ok:
+            break
+        seen.append(int(frame[0, 0, 0]))
+        time.sleep(0.005)  # a slow model: ten camera frames per inference
+    reader.release()
+    assert camera.released and seen == sorted(seen) and len(seen) < 125
+    assert reader.dropped > 125 and len(seen) + reader.dropped <= 250
+    assert threading.active_count() < 50  # the capture thread ended with the source
+
+
+def test_reconnect_reopens_a_dropped_stream(run_dir, monkeypatch, capsys):
+    opened = []
+
+    def fake_open(source):
+        if len(opened) == 3:
+            raise EdgecnnError("camera unplugged for good")
+        opened.append(LatestFrameReader(FakeCamera(count=5, period_s=0.002)))
+        return opened[-1]
+
+    monkeypatch.setattr(live, "open_source", fake_open)
+    summary, records = run(run_dir, "0", capsys, reconnect=True, retries=2, retry_delay_s=0.01)
+    assert summary["reconnects"] == 2 and summary["source_lost"] is True
+    assert 3 <= summary["frames"] == len(records) <= 15
+    monkeypatch.setattr(live, "open_source", lambda source: LatestFrameReader(FakeCamera(count=5, period_s=0.002)))
+    summary, _ = run(run_dir, "0", capsys)  # without --reconnect a drop ends the run
+    assert summary["reconnects"] == 0 and summary["source_lost"] is False and summary["frames"] <= 5
 
 
 def test_sources_that_cannot_open(tmp_path):
@@ -82,7 +136,37 @@ def test_display_needs_a_screen(run_dir, digit_video, monkeypatch):
         run_live(Classifier(run_dir / "model_int8.tflite"), str(digit_video[0]), display=True)
 
 
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs a screen: Xvfb (Debian package xvfb) is absent")
+def test_windowed_mode_on_a_virtual_screen(run_dir, digit_video, tmp_path):
+    screen = subprocess.Popen(["Xvfb", ":97", "-screen", "0", "640x480x24"], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        env = {**os.environ, "DISPLAY": ":97"}
+        out = subprocess.run(["python", "-m", "edgecnn", "live", str(run_dir / "model_int8.tflite"), "--source",
+                              str(digit_video[0]), "--max-frames", "30"], capture_output=True, text=True,
+                             timeout=120, env=env, cwd=tmp_path)
+    finally:
+        screen.terminate()
+        screen.wait()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("30 frames,")
+
+
 @pytest.mark.parametrize("text", ["1,2,3", "a,b,c,d", "-1,0,10,10", "0,0,0,5"])
 def test_bad_roi(text):
     with pytest.raises(EdgecnnError, match="--roi"):
         parse_roi(text)
+
+
+def test_keys_s_saves_a_snapshot_and_q_quits(run_dir, digit_video, monkeypatch, tmp_path):
+    keys = iter([ord("x"), ord("s"), ord("q")])
+    shown = []
+    monkeypatch.setenv("DISPLAY", ":stub")
+    monkeypatch.setattr(cv2, "imshow", lambda name, frame: shown.append(frame.shape))
+    monkeypatch.setattr(cv2, "waitKey", lambda delay: next(keys))
+    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    summary = run_live(Classifier(run_dir / "model_int8.tflite"), str(digit_video[0]), display=True)
+    assert summary["frames"] == 3 and len(shown) == 3  # q on the third frame
+    snapshot = cv2.imread(str(tmp_path / "edgecnn-snapshot-000002.png"))
+    assert snapshot is not None and snapshot.shape == (96, 96, 3)

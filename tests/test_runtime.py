@@ -9,8 +9,7 @@ import pytest
 from edgecnn.errors import EdgecnnError, InputError, IntegrityError
 from edgecnn.runtime import Classifier
 from edgecnn.train import load_model
-
-from .conftest import digit_frame
+from tools.make_video import to_frame
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +43,7 @@ def test_int8_tflite_quantizes_its_input(run_dir):
 def test_predict_returns_sorted_top_k_labels(run_dir, digits):
     image, label = digits.split("test").images[0], digits.split("test").labels[0]
     clf = Classifier(run_dir / "model_int8.tflite")
-    top = clf.predict(digit_frame(image), top_k=3)  # an OpenCV BGR frame of another size
+    top = clf.predict(to_frame(image), top_k=3)  # an OpenCV BGR frame of another size
     assert len(top) == 3 and top[0][0] == str(label)
     assert top[0][1] >= top[1][1] >= top[2][1]
     batch = clf.predict(digits.split("test").images[:4], top_k=1)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 
-from .conftest import digit_frame
+from tools.make_video import to_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKER = """
@@ -31,7 +31,7 @@ def run_blocked(blocked: set[str], body: str, *args: str) -> subprocess.Complete
 def test_embed_example_runs_without_tensorflow(run_dir, digits, tmp_path):
     images, labels = digits.split("test").images[:6], digits.split("test").labels[:6]
     for i, image in enumerate(images):
-        cv2.imwrite(str(tmp_path / f"{i}.png"), digit_frame(image))
+        cv2.imwrite(str(tmp_path / f"{i}.png"), to_frame(image))
     (tmp_path / "readme.txt").write_text("skipped: not an image")
     out = run_blocked({"tensorflow", "keras", "sklearn"},
                       "import runpy; runpy.run_path('tools/embed_example.py', run_name='__main__')",

@@ -1,0 +1,72 @@
+"""Throughput of `edgecnn live` on a video file, headless: decode, preprocess and inference per frame.
+
+    python benchmarks/live.py runs/demo --frames-per-image 3 --threads 1
+
+Writes a video of the run's test images (tools/make_video.py), runs the live loop on it with the int8 TFLite
+model, and compares the time per frame with the model's own batch-1 latency (median of bare `backend.run` on a
+preprocessed input). Writes benchmarks/results/live.{json,md}.
+Targets (issue #7): >= 500 frames/s; loop overhead (time per frame - model latency) <= 2 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tools/
+
+from edgecnn.bench import test_split, time_calls  # noqa: E402
+from edgecnn.live import run_live  # noqa: E402
+from edgecnn.manifest import Manifest, tool_versions  # noqa: E402
+from edgecnn.quiet import native_output_muted  # noqa: E402
+from edgecnn.runtime import Classifier  # noqa: E402
+from tools.make_video import make_video  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--model", default="model_int8.tflite")
+    parser.add_argument("--frames-per-image", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data-dir", type=Path)
+    args = parser.parse_args()
+    manifest = Manifest.load(args.run_dir)
+    images, labels = test_split(manifest.dataset, args.data_dir)
+    with native_output_muted():
+        clf = Classifier(args.run_dir / args.model, threads=args.threads)
+    sample = clf.prepare(images[:1])[0]
+    model_ms = float(np.median(time_calls(lambda: clf.backend.run(sample), warmup=50, runs=2000)))
+    with tempfile.TemporaryDirectory() as work:
+        video = Path(work) / "test.mp4"
+        truth = make_video(images, [manifest.labels[y] for y in labels], video, args.frames_per_image)
+        summary = run_live(clf, str(video), display=False)
+    per_frame_ms = 1e3 * summary["seconds"] / summary["frames"]
+    result = {
+        "model": args.model, "threads": args.threads, "frames": summary["frames"], "video_frames": len(truth),
+        "fps": round(summary["frames"] / summary["seconds"], 1), "per_frame_ms": round(per_frame_ms, 3),
+        "model_p50_ms": round(model_ms, 3), "loop_overhead_ms": round(per_frame_ms - model_ms, 3),
+        "predict_p50_ms": summary["p50_ms"], "targets": {"fps": 500, "loop_overhead_ms": 2.0},
+        "versions": tool_versions(),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "live.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "live.md").write_text(
+        "# edgecnn live on a video file, headless\n\n"
+        f"Command: `python benchmarks/live.py {args.run_dir} --threads {args.threads}`\n\n"
+        "| model | threads | frames | FPS | ms per frame | model p50 (ms) | loop overhead (ms) |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n"
+        f"| {args.model} | {args.threads} | {result['frames']} | {result['fps']} | {result['per_frame_ms']} | "
+        f"{result['model_p50_ms']} | {result['loop_overhead_ms']} |\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "versions"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
