@@ -18,10 +18,10 @@ from tools.make_video import make_video, to_frame
 
 @pytest.fixture(scope="module")
 def digit_video(tmp_path_factory, digits):
-    """An mp4 of 40 test digits, each held for 3 frames, and the true label of every frame."""
+    """An mp4 of the 360 test digits, each held for 3 frames, and the true label of every frame."""
     path = tmp_path_factory.mktemp("video") / "digits.mp4"
     test = digits.split("test")
-    truth = make_video(test.images[:40], [str(y) for y in test.labels[:40]], path, frames_per_image=3)
+    truth = make_video(test.images, [str(y) for y in test.labels], path, frames_per_image=3)
     assert json.loads(path.with_suffix(".labels.json").read_text()) == truth
     return path, np.array(truth)
 
@@ -36,7 +36,7 @@ def run(run_dir, source, capsys, **kwargs):
 def test_headless_run_labels_the_video_frames(run_dir, digit_video, capsys):
     path, truth = digit_video
     summary, records = run(run_dir, path, capsys)
-    assert summary["frames"] == len(truth) == len(records) == 120
+    assert summary["frames"] == len(truth) == len(records) == 1080
     predicted = np.array([r["top"][0][0] for r in records])
     assert np.mean(predicted == truth) >= 0.95
     assert [r["frame"] for r in records] == list(range(len(truth)))

