@@ -51,6 +51,18 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+def _open_classifier(path: Path, threads: int | None):
+    """A Classifier, with LiteRT's banner muted and a warning when no manifest vouches for the file."""
+    from edgecnn.runtime import Classifier
+
+    with native_output_muted():
+        clf = Classifier(path, threads=threads)
+    if clf.manifest is None:
+        Console(stderr=True).print(f"warning: {path.name} has no manifest beside it: its integrity is not checked "
+                                   "and its labels are class indices", markup=False, soft_wrap=True)
+    return clf
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"edgecnn {__version__}")
@@ -194,11 +206,7 @@ def predict(
     """
     import cv2
 
-    from edgecnn.runtime import Classifier
-
-    with native_output_muted():
-        clf = Classifier(artifact, threads=threads)
-    with clf:
+    with _open_classifier(artifact, threads) as clf:
         results = {}
         for path in images:
             frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -270,11 +278,8 @@ def live(
     Example: edgecnn live runs/demo/model_int8.tflite --source digits.mp4 --no-display --json
     """
     from edgecnn.live import parse_roi, run_live
-    from edgecnn.runtime import Classifier
 
-    with native_output_muted():
-        clf = Classifier(model, threads=threads)
-    with clf:
+    with _open_classifier(model, threads) as clf:
         summary = run_live(clf, source, parse_roi(roi), invert, top_k, display, json_lines, save, max_frames,
                            reconnect=reconnect)
     if json_lines:

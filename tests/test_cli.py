@@ -123,3 +123,13 @@ def test_help_has_an_example_for_every_verb():
     for verb in ("train", "export", "bench", "predict", "inspect", "live", "pipeline"):
         out = run_subprocess([verb, "--help"])
         assert out.returncode == 0 and f"edgecnn {verb}" in out.stdout, verb
+
+
+def test_predict_warns_about_a_model_without_manifest(run_dir, digits, tmp_path):
+    shutil.copy(run_dir / "model_fp32.onnx", tmp_path / "alone.onnx")
+    image = tmp_path / "digit.png"
+    cv2.imwrite(str(image), to_frame(digits.split("test").images[0]))
+    out = run_subprocess(["predict", str(tmp_path / "alone.onnx"), str(image)])
+    assert out.returncode == 1  # it cannot preprocess images without the manifest...
+    assert out.stderr.startswith("warning: alone.onnx has no manifest beside it")  # ...and says why first
+    assert "error: alone.onnx has no manifest beside it, so edgecnn cannot preprocess" in out.stderr
