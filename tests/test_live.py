@@ -15,6 +15,8 @@ from edgecnn.live import LatestFrameReader, open_source, parse_roi, run_live
 from edgecnn.runtime import Classifier
 from tools.make_video import make_video, to_frame
 
+from .conftest import run_subprocess
+
 
 @pytest.fixture(scope="module")
 def digit_video(tmp_path_factory, digits):
@@ -142,9 +144,8 @@ def test_windowed_mode_on_a_virtual_screen(run_dir, digit_video, tmp_path):
     try:
         time.sleep(1.0)
         env = {**os.environ, "DISPLAY": ":97"}
-        out = subprocess.run(["python", "-m", "edgecnn", "live", str(run_dir / "model_int8.tflite"), "--source",
-                              str(digit_video[0]), "--max-frames", "30"], capture_output=True, text=True,
-                             timeout=120, env=env, cwd=tmp_path)
+        out = run_subprocess(["live", str(run_dir / "model_int8.tflite"), "--source", str(digit_video[0]),
+                              "--max-frames", "30"], env=env, cwd=tmp_path)
     finally:
         screen.terminate()
         screen.wait()
