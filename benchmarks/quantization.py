@@ -14,9 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
-from edgecnn.bench import test_split
+from edgecnn.bench import accuracy_percent, test_split
 from edgecnn.manifest import Manifest, tool_versions
 from edgecnn.quiet import native_output_muted
 from edgecnn.runtime import Classifier
@@ -29,18 +27,18 @@ def measure(run_dir: Path, data_dir) -> dict:
     manifest = Manifest.load(run_dir)
     images, labels = test_split(manifest.dataset, data_dir)
     reference = load_model(run_dir / "model.keras").predict(manifest.preprocessing(images), batch_size=256,
-                                                            verbose=0).argmax(1)
-    float_accuracy = 100 * float(np.mean(reference == labels))
+                                                            verbose=0)
+    float_accuracy = accuracy_percent(labels, reference)
     rows, sizes = [], {a.file: a.bytes for a in manifest.artifacts}
     for entry in manifest.artifacts:
         with native_output_muted():
-            predicted = Classifier(run_dir / entry.file).predict_proba(images).argmax(1)
-        accuracy = 100 * float(np.mean(predicted == labels))
+            probs = Classifier(run_dir / entry.file).predict_proba(images)
+        accuracy = accuracy_percent(labels, probs)
         fp32 = sizes.get(f"model_fp32.{entry.format}")
         rows.append({"artifact": entry.file, "format": entry.format, "precision": entry.precision,
                      "kb": round(entry.bytes / 1024, 1), "size_vs_fp32": round(entry.bytes / fp32, 3) if fp32 else None,
                      "accuracy": round(accuracy, 2), "drop": round(float_accuracy - accuracy, 2),
-                     "agreement": round(100 * float(np.mean(predicted == reference)), 2)})
+                     "agreement": round(accuracy_percent(reference.argmax(1), probs), 2)})
     return {"run": run_dir.name, "dataset": manifest.dataset["name"], "n": len(labels),
             "keras_accuracy": round(float_accuracy, 2), "trained_by": manifest.source.get("command", ""),
             "exported_by": manifest.command, "rows": rows}

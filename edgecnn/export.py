@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.atomic import atomic_output, write_bytes_atomic
+from edgecnn.bench import accuracy_percent
 from edgecnn.errors import EdgecnnError, check_choice
 from edgecnn.manifest import ArtifactEntry, Manifest
 from edgecnn.quiet import import_tf, native_output_muted
@@ -160,22 +161,26 @@ def finish_onnx(path, manifest: Manifest) -> None:
         onnx.save(model, str(tmp))
 
 
-def verify_artifact(path, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -> dict:
-    """Run the artifact on preprocessed ``x``; compare with the float model's probabilities ``reference``."""
+def verify_artifact(path, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -> tuple[dict, dict | None]:
+    """Run the artifact on preprocessed ``x`` and compare it with the float model's probabilities ``reference``.
+
+    Returns the check (n, top-1 agreement %, max |diff|, accuracy %) and, for TFLite, the input and output
+    tensors' [scale, zero_point] (None for ONNX, whose I/O is float).
+    """
     with native_output_muted():
         clf = Classifier(path, verify=False)
     probs = clf.predict_proba(x)
+    check = {
+        "n": len(y),
+        "agreement": round(accuracy_percent(reference.argmax(1), probs), 3),
+        "max_abs_diff": round(float(np.abs(probs - reference).max()), 5),
+        "accuracy": round(accuracy_percent(y, probs), 3),
+    }
     quantization = None
     if clf.backend.name == "tflite":
         quantization = {"input": list(clf.backend.input["quantization"]),
                         "output": list(clf.backend.output["quantization"])}
-    return {
-        "n": len(y),
-        "agreement": round(100.0 * float(np.mean(probs.argmax(1) == reference.argmax(1))), 3),
-        "max_abs_diff": round(float(np.abs(probs - reference).max()), 5),
-        "accuracy": round(100.0 * float(np.mean(probs.argmax(1) == y)), 3),
-        "quantization": quantization,
-    }
+    return check, quantization
 
 
 def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration: np.ndarray | None,
@@ -207,7 +212,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
                     quantize_onnx(Path(staging) / "source.onnx", staged, calibration, options.calibration_method)
                 if fmt == "onnx":
                     finish_onnx(staged, manifest)
-                check = verify_artifact(staged, x_val, y_val, reference)
+                check, quantization = verify_artifact(staged, x_val, y_val, reference)
                 if options.min_agreement is not None and check["agreement"] < options.min_agreement:
                     hint = "more --calib-samples" + (", or --calibration entropy" if fmt == "onnx" else "")
                     raise EdgecnnError(
@@ -217,8 +222,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
                 os.replace(staged, folder / name)
             input_dtype = "int8" if (fmt, precision) == ("tflite", "int8") and options.int8_io else "float32"
             entry = manifest.add_artifact(folder / name, fmt, precision, input_dtype)
-            entry.quantization = check.pop("quantization")
-            entry.verification = check
+            entry.verification, entry.quantization = check, quantization
             manifest.save(folder)
             entries.append(entry)
             if on_done:
