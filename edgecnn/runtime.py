@@ -146,6 +146,7 @@ class Classifier:
         else:
             self.preprocessing = None
             self.labels = None
+        self._float_input = Preprocessing(*shape)  # checks (shape, NaN) for preprocessed float input
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -163,7 +164,7 @@ class Classifier:
                 f"{self.path.name} has no manifest beside it, so edgecnn cannot preprocess images for it: "
                 f"pass float input shaped {self.input_shape} or (N, {', '.join(map(str, self.input_shape))})"
             )
-        return Preprocessing(*self.input_shape).batch(x)
+        return self._float_input.batch(x)
 
     def predict_proba(self, x) -> np.ndarray:
         """Class probabilities, shape (N, classes), for one image or a batch."""
