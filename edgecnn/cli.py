@@ -79,13 +79,28 @@ def root(
         os.environ["EDGECNN_DEBUG"] = "1"
 
 
+ARCH_HELP = "Architecture: edge-cnn, seed-cnn, seed-bn, dscnn or resnet8 (see 'edgecnn models')."
+DATASET_HELP = "digits (built in), mnist, fashion_mnist, cifar10 or folder:PATH (class sub-folders)."
+AUGMENT_HELP = "Training augmentation: auto (the dataset's), none, shift (handwriting) or flip-shift (objects)."
+
+
+def _train_config(arch, epochs, batch_size, learning_rate, schedule, augment, patience, seed, strategy, cpu_devices):
+    from edgecnn.train import TrainConfig, split_cpu
+
+    if cpu_devices:
+        split_cpu(cpu_devices)
+    return TrainConfig(arch, epochs or 20, batch_size, learning_rate, schedule, augment, seed, patience, strategy)
+
+
 @app.command()
 def pipeline(
     out: Path = typer.Option(Path("runs/demo"), help="Run directory to write."),
-    dataset: str = typer.Option("digits", help="digits (built in), mnist or fashion_mnist."),
+    dataset: str = typer.Option("digits", help=DATASET_HELP),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
-    arch: str = typer.Option("edge-cnn", help="Model architecture."),
+    arch: str = typer.Option("edge-cnn", help=ARCH_HELP),
     epochs: int = typer.Option(20, min=1, help="Training epochs (early stopping may end sooner)."),
+    augment: str = typer.Option("auto", help=AUGMENT_HELP),
+    image_size: int = typer.Option(28, min=8, max=512, help="Model input height and width."),
     target: TargetName = typer.Option(TargetName.cpu, help="Where to benchmark."),
     threads: int = typer.Option(None, min=1, help="Inference threads (default: the target's)."),
     calib_samples: int = typer.Option(300, min=1, help="Calibration images for int8."),
@@ -99,31 +114,82 @@ def pipeline(
     """
     from edgecnn.pipeline import run_pipeline
 
-    run_pipeline(out, dataset, arch, epochs, target.value, threads, calib_samples, warmup, runs, seed,
-                 command=_command(), console=console, data_dir=data_dir)
+    config = _train_config(arch, epochs, 32, 1e-3, "cosine", augment, 5, seed, "default", None)
+    run_pipeline(out, dataset, config, target.value, threads, calib_samples, warmup, runs, command=_command(),
+                 console=console, data_dir=data_dir, image_size=image_size)
 
 
 @app.command()
 def train(
     out: Path = typer.Option(Path("runs/train"), help="Run directory to write."),
-    dataset: str = typer.Option("digits", help="digits (built in), mnist or fashion_mnist."),
+    dataset: str = typer.Option("digits", help=DATASET_HELP),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
-    arch: str = typer.Option("edge-cnn", help="Model architecture."),
-    epochs: int = typer.Option(20, min=1, help="Training epochs (early stopping may end sooner)."),
-    batch_size: int = typer.Option(32, min=1, help="Training batch size."),
+    arch: str = typer.Option("edge-cnn", help=ARCH_HELP),
+    epochs: int = typer.Option(None, min=1, help="Training epochs, 20 unless resuming (early stopping may end "
+                               "sooner)."),
+    batch_size: int = typer.Option(32, min=1, help="Training batch size (global, across devices)."),
+    learning_rate: float = typer.Option(1e-3, min=1e-7, help="Adam's (initial) learning rate."),
+    schedule: str = typer.Option("cosine", help="Learning-rate schedule: cosine (decay to 1%) or constant."),
+    augment: str = typer.Option("auto", help=AUGMENT_HELP),
+    patience: int = typer.Option(5, min=1, help="Stop this many epochs after the best validation accuracy."),
     image_size: int = typer.Option(28, min=8, max=512, help="Model input height and width."),
     seed: int = typer.Option(0, help="Seed for the split and training."),
+    strategy: str = typer.Option("default", help="tf.distribute strategy: default, mirrored or multi-worker."),
+    cpu_devices: int = typer.Option(None, min=2, help="Split the CPU into N logical devices (for mirrored "
+                                    "training without GPUs)."),
+    resume: bool = typer.Option(False, help="Continue OUT's last checkpoint with the settings it started with."),
 ) -> None:
-    """Train a model; write model.keras and manifest.json.
+    """Train a model; write model.keras, manifest.json, metrics.json, confusion_matrix.png and checkpoints/.
 
-    Example: edgecnn train --dataset digits --epochs 20 --out runs/digits
+    Examples:
+      edgecnn train --dataset digits --epochs 20 --out runs/digits
+      edgecnn train --dataset mnist --data-dir datasets --arch dscnn --epochs 15 --out runs/mnist
+      edgecnn train --out runs/mnist --resume          # after an interruption
     """
-    from edgecnn.pipeline import train_run
+    from edgecnn.pipeline import METRICS_FILE, train_run
+    from edgecnn.train import TrainConfig
 
-    manifest = train_run(out, dataset, arch, epochs, batch_size, seed, image_size, _command(), console, data_dir)
+    config = _train_config(arch, epochs, batch_size, learning_rate, schedule, augment, patience, seed, strategy,
+                           cpu_devices)
+    if resume:
+        config = TrainConfig(epochs=epochs) if epochs else None
+    manifest = train_run(out, dataset, config, image_size, _command(), console, data_dir, resume)
     src = manifest.source
-    console.print(f"{out / src['file']}: {src['params']:,} parameters, val {src['val_accuracy']:.2f}%, "
-                  f"test {src['test_accuracy']:.2f}%, {src['train_seconds']:.1f} s")
+    metrics = json.loads((out / METRICS_FILE).read_text())
+    table = Table(title=f"{src['arch']} on {manifest.dataset['name']}: test split, per class")
+    for name in ("Class", "Precision (%)", "Recall (%)", "F1 (%)", "Support"):
+        table.add_column(name, justify="left" if name == "Class" else "right")
+    for c in metrics["classes"]:
+        table.add_row(c["label"], f"{c['precision']:.2f}", f"{c['recall']:.2f}", f"{c['f1']:.2f}", str(c["support"]))
+    console.print(table)
+    console.print(f"{out / src['file']}: {src['params']:,} parameters, best epoch {src['best_epoch']} of "
+                  f"{src['epochs_run']}, val {src['val_accuracy']:.2f}%, test {src['test_accuracy']:.2f}%, "
+                  f"{src['train_seconds']:.1f} s")
+
+
+@app.command()
+def models(
+    image_size: int = typer.Option(28, min=8, max=512, help="Input height and width."),
+    channels: int = typer.Option(1, min=1, max=3, help="1 (grayscale) or 3 (colour)."),
+    classes: int = typer.Option(10, min=2, help="Number of classes."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List the architectures with parameters and multiply-accumulates per image.
+
+    Example: edgecnn models --image-size 32 --channels 3
+    """
+    from edgecnn.models import describe_models
+
+    rows = describe_models((image_size, image_size, channels), classes)
+    if json_out:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title=f"architectures at {image_size}x{image_size}x{channels}, {classes} classes")
+    for name in ("Arch", "Parameters", "MACs", "int8 weights (KB)", "Description"):
+        table.add_column(name, justify="right" if name in ("Parameters", "MACs", "int8 weights (KB)") else "left")
+    for r in rows:
+        table.add_row(r["arch"], f"{r['params']:,}", f"{r['macs']:,}", f"{r['params'] / 1024:.1f}", r["summary"])
+    console.print(table)
 
 
 @app.command()

@@ -12,6 +12,9 @@ MNIST and Fashion-MNIST come from their original IDX gz files or Keras' ``mnist.
 ``mnist/`` / ``fashion-mnist/`` sub-folder; failing that, Keras' own download; failing that, a one-line error::
 
     ds = load_dataset("mnist", data_dir="datasets")   # official test set; validation drawn from train, seeded
+
+CIFAR-10 (``cifar10``) is found the same way, in its binary or Python layout (see :mod:`edgecnn.cifar`), and
+``folder:PATH`` reads the user's own class folders (see :mod:`edgecnn.image_folders`).
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from edgecnn.cifar import LABELS as CIFAR_LABELS
+from edgecnn.cifar import read_cifar10
 from edgecnn.errors import EdgecnnError, check_choice
 from edgecnn.preprocess import Preprocessing
 from edgecnn.readers import read_idx, read_npz
 
 SPLITS = ("train", "val", "test")
+FOLDER_PREFIX = "folder:"
 
 
 @dataclass
@@ -44,6 +50,7 @@ class Dataset:
     preprocessing: Preprocessing
     splits: dict[str, Split]
     record: dict  # how to rebuild it: stored in the manifest
+    augmentation: str = "none"  # the training augmentation policy that suits it (edgecnn.augment)
 
     def split(self, name: str) -> Split:
         return self.splits[name]
@@ -63,12 +70,15 @@ class Dataset:
 
 
 def seeded_split(images, labels, seed: int, val_fraction: float, test_fraction: float) -> dict[str, Split]:
-    """Stratified train/val/test split (scikit-learn), the same for the same seed."""
+    """Train/val/test split (scikit-learn), the same for the same seed; stratified when every class has at
+    least 10 images (fewer cannot give each split a member of each class)."""
+    stratified = np.bincount(labels).min() >= 10
     rest_x, test_x, rest_y, test_y = train_test_split(
-        images, labels, test_size=test_fraction, stratify=labels, random_state=seed
+        images, labels, test_size=test_fraction, stratify=labels if stratified else None, random_state=seed
     )
     train_x, val_x, train_y, val_y = train_test_split(
-        rest_x, rest_y, test_size=val_fraction / (1 - test_fraction), stratify=rest_y, random_state=seed
+        rest_x, rest_y, test_size=val_fraction / (1 - test_fraction), stratify=rest_y if stratified else None,
+        random_state=seed,
     )
     return {
         "train": Split(train_x, train_y.astype(np.int64)),
@@ -88,6 +98,7 @@ def _load_digits(image_size: int, seed: int) -> Dataset:
         labels=[str(d) for d in range(10)],
         preprocessing=Preprocessing(height=image_size, width=image_size, channels=1),
         splits=splits,
+        augmentation="shift",
         record={
             "name": "digits",
             "source": "scikit-learn load_digits (8x8, 0..16 scaled to 0..255)",
@@ -138,16 +149,10 @@ def keras_download(name: str):
     return x_train, y_train, x_test, y_test
 
 
-def _load_mnist_like(name: str, image_size: int, seed: int, data_dir) -> Dataset:
-    arrays = find_mnist_like(name, data_dir) or keras_download(name)
-    if arrays is None:
-        folders = " or ".join(f"DIR/{sub}/" for sub in MNIST_LIKE[name][0])
-        raise EdgecnnError(
-            f"{name} not found: put {', '.join(IDX_FILES)} in DIR or {folders} and pass --data-dir DIR "
-            f"(or set EDGECNN_DATA_DIR); looked in: {', '.join(map(str, data_dirs(data_dir))) or 'nowhere'}"
-        )
+def _official_split(name, labels, arrays, image_size: int, seed: int, channels: int, augmentation: str) -> Dataset:
+    """Dataset from official (x_train, y_train, x_test, y_test): validation is 1/12 of train, stratified."""
     x_train, y_train, x_test, y_test = arrays
-    if len(x_train) != len(y_train) or len(x_test) != len(y_test) or x_train.ndim != 3:
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test) or x_train.ndim != 3 + (channels == 3):
         raise EdgecnnError(f"{name} files do not match: {x_train.shape} images for {y_train.shape} labels")
     train_x, val_x, train_y, val_y = train_test_split(
         x_train, y_train, test_size=1 / 12, stratify=y_train, random_state=seed
@@ -159,24 +164,57 @@ def _load_mnist_like(name: str, image_size: int, seed: int, data_dir) -> Dataset
     }
     return Dataset(
         name=name,
-        labels=MNIST_LIKE[name][2],
-        preprocessing=Preprocessing(height=image_size, width=image_size, channels=1),
+        labels=labels,
+        preprocessing=Preprocessing(height=image_size, width=image_size, channels=channels),
         splits=splits,
         record={"name": name, "source": "official train/test files; validation: 1/12 of train, stratified",
                 "image_size": image_size, "seed": seed, "sizes": {k: len(v.labels) for k, v in splits.items()}},
+        augmentation=augmentation,
     )
+
+
+def _load_mnist_like(name: str, image_size: int, seed: int, data_dir) -> Dataset:
+    arrays = find_mnist_like(name, data_dir) or keras_download(name)
+    if arrays is None:
+        folders = " or ".join(f"DIR/{sub}/" for sub in MNIST_LIKE[name][0])
+        raise EdgecnnError(
+            f"{name} not found: put {', '.join(IDX_FILES)} in DIR or {folders} and pass --data-dir DIR "
+            f"(or set EDGECNN_DATA_DIR); looked in: {', '.join(map(str, data_dirs(data_dir))) or 'nowhere'}"
+        )
+    policy = "shift" if name == "mnist" else "flip-shift"
+    return _official_split(name, MNIST_LIKE[name][2], arrays, image_size, seed, 1, policy)
+
+
+def _load_cifar10(image_size: int, seed: int, data_dir) -> Dataset:
+    found = next((r for r in map(read_cifar10, data_dirs(data_dir)) if r is not None), None)
+    if found is None:
+        downloaded = keras_download("cifar10")  # RGB; flatten Keras' (N, 1) labels, reorder to BGR
+        if downloaded is None:
+            raise EdgecnnError(
+                "cifar10 not found: put cifar-10-batches-bin/ (or cifar-10-binary.tar.gz, or Keras' "
+                "cifar-10-batches-py/) in DIR and pass --data-dir DIR (or set EDGECNN_DATA_DIR); looked in: "
+                f"{', '.join(map(str, data_dirs(data_dir))) or 'nowhere'}"
+            )
+        x_train, y_train, x_test, y_test = downloaded
+        found = (x_train[..., ::-1], y_train.ravel(), x_test[..., ::-1], y_test.ravel(), CIFAR_LABELS)
+    return _official_split("cifar10", found[4], found[:4], image_size, seed, 3, "flip-shift")
 
 
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits": lambda image_size, seed, data_dir: _load_digits(image_size, seed),
     "mnist": lambda image_size, seed, data_dir: _load_mnist_like("mnist", image_size, seed, data_dir),
     "fashion_mnist": lambda image_size, seed, data_dir: _load_mnist_like("fashion_mnist", image_size, seed, data_dir),
+    "cifar10": _load_cifar10,
 }
 
 
 def load_dataset(name: str = "digits", image_size: int = 28, seed: int = 0, data_dir=None) -> Dataset:
-    """Load a dataset by name; raise EdgecnnError (one line) for an unknown name or missing files."""
-    check_choice("dataset", name, DATASETS)
+    """Load a dataset by name (or ``folder:PATH``); EdgecnnError (one line) for an unknown name or missing files."""
     if not 8 <= image_size <= 512:
         raise EdgecnnError(f"image size must be between 8 and 512 pixels, got {image_size}")
+    if name.startswith(FOLDER_PREFIX):
+        from edgecnn.image_folders import load_image_folder
+
+        return load_image_folder(name[len(FOLDER_PREFIX):], image_size, seed)
+    check_choice("dataset", name, [*DATASETS, f"{FOLDER_PREFIX}PATH"])
     return DATASETS[name](image_size, seed, data_dir)

@@ -1,7 +1,8 @@
-"""Compact CNN architectures, built by name. Every one quantizes to full int8 and exports to ONNX.
+"""Compact CNN architectures, built by name. Every one quantizes to full int8 (BatchNorm folded) and exports to ONNX.
 
     model = build_model("edge-cnn", input_shape=(28, 28, 1), num_classes=10)
-    model.count_params()   # about 29k
+    model.count_params()                       # 29,402
+    describe_models((28, 28, 1), 10)           # [{"arch", "params", "macs", "input", "summary"}, ...]
 
 Layers are Keras built-ins only (no Lambda), so saved models load with ``safe_mode=True``.
 """
@@ -9,40 +10,139 @@ Layers are Keras built-ins only (no Lambda), so saved models load with ``safe_mo
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import prod
 
-from edgecnn.errors import check_choice
+from edgecnn.errors import EdgecnnError, check_choice
 from edgecnn.quiet import import_tf
 
 _, keras = import_tf()
 layers = keras.layers
 
 
-def _conv_bn_relu(x, filters: int, name: str):
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+def _conv_bn_relu(x, filters: int, name: str, kernel: int = 3, strides: int = 1, relu: bool = True):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
     # momentum 0.9, not Keras' 0.99: with small datasets (40 steps an epoch on the built-in digits) the
     # 0.99 moving statistics lag the weights and the model scores near chance in inference mode.
     x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
+    return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
-def edge_cnn(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
-    """Three 3x3 conv blocks (16-32-64, BatchNorm folded at export), each pooled, then one dense layer."""
+def _head(x, num_classes: int, dropout: float, pool: str):
+    x = layers.GlobalAveragePooling2D(name="gap")(x) if pool == "gap" else layers.Flatten(name="flatten")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    return layers.Dense(num_classes, activation="softmax", name="probs")(x)
+
+
+def edge_cnn(input_shape, num_classes: int) -> keras.Model:
+    """The default: three 3x3 conv blocks (16-32-64), each pooled, then one dense layer (29k parameters at 28x28)."""
     inputs = keras.Input(shape=input_shape, name="image")
-    x = _conv_bn_relu(inputs, 16, "block1")
-    x = layers.MaxPooling2D(name="pool1")(x)
-    x = _conv_bn_relu(x, 32, "block2")
-    x = layers.MaxPooling2D(name="pool2")(x)
+    x = inputs
+    for i, filters in enumerate((16, 32, 64), start=1):
+        x = _conv_bn_relu(x, filters, f"block{i}")
+        x = layers.MaxPooling2D(name=f"pool{i}")(x)
+    return keras.Model(inputs, _head(x, num_classes, 0.25, "flatten"), name="edge_cnn")
+
+
+def edge_vgg(input_shape, num_classes: int) -> keras.Model:
+    """VGG-style: two 3x3 convs per stage (16-16, 32-32), a 64-filter conv, global pooling (35k parameters)."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    for i, filters in enumerate((16, 32), start=1):
+        x = _conv_bn_relu(x, filters, f"block{i}a")
+        x = _conv_bn_relu(x, filters, f"block{i}b")
+        x = layers.MaxPooling2D(name=f"pool{i}")(x)
     x = _conv_bn_relu(x, 64, "block3")
-    x = layers.MaxPooling2D(name="pool3")(x)
+    return keras.Model(inputs, _head(x, num_classes, 0.1, "gap"), name="edge_vgg")
+
+
+def seed_cnn(input_shape, num_classes: int) -> keras.Model:
+    """TensorFlow's CNN tutorial, the seed's 99.26% MNIST model: Conv 32-64-64 (valid), Dense 64."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.Conv2D(32, 3, activation="relu", name="conv1")(inputs)
+    x = layers.MaxPooling2D(name="pool1")(x)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(name="pool2")(x)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv3")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dropout(0.25, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probs")(x)
-    return keras.Model(inputs, outputs, name="edge_cnn")
+    x = layers.Dense(64, activation="relu", name="fc")(x)
+    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax", name="probs")(x), name="seed_cnn")
 
 
-ARCHS: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {"edge-cnn": edge_cnn}
+def seed_bn(input_shape, num_classes: int) -> keras.Model:
+    """The seed's 90% Fashion-MNIST model: two 5x5 conv (16, 32) + BatchNorm + pool blocks, one dense layer."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    for i, filters in enumerate((16, 32), start=1):
+        x = _conv_bn_relu(x, filters, f"block{i}", kernel=5)
+        x = layers.MaxPooling2D(name=f"pool{i}")(x)
+    return keras.Model(inputs, _head(x, num_classes, 0.0, "flatten"), name="seed_bn")
+
+
+def dscnn(input_shape, num_classes: int) -> keras.Model:
+    """Depthwise-separable CNN (MobileNet-style blocks, MLPerf Tiny's DS-CNN shape): 3x3 stem, four DS blocks, GAP."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = _conv_bn_relu(inputs, 32, "stem")
+    for i, (filters, strides) in enumerate(((64, 2), (64, 1), (128, 2), (128, 1)), start=1):
+        x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=f"ds{i}_dw")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"ds{i}_dw_bn")(x)
+        x = layers.ReLU(name=f"ds{i}_dw_relu")(x)
+        x = _conv_bn_relu(x, filters, f"ds{i}_pw", kernel=1)
+    return keras.Model(inputs, _head(x, num_classes, 0.2, "gap"), name="dscnn")
+
+
+def resnet8(input_shape, num_classes: int) -> keras.Model:
+    """MLPerf Tiny's image-classification ResNet-8: a 16-filter stem, three residual stacks (16, 32, 64), GAP."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = _conv_bn_relu(inputs, 16, "stem")
+    for i, filters in enumerate((16, 32, 64), start=1):
+        strides = 1 if i == 1 else 2
+        y = _conv_bn_relu(x, filters, f"stack{i}_a", strides=strides)
+        y = _conv_bn_relu(y, filters, f"stack{i}_b", relu=False)
+        if strides != 1:  # project the shortcut to the new shape
+            x = layers.Conv2D(filters, 1, strides=strides, name=f"stack{i}_shortcut")(x)
+        x = layers.ReLU(name=f"stack{i}_relu")(layers.Add(name=f"stack{i}_add")([x, y]))
+    return keras.Model(inputs, _head(x, num_classes, 0.0, "gap"), name="resnet8")
+
+
+ARCHS: dict[str, Callable[..., keras.Model]] = {
+    "edge-cnn": edge_cnn,
+    "edge-vgg": edge_vgg,
+    "seed-cnn": seed_cnn,
+    "seed-bn": seed_bn,
+    "dscnn": dscnn,
+    "resnet8": resnet8,
+}
 
 
 def build_model(arch: str, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
-    """Build an architecture by name; raise EdgecnnError for an unknown one."""
-    return ARCHS[check_choice("architecture", arch, ARCHS)](tuple(input_shape), num_classes)
+    """Build an architecture by name; EdgecnnError for an unknown one or an input too small for it."""
+    builder = ARCHS[check_choice("architecture", arch, ARCHS)]
+    try:
+        return builder(tuple(input_shape), num_classes)
+    except ValueError as exc:  # e.g. valid convolutions on an input that shrinks below 1 pixel
+        raise EdgecnnError(f"{arch} cannot take a {input_shape} input: {str(exc).splitlines()[0]}") from None
+
+
+def keras_macs(model: keras.Model) -> int:
+    """Multiply-accumulates of the Conv2D, DepthwiseConv2D and Dense layers for one image (as ``inspect`` counts)."""
+    macs = 0
+    for layer in model.layers:
+        outputs = int(prod(layer.output.shape[1:])) if hasattr(layer, "output") else 0
+        if isinstance(layer, layers.DepthwiseConv2D):
+            macs += outputs * int(prod(layer.kernel_size))
+        elif isinstance(layer, layers.Conv2D):
+            macs += outputs * int(prod(layer.kernel_size)) * int(layer.input.shape[-1])
+        elif isinstance(layer, layers.Dense):
+            macs += outputs * int(layer.input.shape[-1])
+    return macs
+
+
+def describe_models(input_shape=(28, 28, 1), num_classes: int = 10) -> list[dict]:
+    """Parameters and multiply-accumulates (one image) of every architecture at ``input_shape``."""
+    rows = []
+    for arch, builder in ARCHS.items():
+        model = build_model(arch, input_shape, num_classes)
+        rows.append({"arch": arch, "params": int(model.count_params()), "macs": keras_macs(model),
+                     "input": list(input_shape), "summary": builder.__doc__.split(":")[0]})
+    return rows

@@ -1,6 +1,6 @@
 """The stages chained over a run directory; the CLI verbs are thin wrappers over these functions.
 
-    train_run("runs/demo", dataset="digits", epochs=20)        # model.keras + manifest.json
+    train_run("runs/demo", "digits", TrainConfig(epochs=20))   # model.keras, manifest.json, metrics, checkpoints
     export_run("runs/demo", precisions=("fp32", "int8"))        # .tflite and .onnx artifacts, in the manifest
     rows = bench_paths(["runs/demo"], resolve_target("cpu"))    # see edgecnn.bench
     run_pipeline("runs/demo")                                   # all of it, plus report.json
@@ -11,6 +11,7 @@ source model, and each artifact's format, precision and sha256).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
@@ -22,6 +23,9 @@ from edgecnn.manifest import ArtifactEntry, Manifest, sha256_file
 from edgecnn.targets import resolve_target
 
 REPORT_FILE = "report.json"
+METRICS_FILE = "metrics.json"
+CONFUSION_FILE = "confusion_matrix.png"
+CHECKPOINTS = "checkpoints"
 
 
 def run_folder(out: str | Path) -> Path:
@@ -32,25 +36,40 @@ def run_folder(out: str | Path) -> Path:
     return out
 
 
-def train_run(out, dataset: str = "digits", arch: str = "edge-cnn", epochs: int = 20, batch_size: int = 32,
-              seed: int = 0, image_size: int = 28, command: str = "", console: Console | None = None,
-              data_dir=None) -> Manifest:
-    """Train on ``dataset``; write ``model.keras`` and a manifest (no artifacts yet) into ``out``."""
-    from edgecnn.bench import accuracy_percent
+def train_run(out, dataset: str = "digits", config=None, image_size: int = 28, command: str = "",
+              console: Console | None = None, data_dir=None, resume: bool = False) -> Manifest:
+    """Train on ``dataset`` (``config``: an :class:`edgecnn.train.TrainConfig`); write ``model.keras``,
+    ``manifest.json``, ``metrics.json`` and ``confusion_matrix.png`` into ``out``, checkpoints into
+    ``out/checkpoints``. ``resume=True`` continues from the last checkpoint with the settings it was started with."""
     from edgecnn.data import load_dataset
-    from edgecnn.train import save_model, train
+    from edgecnn.evaluate import class_metrics, save_confusion_png
+    from edgecnn.train import TrainConfig, read_state, save_model, train
 
-    ds = load_dataset(dataset, image_size=image_size, seed=seed, data_dir=data_dir)
     out = run_folder(out)
-    result = train(ds, arch=arch, epochs=epochs, batch_size=batch_size, seed=seed, console=console)
-    test_probs = result.model.predict(ds.inputs("test"), batch_size=256, verbose=0)
+    checkpoints = out / CHECKPOINTS
+    if resume:
+        state = read_state(checkpoints)
+        config = TrainConfig(**{**state["config"], **({"epochs": config.epochs} if config else {})})
+        dataset, image_size = state["run"]["dataset"], state["run"]["image_size"]
+    config = config or TrainConfig()
+    ds = load_dataset(dataset, image_size=image_size, seed=config.seed, data_dir=data_dir)
+    result = train(ds, config, checkpoints, resume=resume, console=console,
+                   meta={"dataset": dataset, "image_size": image_size, "command": command})
+    metrics = class_metrics(ds.labels, ds.split("test").labels,
+                            result.model.predict(ds.inputs("test"), batch_size=256, verbose=0))
+    write_json_atomic(out / METRICS_FILE, metrics)
+    save_confusion_png(out / CONFUSION_FILE, ds.labels, metrics["confusion"],
+                       f"{config.arch} on {dataset} test split: {metrics['accuracy']:.2f}%")
     model_path = save_model(result.model, out / KERAS_FILE)
     manifest = Manifest(labels=ds.labels, preprocessing=ds.preprocessing, dataset=ds.record, command=command)
     manifest.source = {
-        "file": KERAS_FILE, "sha256": sha256_file(model_path), "arch": arch, "command": command,
-        "params": int(result.model.count_params()), "epochs_run": result.epochs_run,
+        "file": KERAS_FILE, "sha256": sha256_file(model_path), "arch": config.arch, "command": command,
+        "params": int(result.model.count_params()), "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
         "train_seconds": round(result.seconds, 2), "val_accuracy": round(100 * result.val_accuracy, 2),
-        "test_accuracy": round(accuracy_percent(ds.split("test").labels, test_probs), 2),
+        "test_accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+        "training": {k: v for k, v in asdict(config).items() if k not in ("arch", "seed")}
+        | {"augmentation": ds.augmentation if config.augment == "auto" else config.augment, "seed": config.seed,
+           "replicas": result.replicas},
     }
     manifest.save(out)
     return manifest
@@ -88,19 +107,22 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
                             options or ExportOptions(), on_done)
 
 
-def run_pipeline(out, dataset: str = "digits", arch: str = "edge-cnn", epochs: int = 20, target: str = "cpu",
-                 threads: int | None = None, calib_samples: int = 300, warmup: int = 20, runs: int = 200,
-                 seed: int = 0, command: str = "", console: Console | None = None, data_dir=None) -> dict:
+def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu", threads: int | None = None,
+                 calib_samples: int = 300, warmup: int = 20, runs: int = 200, command: str = "",
+                 console: Console | None = None, data_dir=None, image_size: int = 28) -> dict:
     """Train, export every format and precision, benchmark on ``target``; print the table, write report.json."""
     console = console or Console()
     bench_target = resolve_target(target, threads)  # fail before training when the target is unusable
-    console.rule(f"[1/3] train {arch} on {dataset}")
-    manifest = train_run(out, dataset, arch, epochs, seed=seed, command=command, console=console, data_dir=data_dir)
+    from edgecnn.train import TrainConfig
+
+    config = config or TrainConfig()
+    console.rule(f"[1/3] train {config.arch} on {dataset}")
+    manifest = train_run(out, dataset, config, image_size, command, console, data_dir)
     src = manifest.source
     console.print(f"{src['params']:,} parameters, {src['epochs_run']} epochs in {src['train_seconds']:.1f} s, "
                   f"test accuracy {src['test_accuracy']:.2f}%")
     console.rule("[2/3] export")
-    export_run(out, calib_samples=calib_samples, seed=seed, command=command, data_dir=data_dir,
+    export_run(out, calib_samples=calib_samples, seed=config.seed, command=command, data_dir=data_dir,
                on_done=lambda e: console.print(f"wrote {e.file} ({e.bytes / 1024:.1f} KB)"))
     console.rule(f"[3/3] bench on {bench_target.label}")
     rows = bench_paths([out], bench_target, warmup, runs, data_dir)

@@ -1,46 +1,108 @@
-"""Train a model on a :class:`~edgecnn.data.Dataset` with a rich progress bar, and save or load it safely.
+"""Train a model on a :class:`~edgecnn.data.Dataset` with a rich progress bar, checkpoints and resume.
 
     ds = load_dataset("digits")
-    result = train(ds, arch="edge-cnn", epochs=15)
+    result = train(ds, TrainConfig(arch="edge-cnn", epochs=15), checkpoint_dir="runs/demo/checkpoints")
     result.val_accuracy, result.seconds
+    train(ds, TrainConfig(epochs=30), checkpoint_dir="runs/demo/checkpoints", resume=True)  # continue after a kill
     save_model(result.model, "runs/demo/model.keras")   # atomic; reload with load_model (safe_mode=True)
+
+Each epoch writes, atomically, ``last.keras`` (weights and optimizer state), ``best.weights.h5`` when validation
+accuracy improves, and ``state.json`` (epochs done, best epoch, history) in the checkpoint folder. Training stops
+``patience`` epochs after the best one and returns the best weights. ``strategy`` is TensorFlow's own
+``tf.distribute``: ``mirrored`` over every GPU (or, without GPUs, over the logical CPUs made by
+:func:`split_cpu`), ``multi-worker`` where ``TF_CONFIG`` describes the cluster.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgecnn.atomic import atomic_output
+from edgecnn.atomic import atomic_output, write_json_atomic
+from edgecnn.augment import build_augmentation
 from edgecnn.data import Dataset
-from edgecnn.errors import EdgecnnError
+from edgecnn.errors import EdgecnnError, check_choice
 from edgecnn.models import build_model
 from edgecnn.quiet import import_tf
 
 tf, keras = import_tf()
+
+SCHEDULES = ("cosine", "constant")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+LAST, BEST, STATE = "last.keras", "best.weights.h5", "state.json"
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "edge-cnn"
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    schedule: str = "cosine"  # cosine decay to 1% over all epochs, or constant
+    augment: str = "auto"  # a policy of edgecnn.augment, or auto: the dataset's own
+    seed: int = 0
+    patience: int = 5
+    strategy: str = "default"
+
+    def check(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or not self.learning_rate > 0:
+            raise EdgecnnError("epochs, batch size and patience must be at least 1 and the learning rate above 0")
+        check_choice("learning-rate schedule", self.schedule, SCHEDULES)
+        check_choice("strategy", self.strategy, STRATEGIES)
 
 
 @dataclass
 class TrainResult:
     model: keras.Model
     history: dict[str, list[float]]
-    seconds: float
-    epochs_run: int
+    seconds: float  # of this call (a resumed run counts only its own epochs)
+    epochs_run: int  # in total, resumed epochs included
     val_accuracy: float  # of the kept (best) weights
+    best_epoch: int
+    replicas: int  # devices the strategy trained on
+
+
+def split_cpu(devices: int) -> None:
+    """Split the CPU into ``devices`` logical devices (call before TensorFlow runs anything), so that the
+    ``mirrored`` strategy can be exercised without GPUs."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+    except RuntimeError as exc:  # TensorFlow already initialized its devices
+        raise EdgecnnError(f"cannot split the CPU into {devices} devices now: {exc}") from None
+
+
+def make_strategy(name: str):
+    """A ``tf.distribute`` strategy by name: default (one device), mirrored, multi-worker."""
+    check_choice("strategy", name, STRATEGIES)
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multi-worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise EdgecnnError("--strategy multi-worker needs TF_CONFIG describing the cluster (see tf.distribute)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 class RichProgress(keras.callbacks.Callback):
     """One rich progress bar over all training steps, with the last epoch's metrics beside it."""
 
-    def __init__(self, progress: Progress, epochs: int, steps: int):
+    def __init__(self, progress: Progress, first_epoch: int, epochs: int, steps: int):
         super().__init__()
         self.progress, self.epochs = progress, epochs
-        self.task = progress.add_task("training", total=epochs * steps, metrics="")
+        self.task = progress.add_task(f"epoch {first_epoch + 1}/{epochs}", total=(epochs - first_epoch) * steps,
+                                      metrics="")
 
     def on_train_batch_end(self, batch, logs=None):
         self.progress.advance(self.task)
@@ -53,45 +115,105 @@ class RichProgress(keras.callbacks.Callback):
             self.progress.console.print(f"epoch {epoch + 1}/{self.epochs}  {metrics}")
 
 
-def train(
-    ds: Dataset,
-    arch: str = "edge-cnn",
-    epochs: int = 15,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    seed: int = 0,
-    patience: int = 5,
-    console: Console | None = None,
-) -> TrainResult:
-    """Train with Adam and cross-entropy; stop early on validation accuracy and keep the best weights."""
-    if epochs < 1 or batch_size < 1:
-        raise EdgecnnError("epochs and batch size must be at least 1")
-    keras.utils.set_random_seed(seed)
-    model = build_model(arch, ds.preprocessing.input_shape, len(ds.labels))
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+class Checkpoints(keras.callbacks.Callback):
+    """Atomic last/best checkpoints and state each epoch; stops ``patience`` epochs after the best one.
+
+    Keras' EarlyStopping keeps its counter in memory, so it would restart after ``--resume``; the counter here
+    is derived from ``state.json`` and survives a kill."""
+
+    def __init__(self, folder: Path, state: dict, patience: int):
+        super().__init__()
+        self.folder, self.state, self.patience = folder, state, patience
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        for key, value in logs.items():
+            self.state["history"].setdefault(key, []).append(value)
+        if logs.get("val_accuracy", -1.0) > self.state["best_val_accuracy"]:
+            self.state.update(best_val_accuracy=logs["val_accuracy"], best_epoch=epoch + 1)
+            with atomic_output(self.folder / BEST, suffix=".weights.h5") as tmp:
+                self.model.save_weights(tmp)
+        with atomic_output(self.folder / LAST, suffix=".keras") as tmp:
+            self.model.save(tmp)
+        self.state["epochs_done"] = epoch + 1
+        write_json_atomic(self.folder / STATE, self.state)  # last: it vouches for the two files above
+        if epoch + 1 - self.state["best_epoch"] >= self.patience:
+            self.model.stop_training = True
+
+
+def _input_pipeline(x, y, config: TrainConfig, policy: str):
+    data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=config.seed, reshuffle_each_iteration=True)
+    data = data.batch(config.batch_size)
+    augmentation = build_augmentation(policy, config.seed)
+    if augmentation is not None:
+        data = data.map(lambda images, labels: (augmentation(images, training=True), labels),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+def _fresh_model(ds: Dataset, config: TrainConfig, steps: int) -> keras.Model:
+    model = build_model(config.arch, ds.preprocessing.input_shape, len(ds.labels))
+    rate = config.learning_rate
+    if config.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=config.epochs * steps, alpha=0.01)
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def read_state(folder: str | Path) -> dict:
+    """The checkpoint folder's ``state.json``: config, run metadata, epochs done, best epoch, history."""
+    folder = Path(folder)
+    try:
+        return json.loads((folder / STATE).read_text())
+    except (OSError, ValueError):
+        raise EdgecnnError(f"nothing to resume in {folder}: no readable {STATE} (train without --resume)") from None
+
+
+def _load_state(folder: Path, config: TrainConfig) -> dict:
+    state = read_state(folder)
+    if state.get("config", {}).get("arch") != config.arch:
+        raise EdgecnnError(f"cannot resume: the checkpoint in {folder} is a {state.get('config', {}).get('arch')} "
+                           f"model, not {config.arch}")
+    return state
+
+
+def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | Path | None = None,
+          resume: bool = False, console: Console | None = None, meta: dict | None = None) -> TrainResult:
+    """Train with Adam and cross-entropy; checkpoint every epoch; return the best weights on validation.
+
+    ``meta`` (JSON-able, e.g. how to reload the dataset) is kept in ``state.json`` for a later resume."""
+    config = config or TrainConfig()
+    config.check()
+    policy = ds.augmentation if config.augment == "auto" else config.augment
+    keras.utils.set_random_seed(config.seed)
     x_train, y_train = ds.inputs("train"), ds.split("train").labels
     x_val, y_val = ds.inputs("val"), ds.split("val").labels
-    steps = int(np.ceil(len(y_train) / batch_size))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, TextColumn("{task.fields[metrics]}"), console=console, transient=False) as bar:
-        callbacks = [
-            RichProgress(bar, epochs, steps),
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=patience, restore_best_weights=True, mode="max"
-            ),
-        ]
+    steps = int(np.ceil(len(y_train) / config.batch_size))
+    with contextlib.ExitStack() as stack:
+        folder = Path(checkpoint_dir) if checkpoint_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        folder.mkdir(parents=True, exist_ok=True)
+        strategy = make_strategy(config.strategy)
+        with strategy.scope():
+            if resume:
+                state = _load_state(folder, config)
+                model = load_model(folder / LAST, compile=True)
+            else:
+                state = {"config": asdict(config), "augmentation": policy, "epochs_done": 0, "best_epoch": 0,
+                         "best_val_accuracy": -1.0, "history": {}, "run": meta or {}}
+                model = _fresh_model(ds, config, steps)
+        first = state["epochs_done"]
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         start = time.perf_counter()
-        history = model.fit(
-            x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-            shuffle=True, verbose=0, callbacks=callbacks,
-        ).history
+        if first < config.epochs and first - state["best_epoch"] < config.patience:
+            with Progress(*columns, TextColumn("{task.fields[metrics]}"), console=console) as bar:
+                callbacks = [RichProgress(bar, first, config.epochs, steps),
+                             Checkpoints(folder, state, config.patience)]
+                model.fit(_input_pipeline(x_train, y_train, config, policy), validation_data=(x_val, y_val),
+                          epochs=config.epochs, initial_epoch=first, shuffle=False, verbose=0, callbacks=callbacks)
         seconds = time.perf_counter() - start
-    _, val_accuracy = model.evaluate(x_val, y_val, verbose=0)
-    return TrainResult(model, history, seconds, len(history["loss"]), float(val_accuracy))
+        model.load_weights(folder / BEST)
+    return TrainResult(model, state["history"], seconds, state["epochs_done"], state["best_val_accuracy"],
+                       state["best_epoch"], strategy.num_replicas_in_sync)
 
 
 def save_model(model: keras.Model, path: str | Path) -> Path:
@@ -102,12 +224,12 @@ def save_model(model: keras.Model, path: str | Path) -> Path:
     return path
 
 
-def load_model(path: str | Path) -> keras.Model:
+def load_model(path: str | Path, compile: bool = False) -> keras.Model:
     """Load a ``.keras`` model with ``safe_mode=True``; one-line EdgecnnError when it is missing or invalid."""
     path = Path(path)
     if not path.is_file():
         raise EdgecnnError(f"model not found: {path}")
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=False)
+        return keras.models.load_model(path, safe_mode=True, compile=compile)
     except Exception as exc:  # Keras raises many types for a bad file
         raise EdgecnnError(f"{path} is not a loadable Keras model: {str(exc).splitlines()[0]}") from None

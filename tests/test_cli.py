@@ -133,3 +133,31 @@ def test_predict_warns_about_a_model_without_manifest(run_dir, digits, tmp_path)
     assert out.returncode == 1  # it cannot preprocess images without the manifest...
     assert out.stderr.startswith("warning: alone.onnx has no manifest beside it")  # ...and says why first
     assert "error: alone.onnx has no manifest beside it, so edgecnn cannot preprocess" in out.stderr
+
+
+def test_training_writes_per_class_metrics_and_a_confusion_matrix(run_dir):
+    import numpy as np
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    confusion = np.array(metrics["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == 360
+    assert metrics["accuracy"] == round(100 * np.trace(confusion) / 360, 2)
+    assert metrics["accuracy"] == Manifest.load(run_dir).source["test_accuracy"]
+    for i, row in enumerate(metrics["classes"]):
+        assert row["support"] == confusion[i].sum()
+        assert row["recall"] == round(100 * confusion[i, i] / confusion[i].sum(), 2)
+    png = cv2.imread(str(run_dir / "confusion_matrix.png"))
+    assert png is not None and min(png.shape[:2]) >= 400
+
+
+def test_train_verb_resumes_with_the_settings_it_started_with(tmp_path):
+    out = tmp_path / "run"
+    first = run_subprocess(["train", "--out", str(out), "--epochs", "1", "--batch-size", "128", "--arch", "seed-bn"])
+    assert first.returncode == 0, first.stderr
+    assert "Precision (%)" in first.stdout and "best epoch 1 of 1" in first.stdout
+    again = run_subprocess(["train", "--out", str(out), "--resume", "--epochs", "2"])
+    assert again.returncode == 0, again.stderr
+    source = Manifest.load(out).source
+    assert source["arch"] == "seed-bn" and source["epochs_run"] == 2 and source["training"]["batch_size"] == 128
+    missing = run_subprocess(["train", "--out", str(tmp_path / "none"), "--resume"])
+    assert missing.returncode == 1 and "nothing to resume" in missing.stderr

@@ -1,0 +1,38 @@
+"""Light, label-preserving training augmentation, applied on the fly in the ``tf.data`` input pipeline.
+
+    aug = build_augmentation("shift", seed=0)      # a keras.Sequential of random layers, or None for "none"
+    batch = aug(batch, training=True)
+
+Policies: ``none``; ``shift`` for handwriting (small translation, rotation and zoom, no flips: a mirrored 2
+is not a 2); ``flip-shift`` for objects and clothes (horizontal flip plus translation). The layers never enter
+the exported model: augmentation happens in the input pipeline only.
+"""
+
+from __future__ import annotations
+
+from edgecnn.errors import check_choice
+from edgecnn.quiet import import_tf
+
+_, keras = import_tf()
+layers = keras.layers
+
+POLICIES = {
+    "none": "no augmentation",
+    "shift": "translate up to 10%, rotate up to 10 degrees, zoom up to 10%",
+    "flip-shift": "horizontal flip, translate up to 10%",
+}
+
+
+def build_augmentation(policy: str, seed: int = 0):
+    """The random layers for ``policy`` (see POLICIES), or None for ``none``."""
+    check_choice("augmentation", policy, POLICIES)
+    fill = {"fill_mode": "nearest"}  # repeats the border: background for digits and clothes, plausible for photos
+    if policy == "shift":
+        stack = [layers.RandomTranslation(0.1, 0.1, seed=seed, **fill),
+                 layers.RandomRotation(10 / 360, seed=seed + 1, **fill),
+                 layers.RandomZoom(0.1, seed=seed + 2, **fill)]
+    elif policy == "flip-shift":
+        stack = [layers.RandomFlip("horizontal", seed=seed), layers.RandomTranslation(0.1, 0.1, seed=seed + 1, **fill)]
+    else:
+        return None
+    return keras.Sequential(stack, name=f"augment_{policy.replace('-', '_')}")

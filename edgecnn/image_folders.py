@@ -1,0 +1,119 @@
+"""The user's own images as a dataset: ``--dataset folder:PATH``, one sub-folder per class.
+
+    ds = load_image_folder("photos", image_size=32)   # photos/cat/*.jpg, photos/dog/*.png, ...
+    ds.labels                                           # ['cat', 'dog'] (sorted folder names)
+
+``PATH/train/``, ``PATH/val/`` and ``PATH/test/`` (each with the same class folders) are used as given when
+``train/`` exists; a missing ``val/`` or ``test/`` is drawn from the training images with the seed. Any image
+OpenCV reads counts; grayscale, colour and alpha mix freely (colour wins: grayscale images are converted),
+sizes are resized to the model input. Unreadable files are skipped, counted and reported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rich.console import Console
+
+from edgecnn.data import Dataset, Split, seeded_split
+from edgecnn.errors import EdgecnnError
+from edgecnn.preprocess import Preprocessing
+
+SPLIT_FOLDERS = ("train", "val", "test")
+
+
+def _class_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _read(path: Path, size: int) -> np.ndarray | None:
+    """An image as uint8 gray (H, W) or BGR (H, W, 3) at ``size`` x ``size``; None when OpenCV cannot read it."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        return None
+    if image.dtype != np.uint8:
+        image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    elif image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    shrink = image.shape[0] > size or image.shape[1] > size
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def _read_split(root: Path, classes: list[str], size: int) -> tuple[list[np.ndarray], list[int], list[Path]]:
+    images, labels, skipped = [], [], []
+    for index, name in enumerate(classes):
+        folder = root / name
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            image = _read(path, size)
+            if image is None:
+                skipped.append(path)
+            else:
+                images.append(image)
+                labels.append(index)
+    return images, labels, skipped
+
+
+def _stack(images: list[np.ndarray], colour: bool) -> np.ndarray:
+    if colour:
+        images = [cv2.cvtColor(i, cv2.COLOR_GRAY2BGR) if i.ndim == 2 else i for i in images]
+    return np.stack(images).astype(np.uint8)
+
+
+def load_image_folder(path: str | Path, image_size: int = 28, seed: int = 0, console: Console | None = None):
+    """Read ``path``'s class folders (see the module doc) into a :class:`~edgecnn.data.Dataset`."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise EdgecnnError(f"image folder not found: {root}")
+    train_root = root / "train" if (root / "train").is_dir() else root
+    classes = [p.name for p in _class_folders(train_root) if p.name not in SPLIT_FOLDERS]
+    if len(classes) < 2:
+        raise EdgecnnError(f"{train_root} needs at least 2 class sub-folders with images, found {len(classes)}"
+                           f"{': ' + classes[0] if classes else ''}")
+    roots = {"train": train_root} | {s: root / s for s in ("val", "test") if train_root != root and (root / s).is_dir()}
+    read = {split: _read_split(folder, classes, image_size) for split, folder in roots.items()}
+    skipped = [p for _, _, s in read.values() for p in s]
+    if skipped:
+        (console or Console(stderr=True)).print(
+            f"warning: skipped {len(skipped)} unreadable file(s) in {root}, e.g. {skipped[0].name}", markup=False)
+    train_images, train_labels, _ = read["train"]
+    if not train_images:
+        raise EdgecnnError(f"no readable images in the class folders of {train_root}")
+    counts = np.bincount(train_labels, minlength=len(classes))
+    if (counts == 0).any():
+        raise EdgecnnError(f"class folder(s) without readable images: "
+                           f"{', '.join(c for c, n in zip(classes, counts, strict=True) if n == 0)}")
+    colour = any(i.ndim == 3 for imgs, _, _ in read.values() for i in imgs)
+    arrays = {s: (_stack(imgs, colour), np.asarray(lbls, np.int64)) for s, (imgs, lbls, _) in read.items() if imgs}
+    splits = _splits(arrays, seed)
+    return Dataset(
+        name=f"folder:{root}",
+        labels=classes,
+        preprocessing=Preprocessing(height=image_size, width=image_size, channels=3 if colour else 1),
+        splits=splits,
+        record={"name": f"folder:{root.resolve()}", "source": "image folders, one per class", "image_size": image_size,
+                "seed": seed, "skipped": len(skipped), "sizes": {k: len(v.labels) for k, v in splits.items()}},
+        augmentation="flip-shift" if colour else "none",
+    )
+
+
+def _splits(arrays: dict, seed: int) -> dict:
+    """Use the given val/test folders; draw the missing ones from train with the seed."""
+    from sklearn.model_selection import train_test_split
+
+    x, y = arrays["train"]
+    if "val" in arrays and "test" in arrays:
+        return {s: Split(*arrays[s]) for s in SPLIT_FOLDERS}
+    if len(y) < 10:
+        raise EdgecnnError(f"only {len(y)} readable training images: at least 10 are needed to split them")
+    if "val" not in arrays and "test" not in arrays:
+        return seeded_split(x, y, seed, val_fraction=0.1, test_fraction=0.2)
+    missing, present = ("val", "test") if "val" not in arrays else ("test", "val")
+    stratify = y if np.bincount(y).min() >= 2 else None
+    train_x, other_x, train_y, other_y = train_test_split(x, y, test_size=0.15, stratify=stratify, random_state=seed)
+    return {"train": Split(train_x, train_y), missing: Split(other_x, other_y), present: Split(*arrays[present])}

@@ -1,0 +1,75 @@
+"""``--dataset folder:PATH``: the user's own class folders, with every bad-input class."""
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecnn.data import load_dataset
+from edgecnn.errors import EdgecnnError
+
+
+def _images(folder, count, colour, size=(20, 24), seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        shape = (*size, 3) if colour else size
+        cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 256, shape, dtype=np.uint8))
+
+
+def test_class_folders_with_a_seeded_split(tmp_path):
+    for name in ("cat", "dog", "emu"):
+        _images(tmp_path / name, 20, colour=False)
+    ds = load_dataset(f"folder:{tmp_path}", image_size=16)
+    assert ds.labels == ["cat", "dog", "emu"]
+    assert {s: len(ds.split(s).labels) for s in ("train", "val", "test")} == {"train": 42, "val": 6, "test": 12}
+    assert ds.inputs("train").shape == (42, 16, 16, 1) and ds.augmentation == "none"
+    again = load_dataset(f"folder:{tmp_path}", image_size=16)
+    assert np.array_equal(again.split("test").images, ds.split("test").images)
+
+
+def test_mixed_colour_gray_and_sizes_become_colour(tmp_path):
+    _images(tmp_path / "a", 8, colour=True, size=(40, 30))
+    _images(tmp_path / "b", 8, colour=False, size=(10, 12))
+    ds = load_dataset(f"folder:{tmp_path}", image_size=32)
+    assert ds.preprocessing.channels == 3 and ds.augmentation == "flip-shift"
+    assert ds.split("train").images.shape[1:] == (32, 32, 3)
+
+
+def test_given_val_and_test_folders_are_used(tmp_path):
+    for split, count in (("train", 12), ("val", 3), ("test", 4)):
+        for name in ("x", "y"):
+            _images(tmp_path / split / name, count, colour=False)
+    ds = load_dataset(f"folder:{tmp_path}")
+    assert [len(ds.split(s).labels) for s in ("train", "val", "test")] == [24, 6, 8]
+    assert ds.labels == ["x", "y"]
+
+
+def test_unreadable_images_are_skipped_counted_and_reported(tmp_path, capsys):
+    for name in ("a", "b"):
+        _images(tmp_path / name, 10, colour=False)
+    (tmp_path / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (tmp_path / "b" / "notes.txt").write_text("hello")
+    ds = load_dataset(f"folder:{tmp_path}")
+    assert ds.record["skipped"] == 2 and sum(len(ds.split(s).labels) for s in ("train", "val", "test")) == 20
+    assert "skipped 2 unreadable file(s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda root: None, "needs at least 2 class sub-folders"),
+    (lambda root: _images(root / "only", 10, colour=False), "at least 2 class sub-folders with images, found 1: only"),
+    (lambda root: [(root / n).mkdir() or (root / n / "x.png").write_bytes(b"junk") for n in ("a", "b")],
+     "no readable images"),
+    (lambda root: [_images(root / "a", 10, colour=False), (root / "b").mkdir()], "without readable images: b"),
+    (lambda root: [_images(root / n, 2, colour=False) for n in ("a", "b")], "at least 10 are needed"),
+], ids=["empty", "one-class", "all-unreadable", "empty-class", "too-few"])
+def test_bad_folders_fail_in_one_line(tmp_path, setup, message):
+    setup(tmp_path)
+    with pytest.raises(EdgecnnError, match=message):
+        load_dataset(f"folder:{tmp_path}")
+
+
+def test_missing_folder_and_unknown_name():
+    with pytest.raises(EdgecnnError, match="image folder not found"):
+        load_dataset("folder:/nonexistent/photos")
+    with pytest.raises(EdgecnnError, match="choose from: digits, mnist, fashion_mnist, cifar10, folder:PATH"):
+        load_dataset("imagenet")

@@ -1,0 +1,90 @@
+"""Training: checkpoints, resume, early stopping, learning-rate schedule, augmentation and tf.distribute."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgecnn.augment import build_augmentation
+from edgecnn.errors import EdgecnnError
+from edgecnn.models import build_model
+from edgecnn.train import BEST, LAST, STATE, Checkpoints, TrainConfig, read_state, train
+
+from .conftest import run_subprocess
+
+
+def test_resume_continues_the_last_checkpoint(digits, tmp_path):
+    config = TrainConfig(epochs=2, patience=10, batch_size=64)
+    first = train(digits, config, tmp_path)
+    assert first.epochs_run == 2 and {p.name for p in tmp_path.iterdir()} == {LAST, BEST, STATE}
+    state = read_state(tmp_path)
+    assert state["epochs_done"] == 2 and len(state["history"]["val_accuracy"]) == 2
+    resumed = train(digits, TrainConfig(epochs=4, patience=10, batch_size=64), tmp_path, resume=True)
+    steps = int(np.ceil(len(digits.split("train").labels) / 64))
+    assert resumed.epochs_run == 4 and len(resumed.history["loss"]) == 4
+    assert read_state(tmp_path)["history"]["loss"][:2] == state["history"]["loss"]  # kept, not retrained
+    assert int(resumed.model.optimizer.iterations) == 4 * steps  # the optimizer state came back too
+    assert resumed.val_accuracy == max(resumed.history["val_accuracy"])
+    assert resumed.best_epoch == 1 + int(np.argmax(resumed.history["val_accuracy"]))
+
+
+def test_resume_refuses_a_missing_or_different_checkpoint(digits, tmp_path):
+    with pytest.raises(EdgecnnError, match="nothing to resume"):
+        train(digits, TrainConfig(epochs=1), tmp_path, resume=True)
+    (tmp_path / STATE).write_text(json.dumps({"config": {"arch": "resnet8"}}))
+    with pytest.raises(EdgecnnError, match="is a resnet8 model, not edge-cnn"):
+        train(digits, TrainConfig(epochs=1), tmp_path, resume=True)
+
+
+def test_early_stopping_counts_from_the_best_epoch_in_the_state(tmp_path):
+    model = build_model("edge-cnn", (16, 16, 1), 3)
+    state = {"epochs_done": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": {}}
+    callback = Checkpoints(tmp_path, state, patience=2)
+    callback.set_model(model)
+    model.stop_training = False
+    for epoch, accuracy in enumerate([0.5, 0.7, 0.6]):
+        callback.on_epoch_end(epoch, {"val_accuracy": accuracy})
+    assert state["best_epoch"] == 2 and not model.stop_training
+    callback.on_epoch_end(3, {"val_accuracy": 0.69})
+    assert model.stop_training and read_state(tmp_path)["epochs_done"] == 4
+
+
+def test_cosine_schedule_decays_to_one_percent(digits):
+    result = train(digits, TrainConfig(epochs=1, batch_size=256))
+    assert float(np.asarray(result.model.optimizer.learning_rate)) == pytest.approx(1e-5, rel=0.05)  # 1% of 1e-3
+
+
+def test_augmentation_changes_images_but_keeps_shapes(digits):
+    batch = digits.inputs("train")[:16]
+    for policy in ("shift", "flip-shift"):
+        out = np.asarray(build_augmentation(policy, seed=1)(batch, training=True))
+        assert out.shape == batch.shape and not np.allclose(out, batch)
+        assert 0.0 <= out.min() and out.max() <= 1.0 + 1e-6  # fills repeat borders, no new values outside
+    assert build_augmentation("none") is None
+    with pytest.raises(EdgecnnError, match="unknown augmentation 'mixup'"):
+        build_augmentation("mixup")
+
+
+def test_bad_training_settings_fail_in_one_line(digits):
+    with pytest.raises(EdgecnnError, match="unknown learning-rate schedule 'step'"):
+        train(digits, TrainConfig(schedule="step"))
+    with pytest.raises(EdgecnnError, match="unknown strategy 'tpu'"):
+        train(digits, TrainConfig(strategy="tpu"))
+    with pytest.raises(EdgecnnError, match="at least 1"):
+        train(digits, TrainConfig(epochs=0))
+
+
+def test_mirrored_training_over_two_logical_cpus(tmp_path):
+    out = tmp_path / "run"
+    done = run_subprocess(["train", "--out", str(out), "--epochs", "2", "--strategy", "mirrored",
+                           "--cpu-devices", "2", "--batch-size", "64"])
+    assert done.returncode == 0, done.stderr
+    source = json.loads((out / "manifest.json").read_text())["source"]
+    assert source["training"]["replicas"] == 2 and source["training"]["strategy"] == "mirrored"
+    assert source["test_accuracy"] > 50.0  # two epochs over two replicas learned something
+
+
+def test_multi_worker_without_a_cluster_is_a_one_line_error(tmp_path):
+    done = run_subprocess(["train", "--out", str(tmp_path / "r"), "--epochs", "1", "--strategy", "multi-worker"],
+                          env={k: v for k, v in __import__("os").environ.items() if k != "TF_CONFIG"})
+    assert done.returncode == 1 and "needs TF_CONFIG" in done.stderr and "Traceback" not in done.stderr
