@@ -1,32 +1,36 @@
 """Accuracy and batch-1 latency of every artifact on a target, as a table and as JSON.
 
-    rows = bench_paths(["runs/demo"], resolve_target("cpu"))
-    print_table(rows, title="cpu")
-    write_json_atomic("runs/demo/report.json", report(rows, target, warmup=20, runs=200))
+    rows = bench_paths(["runs/demo"], resolve_target("cpu"), batch=1)
+    print_table(rows, title="cpu")                      # edgecnn.bench_output: table, JSON, CSV, Markdown, plot
 
-Latency: ``warmup`` calls, then ``runs`` timed calls of ``predict_proba`` on one preprocessed image; p50 and
-p90 are percentiles of those, FPS is 1000 / p50. Accuracy: every test-split image through the runtime wrapper,
-with the manifest's preprocessing, as a device would run it.
+Per row: ``load_ms`` (opening the model, sha256 check included), ``first_ms`` (the first call), then ``warmup``
+untimed calls and ``runs`` timed calls of ``predict_proba`` on a preprocessed batch of ``batch`` images; p50/p90/p99
+are percentiles of those, FPS is ``batch`` * 1000 / p50, GMAC/s the model's MACs per image times FPS.
+Accuracy: every test-split image through the runtime wrapper, with the manifest's preprocessing, as a device
+would run it; agreement: top-1 agreement with the Keras model when it is benched in the same call.
+``peak_rss_mb`` is the process's high-water mark after the row (rows run in order, so it only grows).
+Status: ``passed``; ``exported, evaluation failed`` (the model loads but accuracy could not be measured);
+``failed`` (it does not load or run); ``skipped`` (not for this target).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 from edgecnn.errors import EdgecnnError
-from edgecnn.manifest import Manifest, tool_versions
+from edgecnn.manifest import Manifest
 from edgecnn.quiet import native_output_muted
 from edgecnn.runtime import Classifier
 from edgecnn.targets import Target
 
 KERAS_FILE = "model.keras"
+PASSED, EVAL_FAILED, FAILED, SKIPPED = "passed", "exported, evaluation failed", "failed", "skipped"
+STATUSES = (PASSED, EVAL_FAILED, FAILED, SKIPPED)
+EVAL_CHUNK = 256  # test images per call when measuring accuracy: bounded memory on small devices
 
 
 @dataclass
@@ -35,14 +39,23 @@ class BenchRow:
     format: str
     precision: str
     size_kb: float
-    status: str = "ok"  # ok | skipped | failed
+    status: str = PASSED  # see STATUSES
     note: str = ""
     accuracy: float | None = None  # percent
     n: int = 0  # test images behind the accuracy
+    agreement: float | None = None  # percent top-1 agreement with the Keras model
+    batch: int = 1
+    load_ms: float | None = None
+    first_ms: float | None = None
     p50_ms: float | None = None
     p90_ms: float | None = None
+    p99_ms: float | None = None
     mean_ms: float | None = None
+    std_ms: float | None = None
     fps: float | None = None
+    macs: int | None = None  # per image
+    gmacs: float | None = None  # achieved, at p50
+    peak_rss_mb: float | None = None
 
 
 def time_calls(fn, warmup: int, runs: int) -> np.ndarray:
@@ -57,9 +70,19 @@ def time_calls(fn, warmup: int, runs: int) -> np.ndarray:
     return times
 
 
-def latency_stats(ms: np.ndarray) -> dict[str, float]:
-    p50, p90 = np.percentile(ms, [50, 90])
-    return {"p50_ms": float(p50), "p90_ms": float(p90), "mean_ms": float(ms.mean()), "fps": float(1e3 / p50)}
+def latency_stats(ms: np.ndarray, batch: int = 1) -> dict[str, float]:
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "mean_ms": float(ms.mean()),
+            "std_ms": float(ms.std()), "fps": float(batch * 1e3 / p50)}
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far, in MiB (Linux reports KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
 def accuracy_percent(y_true: np.ndarray, probs: np.ndarray) -> float:
@@ -76,48 +99,84 @@ def test_split(record: dict, data_dir=None):
     return ds.split("test").images, ds.split("test").labels
 
 
-def bench_artifact(path: Path, target: Target, test, warmup: int, runs: int) -> BenchRow:
-    """One row for a .tflite or .onnx file; ``test`` is (images, labels) or None to skip accuracy."""
+def _timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, (time.perf_counter() - start) * 1e3
+
+
+def bench_artifact(path: Path, target: Target, test, warmup: int, runs: int, batch: int = 1,
+                   reference: np.ndarray | None = None) -> BenchRow:
+    """One row for a .tflite or .onnx file; ``test`` is (images, labels) or None to skip accuracy;
+    ``reference`` the Keras model's top-1 on the same images, for the agreement."""
     fmt = path.suffix.lstrip(".").lower()
-    row = BenchRow(path.name, fmt, "?", path.stat().st_size / 1024 if path.is_file() else 0.0)
+    row = BenchRow(path.name, fmt, "?", path.stat().st_size / 1024 if path.is_file() else 0.0, batch=batch)
     if fmt not in target.formats:
-        row.status, row.note = "skipped", f"{fmt} does not run on the {target.name} target"
+        row.status, row.note = SKIPPED, f"{fmt} does not run on the {target.name} target"
         return row
     try:
         with native_output_muted():
-            clf = Classifier(path, threads=target.threads, providers=list(target.providers))
+            clf, row.load_ms = _timed(lambda: Classifier(path, threads=target.threads,
+                                                         providers=list(target.providers)))
         entry = clf.manifest.entry(path.name) if clf.manifest else None
         row.precision = entry.precision if entry else "?"
-        if clf.manifest is not None and test:
-            row.accuracy, row.n = accuracy_percent(test[1], clf.predict_proba(test[0])), len(test[1])
-            sample = clf.prepare(test[0][:1])[0]
-        else:
+        row.macs = _artifact_macs(path)
+        sample = np.zeros((batch, *clf.input_shape), np.float32)
+        _, row.first_ms = _timed(lambda: clf.predict_proba(sample))
+        if clf.manifest is None or not test:
             row.note = "no manifest: accuracy skipped" if clf.manifest is None else "no test split: accuracy skipped"
-            sample = np.zeros((1, *clf.input_shape), np.float32)
+        else:
+            try:
+                probs = np.concatenate([clf.predict_proba(test[0][i : i + EVAL_CHUNK])
+                                        for i in range(0, len(test[0]), EVAL_CHUNK)])
+                row.accuracy, row.n = accuracy_percent(test[1], probs), len(test[1])
+                if reference is not None:
+                    row.agreement = 100.0 * float(np.mean(probs.argmax(1) == reference))
+                sample = clf.prepare(test[0][:batch])[0]
+            except EdgecnnError as exc:
+                row.status, row.note = EVAL_FAILED, str(exc)
         _fill_latency(row, time_calls(lambda: clf.predict_proba(sample), warmup, runs))
     except EdgecnnError as exc:
-        row.status, row.note = "failed", str(exc)
+        row.status, row.note = FAILED, str(exc)
     return row
 
 
-def bench_keras(path: Path, manifest: Manifest, test, warmup: int, runs: int) -> BenchRow:
-    """The Keras model as the float reference (skipped where TensorFlow is not installed)."""
-    row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, note="reference")
+def _artifact_macs(path: Path) -> int | None:
+    from edgecnn.inspection import inspect_artifact
+
     try:
+        with native_output_muted():
+            return inspect_artifact(path)["macs"]
+    except Exception:  # MACs are a nicety: a model the runtime runs but the inspector cannot parse still benches
+        return None
+
+
+def bench_keras(path: Path, manifest: Manifest, test, warmup: int, runs: int,
+                batch: int = 1) -> tuple[BenchRow, np.ndarray | None]:
+    """The Keras model as the float reference (skipped where TensorFlow is not installed), and its top-1
+    predictions on the test images (None without them)."""
+    row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, note="reference", batch=batch)
+    try:
+        from edgecnn.models import keras_macs
         from edgecnn.train import load_model
     except ImportError:
-        row.status, row.note = "skipped", "TensorFlow is not installed (pip install 'edgecnn[train]')"
-        return row
+        row.status, row.note = SKIPPED, "TensorFlow is not installed (pip install 'edgecnn[train]')"
+        return row, None
+    top1 = None
     try:
-        model = load_model(path)
+        model, row.load_ms = _timed(lambda: load_model(path))
+        row.macs = keras_macs(model)
+        sample = np.zeros((batch, *manifest.preprocessing.input_shape), np.float32)
+        _, row.first_ms = _timed(lambda: model.predict_on_batch(sample))
         if test:
             x = manifest.preprocessing(test[0])
-            row.accuracy, row.n = accuracy_percent(test[1], model.predict(x, batch_size=256, verbose=0)), len(x)
-        sample = np.zeros((1, *manifest.preprocessing.input_shape), np.float32)
+            probs = model.predict(x, batch_size=256, verbose=0)
+            row.accuracy, row.n, top1 = accuracy_percent(test[1], probs), len(x), probs.argmax(1)
+            row.agreement = 100.0
         _fill_latency(row, time_calls(lambda: model.predict_on_batch(sample), warmup, runs))
     except EdgecnnError as exc:
-        row.status, row.note = "failed", str(exc)
-    return row
+        row.status, row.note = FAILED, str(exc)
+    return row, top1
 
 
 def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest | None]]:
@@ -138,11 +197,13 @@ def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest
     return items
 
 
-def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_dir=None) -> list[BenchRow]:
+def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_dir=None,
+                batch: int = 1) -> list[BenchRow]:
     """Benchmark run directories and/or artifact files on ``target``; ``data_dir`` holds the dataset files."""
-    if warmup < 0 or runs < 1:
-        raise EdgecnnError("runs must be at least 1 and warmup at least 0")
+    if warmup < 0 or runs < 1 or batch < 1:
+        raise EdgecnnError("runs and batch must be at least 1 and warmup at least 0")
     splits: dict[str, tuple] = {}
+    references: dict[int, np.ndarray] = {}  # id(manifest) -> Keras top-1 on its test split
     rows = []
     for path, manifest in expand(paths, target):
         test = None
@@ -155,41 +216,21 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
                     splits[key] = None
             test = splits[key]
         if path.suffix == ".keras":
-            row = bench_keras(path, manifest, test, warmup, runs)
+            row, top1 = bench_keras(path, manifest, test, warmup, runs, batch)
+            if top1 is not None:
+                references[id(manifest)] = top1
         else:
-            row = bench_artifact(path, target, test, warmup, runs)
+            row = bench_artifact(path, target, test, warmup, runs, batch, references.get(id(manifest)))
+        row.peak_rss_mb = peak_rss_mb()
         rows.append(row)
     return rows
 
 
-def print_table(rows: list[BenchRow], title: str, console: Console | None = None) -> None:
-    table = Table(title=title)
-    for name in ("Artifact", "Format", "Precision", "Size (KB)", "Accuracy (%)", "p50 (ms)", "p90 (ms)", "FPS"):
-        table.add_column(name, justify="left" if name in ("Artifact", "Format", "Precision") else "right")
-    table.add_column("Status")
-    for r in rows:
-        table.add_row(
-            r.artifact, r.format, r.precision, f"{r.size_kb:.1f}", _fmt(r.accuracy, ".2f"),
-            _fmt(r.p50_ms, ".3f"), _fmt(r.p90_ms, ".3f"), _fmt(r.fps, ".0f"),
-            r.status + (f": {r.note}" if r.note else ""),
-        )
-    (console or Console()).print(table)
-
-
-def report(rows: list[BenchRow], target: Target, warmup: int, runs: int) -> dict:
-    """The JSON document `edgecnn bench --json` writes and the pipeline saves as report.json."""
-    return {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "target": target.to_dict(),
-        "latency": {"batch": 1, "warmup": warmup, "runs": runs, "fps": "1000 / p50_ms"},
-        "rows": [asdict(r) for r in rows],
-        "versions": tool_versions(),
-    }
-
-
 def _fill_latency(row: BenchRow, ms: np.ndarray) -> None:
-    for key, value in latency_stats(ms).items():
+    for key, value in latency_stats(ms, row.batch).items():
         setattr(row, key, value)
+    if row.macs:
+        row.gmacs = row.macs * row.fps / 1e9
 
 
 def _fmt(value: float | None, spec: str) -> str:

@@ -233,25 +233,40 @@ def bench(
     paths: list[Path] = typer.Argument(..., **EXISTING, help="Run directories and/or .tflite/.onnx files."),
     target: TargetName = typer.Option(TargetName.cpu, help="cpu, gpu (CUDA) or rpi (native or emulated)."),
     threads: int = typer.Option(None, min=1, help="Inference threads (default: the target's)."),
-    runs: int = typer.Option(200, min=1, help="Timed batch-1 runs per artifact."),
+    runs: int = typer.Option(200, min=1, help="Timed runs per artifact."),
     warmup: int = typer.Option(20, min=0, help="Untimed runs before timing."),
-    json_out: str = typer.Option(None, "--json", help="Write the JSON report to this file ('-': stdout)."),
+    batch: int = typer.Option(1, min=1, help="Images per timed call."),
+    json_out: str = typer.Option(None, "--json", help="Write the JSON report to this file ('-': stdout only)."),
+    csv_out: Path = typer.Option(None, "--csv", help="Write the rows as CSV."),
+    md_out: Path = typer.Option(None, "--md", help="Write the table as Markdown."),
+    plot: Path = typer.Option(None, help="Write a PNG plot of latency against accuracy."),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
 ) -> None:
-    """Accuracy on the test split and batch-1 latency of every artifact, as a table.
+    """Accuracy on the test split, agreement with the Keras model, load time, first call, latency percentiles,
+    FPS, GMAC/s and memory of every artifact, as a table.
 
-    Example: edgecnn bench runs/demo --target cpu --threads 1 --json bench.json
+    Examples:
+      edgecnn bench runs/demo --target cpu --threads 1 --json bench.json --plot bench.png
+      edgecnn bench models/mnist --target rpi --batch 8 --csv rpi.csv --md rpi.md
     """
-    from edgecnn.bench import bench_paths, print_table, report
+    from edgecnn.bench import bench_paths
+    from edgecnn.bench_output import print_table, report, write_csv, write_markdown, write_plot
     from edgecnn.targets import resolve_target
 
     bench_target = resolve_target(target.value, threads)
-    rows = bench_paths(paths, bench_target, warmup, runs, data_dir)
+    rows = bench_paths(paths, bench_target, warmup, runs, data_dir, batch)
     document = report(rows, bench_target, warmup, runs)
+    title = f"edgecnn bench on {bench_target.label}, batch {batch}"
+    if plot:
+        write_plot(rows, plot, title)
+    if csv_out:
+        write_csv(rows, csv_out)
+    if md_out:
+        write_markdown(rows, md_out, title)
     if json_out == "-":
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
-    print_table(rows, title=f"edgecnn bench on {bench_target.label}", console=console)
+    print_table(rows, title=title, console=console)
     if json_out:
         from edgecnn.atomic import write_json_atomic
 

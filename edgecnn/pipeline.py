@@ -17,7 +17,8 @@ from pathlib import Path
 from rich.console import Console
 
 from edgecnn.atomic import write_json_atomic
-from edgecnn.bench import KERAS_FILE, bench_paths, print_table, report
+from edgecnn.bench import KERAS_FILE, bench_paths
+from edgecnn.bench_output import print_table, report
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import ArtifactEntry, Manifest, sha256_file
 from edgecnn.targets import resolve_target

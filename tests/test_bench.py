@@ -11,7 +11,9 @@ from edgecnn.targets import Target, resolve_target
 def test_latency_stats_are_percentiles_of_the_samples():
     stats = latency_stats(np.arange(1, 101, dtype=float))
     assert stats["p50_ms"] == pytest.approx(50.5) and stats["p90_ms"] == pytest.approx(90.1)
+    assert stats["p99_ms"] == pytest.approx(99.01) and stats["std_ms"] == pytest.approx(np.arange(1, 101).std())
     assert stats["mean_ms"] == pytest.approx(50.5) and stats["fps"] == pytest.approx(1000 / 50.5)
+    assert latency_stats(np.full(5, 4.0), batch=8)["fps"] == pytest.approx(2000.0)
 
 
 def test_time_calls_warms_up_then_times_each_run():
@@ -24,8 +26,36 @@ def test_cpu_bench_covers_every_artifact_and_the_reference(run_dir, report):
     rows = bench_paths([run_dir], resolve_target("cpu", threads=1), warmup=2, runs=10)
     assert [r.artifact for r in rows] == ["model.keras", "model_fp32.tflite", "model_int8.tflite",
                                           "model_fp32.onnx", "model_int8.onnx"]
-    assert all(r.status == "ok" and r.n == 360 and r.p50_ms > 0 for r in rows)
+    assert all(r.status == "passed" and r.n == 360 and r.p50_ms > 0 for r in rows)
     assert [r.accuracy for r in rows] == [r["accuracy"] for r in report["rows"]]  # deterministic
+    keras, fp32 = rows[0], rows[1]
+    assert keras.agreement == 100.0 and fp32.agreement >= 99.0 and all(r.agreement is not None for r in rows)
+    assert all(r.load_ms > 0 and r.first_ms > 0 and r.p50_ms <= r.p99_ms and r.std_ms >= 0 for r in rows)
+    assert all(r.macs == 1_924_992 for r in rows)  # Keras, TFLite and ONNX count the same MACs
+    assert all(r.gmacs == pytest.approx(r.macs * r.fps / 1e9) for r in rows)
+    assert all(r.peak_rss_mb > 50 for r in rows) and rows[-1].peak_rss_mb >= rows[0].peak_rss_mb
+
+
+def test_batched_bench_times_whole_batches(run_dir):
+    one, eight = (bench_paths([run_dir / "model_int8.tflite"], resolve_target("cpu", threads=1), warmup=2, runs=20,
+                              batch=b)[0] for b in (1, 8))
+    assert eight.batch == 8 and eight.accuracy == one.accuracy
+    assert eight.p50_ms > one.p50_ms and eight.fps == pytest.approx(8000 / eight.p50_ms)
+
+
+def test_an_artifact_that_loads_but_cannot_evaluate_is_marked_so(run_dir, monkeypatch):
+    from edgecnn.runtime import Classifier
+
+    original = Classifier.predict_proba
+
+    def no_raw_images(self, x):  # a model that runs, but not on what the test split holds
+        if np.asarray(x).dtype == np.uint8:
+            raise EdgecnnError("wrong input")
+        return original(self, x)
+
+    monkeypatch.setattr(Classifier, "predict_proba", no_raw_images)
+    row = bench_paths([run_dir / "model_int8.onnx"], resolve_target("cpu"), warmup=0, runs=3)[0]
+    assert row.status == "exported, evaluation failed" and "wrong input" in row.note
 
 
 def test_emulated_rpi_bench_uses_runtime_backends_only(run_dir):
@@ -42,20 +72,20 @@ def test_rows_for_skipped_unverifiable_and_corrupted_artifacts(run_dir, tmp_path
     alone.parent.mkdir()
     shutil.copy(run_dir / "model_int8.tflite", alone)
     row = bench_paths([alone], resolve_target("cpu"), warmup=1, runs=5)[0]
-    assert row.status == "ok" and row.accuracy is None and "no manifest" in row.note and row.p50_ms > 0
+    assert row.status == "passed" and row.accuracy is None and "no manifest" in row.note and row.p50_ms > 0
 
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     (copy / "model_fp32.onnx").write_bytes(b"garbage")
     rows = {r.artifact: r for r in bench_paths([copy], resolve_target("rpi"), warmup=1, runs=5)}
     assert rows["model_fp32.onnx"].status == "failed" and "sha256" in rows["model_fp32.onnx"].note
-    assert rows["model_int8.onnx"].status == "ok"
+    assert rows["model_int8.onnx"].status == "passed"
 
 
 def test_bench_bad_requests(tmp_path):
     with pytest.raises(EdgecnnError, match="no such run directory"):
         bench_paths([tmp_path / "nothing"], resolve_target("cpu"))
-    with pytest.raises(EdgecnnError, match="runs must be at least 1"):
+    with pytest.raises(EdgecnnError, match="runs and batch must be at least 1"):
         bench_paths([tmp_path], resolve_target("cpu"), runs=0)
 
 
@@ -68,4 +98,30 @@ def test_unavailable_test_split_skips_accuracy_not_latency(run_dir, tmp_path):
     record["dataset"]["name"] = "a-dataset-this-machine-lacks"
     (copy / "manifest.json").write_text(json.dumps(record))
     rows = bench_paths([copy], resolve_target("cpu"), warmup=1, runs=5)
-    assert len(rows) == 5 and all(r.status == "ok" and r.accuracy is None and r.p50_ms > 0 for r in rows)
+    assert len(rows) == 5 and all(r.status == "passed" and r.accuracy is None and r.p50_ms > 0 for r in rows)
+
+
+def test_bench_verb_writes_json_csv_markdown_and_plot(run_dir, tmp_path):
+    import csv
+    import json
+
+    import cv2
+
+    from .conftest import run_subprocess
+
+    out = {k: tmp_path / f"bench.{k}" for k in ("json", "csv", "md", "png")}
+    done = run_subprocess(["bench", str(run_dir), "--runs", "5", "--warmup", "1", "--json", str(out["json"]),
+                           "--csv", str(out["csv"]), "--md", str(out["md"]), "--plot", str(out["png"])])
+    assert done.returncode == 0, done.stderr
+    document = json.loads(out["json"].read_text())
+    assert document["schema"] == 2 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
+    table = list(csv.DictReader(out["csv"].open()))
+    assert [r["artifact"] for r in table] == [r["artifact"] for r in document["rows"]]
+    assert {r["status"] for r in table} == {"passed"} and float(table[2]["accuracy"]) > 90
+    markdown = out["md"].read_text().splitlines()
+    assert markdown[2].startswith("| Artifact |") and len(markdown) == 4 + 5
+    assert cv2.imread(str(out["png"])).shape[:2] == (495, 770)  # 7 x 4.5 inches at 110 dpi
+    alone = tmp_path / "alone.tflite"
+    alone.write_bytes((run_dir / "model_int8.tflite").read_bytes())
+    bad = run_subprocess(["bench", str(alone), "--runs", "2", "--plot", str(tmp_path / "none.png")])
+    assert bad.returncode == 1 and "nothing to plot" in bad.stderr and not (tmp_path / "none.png").exists()

@@ -1,0 +1,117 @@
+"""Bench rows out: a rich table, the JSON report, CSV, Markdown and a latency-against-accuracy plot.
+
+    print_table(rows, "edgecnn bench on cpu")
+    write_json_atomic("bench.json", report(rows, target, warmup=20, runs=200))
+    write_csv(rows, "bench.csv"); write_markdown(rows, "bench.md", "cpu"); write_plot(rows, "bench.png", "cpu")
+
+JSON schema (``schema`` 2): ``created``, ``target`` (name, label, threads, providers, emulated), ``latency``
+(batch, warmup, runs, how FPS is computed), ``rows`` (one object per artifact, the fields of
+:class:`edgecnn.bench.BenchRow`: times in ms, sizes in KB, accuracy and agreement in %, peak RSS in MiB) and
+``versions``. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from edgecnn.atomic import atomic_output, write_bytes_atomic
+from edgecnn.bench import BenchRow
+from edgecnn.errors import EdgecnnError
+from edgecnn.manifest import tool_versions
+from edgecnn.targets import Target
+
+SCHEMA = 2
+COLUMNS = (  # header, BenchRow field, format
+    ("Artifact", "artifact", ""), ("Format", "format", ""), ("Precision", "precision", ""),
+    ("Size (KB)", "size_kb", ".1f"), ("Accuracy (%)", "accuracy", ".2f"), ("Agree (%)", "agreement", ".2f"),
+    ("Load (ms)", "load_ms", ".1f"), ("First (ms)", "first_ms", ".2f"), ("p50 (ms)", "p50_ms", ".3f"),
+    ("p99 (ms)", "p99_ms", ".3f"), ("Std (ms)", "std_ms", ".3f"), ("FPS", "fps", ".0f"), ("GMAC/s", "gmacs", ".2f"),
+    ("RSS (MiB)", "peak_rss_mb", ".0f"),
+)
+
+
+def _cell(row: BenchRow, field: str, spec: str) -> str:
+    value = getattr(row, field)
+    return "-" if value is None else format(value, spec)
+
+
+def _status(row: BenchRow) -> str:
+    return row.status + (f": {row.note}" if row.note else "")
+
+
+def print_table(rows: list[BenchRow], title: str, console: Console | None = None) -> None:
+    table = Table(title=title)
+    for header, _, spec in COLUMNS:
+        table.add_column(header, justify="right" if spec else "left")
+    table.add_column("Status")
+    for r in rows:
+        table.add_row(*(_cell(r, f, spec) for _, f, spec in COLUMNS), _status(r))
+    (console or Console()).print(table)
+
+
+def report(rows: list[BenchRow], target: Target, warmup: int, runs: int) -> dict:
+    """The JSON document `edgecnn bench --json` writes and the pipeline saves as report.json."""
+    batch = rows[0].batch if rows else 1
+    return {
+        "schema": SCHEMA,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "target": target.to_dict(),
+        "latency": {"batch": batch, "warmup": warmup, "runs": runs, "fps": "batch * 1000 / p50_ms"},
+        "rows": [asdict(r) for r in rows],
+        "versions": tool_versions(),
+    }
+
+
+def write_csv(rows: list[BenchRow], path: str | Path) -> None:
+    """Every BenchRow field, one row per artifact."""
+    names = [f.name for f in fields(BenchRow)]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names)
+    writer.writeheader()
+    writer.writerows(asdict(r) for r in rows)
+    write_bytes_atomic(path, buffer.getvalue().encode())
+
+
+def write_markdown(rows: list[BenchRow], path: str | Path, title: str) -> None:
+    """The table as GitHub Markdown."""
+    headers = [h for h, _, _ in COLUMNS] + ["Status"]
+    lines = [f"# {title}", "", "| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if spec else "---" for _, _, spec in COLUMNS) + "|---|"]
+    lines += ["| " + " | ".join([*(_cell(r, f, spec) for _, f, spec in COLUMNS), _status(r)]) + " |" for r in rows]
+    write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
+
+
+def write_plot(rows: list[BenchRow], path: str | Path, title: str) -> None:
+    """p50 latency (log scale) against test accuracy, one labelled point per artifact that has both."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise EdgecnnError("--plot needs matplotlib (pip install 'edgecnn[train]' or matplotlib)") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [r for r in rows if r.p50_ms is not None and r.accuracy is not None]
+    if not points:
+        raise EdgecnnError("nothing to plot: no row has both a latency and an accuracy")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in points:
+        marker = {"keras": "s", "tflite": "o", "onnx": "^"}.get(r.format, "o")
+        ax.scatter(r.p50_ms, r.accuracy, marker=marker, s=60)
+        ax.annotate(f"{r.artifact} ({r.size_kb:.0f} KB)", (r.p50_ms, r.accuracy), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"p50 latency per batch of {points[0].batch} (ms, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    with atomic_output(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
