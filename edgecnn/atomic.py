@@ -1,6 +1,7 @@
 """Atomic file writes: a temporary file in the destination folder, then ``os.replace``.
 
-A crash or a kill mid-write leaves the old file (or none), never a half-written one::
+A crash or a kill mid-write leaves the old file (or none), never a half-written one; the hidden temporary file a
+kill leaves behind (``.NAME.XXXX``) is removed by the next write of the same file::
 
     with atomic_output("runs/a/model.tflite") as tmp:
         tmp.write_bytes(data)          # or any writer that takes a path
@@ -28,6 +29,8 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*"):  # left by a writer killed mid-write (edgecnn writes alone)
+        stale.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)

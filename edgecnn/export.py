@@ -17,6 +17,7 @@ agreement reaches ``min_agreement``; the manifest records it with its verificati
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -47,6 +48,9 @@ class ExportOptions:
     opset: int | None = None  # ONNX opset (None: the exporter's default)
     calibration_method: str = "minmax"  # ONNX Runtime's calibrator; the TFLite converter always uses min/max
     min_agreement: float | None = None  # percent; below it the export fails and nothing is written
+
+
+STAGING_PREFIX = ".export-"
 
 
 def artifact_name(format: str, precision: str) -> str:
@@ -195,13 +199,15 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
         if not any(precision in SUPPORTED[fmt] for fmt in formats):
             raise EdgecnnError(f"{precision} is a TFLite precision: add tflite to --format")
     folder = Path(folder)
+    for stale in folder.glob(f"{STAGING_PREFIX}*"):  # left by an export killed mid-way (exports run one at a time)
+        shutil.rmtree(stale, ignore_errors=True)
     x_val, y_val = validation
     reference = model.predict(x_val, batch_size=256, verbose=0)
     entries = []
     for fmt in formats:
         for precision in (p for p in precisions if p in SUPPORTED[fmt]):
             name = artifact_name(fmt, precision)
-            with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as staging:
+            with tempfile.TemporaryDirectory(dir=folder, prefix=STAGING_PREFIX) as staging:
                 staged = Path(staging) / name
                 if fmt == "tflite":
                     export_tflite(model, staged, precision, calibration, options.int8_io)

@@ -1,0 +1,89 @@
+"""SIGKILL during `edgecnn train` and `edgecnn export`: what is on disk is always whole, and training resumes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+
+from edgecnn.manifest import Manifest, sha256_file
+
+from .conftest import run_subprocess
+
+
+def _start(args):
+    return subprocess.Popen([sys.executable, "-m", "edgecnn", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _kill(process):
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def _visible_files_are_whole(folder):
+    """Every file a user sees is complete: JSON parses, .keras zips pass their CRC check."""
+    for path in folder.rglob("*"):
+        if path.is_dir() or path.name.startswith("."):
+            continue
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".keras":
+            with zipfile.ZipFile(path) as archive:
+                assert archive.testzip() is None, path
+
+
+@pytest.mark.parametrize("when", ["while loading", "after the first checkpoint", "mid second epoch"])
+def test_killed_training_leaves_whole_files_and_resumes(tmp_path, when):
+    out = tmp_path / "run"
+    state = out / "checkpoints" / "state.json"
+    process = _start(["train", "--out", str(out), "--epochs", "4", "--batch-size", "128", "--patience", "10"])
+    deadline = time.monotonic() + 240
+    if when == "while loading":
+        time.sleep(2.0)
+    else:
+        while not state.is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state.is_file(), "training wrote no checkpoint in time"
+        if when == "mid second epoch":
+            time.sleep(1.0)
+    _kill(process)
+    if out.exists():
+        _visible_files_are_whole(out)
+    assert not (out / "model.keras").exists()  # the final model is written only when training ends
+    if when == "while loading":
+        assert not state.exists()
+        return
+    done_before = json.loads(state.read_text())["epochs_done"]
+    resumed = run_subprocess(["train", "--out", str(out), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    source = Manifest.load(out).source
+    assert source["epochs_run"] == 4 and done_before >= 1
+    assert not [p.name for p in out.rglob(".*")]  # temporaries of the killed writer were cleaned up
+    _visible_files_are_whole(out)
+
+
+def test_killed_export_leaves_the_previous_artifacts_whole(run_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    before = {p.name: sha256_file(p) for p in copy.iterdir() if p.is_file()}
+    for delay in (1.0, 4.0, 8.0):
+        process = _start(["export", str(copy), "--quantize", "none,fp16,dynamic,int8"])
+        time.sleep(delay)
+        _kill(process)
+        manifest = Manifest.load(copy)  # parses: never half-written
+        for entry in manifest.artifacts:  # every listed artifact matches its recorded sha256
+            assert sha256_file(copy / entry.file) == entry.sha256
+        visible = {p.name for p in copy.iterdir() if p.is_file() and not p.name.startswith(".")}
+        assert set(before) <= visible
+    untouched = {k: v for k, v in before.items() if k != "manifest.json" and not k.startswith("model_")}
+    assert {k: sha256_file(copy / k) for k in untouched} == untouched  # model.keras, metrics, report
+    finished = run_subprocess(["export", str(copy), "--quantize", "int8"])
+    assert finished.returncode == 0, finished.stderr
+    assert not [p.name for p in copy.iterdir() if p.name.startswith(".")]  # stale staging and temporaries removed
