@@ -45,7 +45,7 @@ def edge_cnn(input_shape, num_classes: int) -> keras.Model:
 
 
 def edge_vgg(input_shape, num_classes: int) -> keras.Model:
-    """VGG-style: two 3x3 convs per stage (16-16, 32-32), a 64-filter conv, global pooling (35k parameters)."""
+    """VGG-style: two 3x3 convs per stage (16-16, 32-32), a 64-filter conv, global pooling (36k parameters)."""
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     for i, filters in enumerate((16, 32), start=1):

@@ -1,0 +1,49 @@
+"""The pretrained models in models/: intact, runnable without training, and as accurate as their manifests say."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecnn.bench import accuracy_percent, test_split
+from edgecnn.manifest import Manifest, sha256_file
+from edgecnn.runtime import Classifier
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+SHIPPED = {"mnist": 99.0, "fashion_mnist": 90.0}  # int8 TFLite test accuracy they must keep (percent)
+FILES = {"model.keras", "model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_models_are_intact_and_recorded(name):
+    folder = MODELS / name
+    manifest = Manifest.load(folder)
+    assert {a.file for a in manifest.artifacts} | {manifest.source["file"]} == FILES
+    for entry in manifest.artifacts:
+        assert sha256_file(folder / entry.file) == entry.sha256
+    assert manifest.source["sha256"] == sha256_file(folder / "model.keras")
+    assert manifest.source["command"].startswith(f"edgecnn train --dataset {name}")
+    assert manifest.command.startswith(f"edgecnn export models/{name}")
+    assert (folder / "confusion_matrix.png").is_file() and not (folder / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_int8_models_classify_without_training(name):
+    with Classifier(MODELS / name / "model_int8.tflite") as clf:
+        frame = np.zeros((60, 80, 3), np.uint8)
+        top = clf.predict(frame, top_k=10)
+        assert sorted(label for label, _ in top) == sorted(clf.labels) and len(clf.labels) == 10
+        assert sum(score for _, score in top) == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.skipif(not os.environ.get("EDGECNN_DATA_DIR"), reason="needs the MNIST files ($EDGECNN_DATA_DIR)")
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_int8_models_keep_their_accuracy(name):
+    manifest = Manifest.load(MODELS / name)
+    images, labels = test_split(manifest.dataset)
+    for artifact in ("model_int8.tflite", "model_int8.onnx"):
+        with Classifier(MODELS / name / artifact) as clf:
+            accuracy = accuracy_percent(labels, clf.predict_proba(images))
+        assert accuracy >= SHIPPED[name], artifact
+        assert abs(accuracy - manifest.source["test_accuracy"]) <= 0.3  # int8 within 0.3 points of float
