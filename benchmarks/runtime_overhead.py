@@ -1,6 +1,6 @@
 """How much `Classifier.predict_proba` adds over a bare runtime loop, at batch 1 on preprocessed input.
 
-    python benchmarks/runtime_overhead.py runs/demo --threads 1 --runs 3000
+    python benchmarks/runtime_overhead.py runs/demo models/mnist --threads 1 --runs 3000
 
 For each artifact, in one process and interleaved in rounds (so machine noise hits both sides alike), it
 times the bare loop (LiteRT: set_tensor / invoke / get_tensor with an already quantized input; ONNX Runtime:
@@ -57,23 +57,24 @@ def measure(path: Path, threads: int, runs: int, rounds: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dirs", type=Path, nargs="+")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    manifest = Manifest.load(args.run_dir)
-    rows = [measure(args.run_dir / a.file, args.threads, args.runs, args.rounds) for a in manifest.artifacts]
+    rows = [{"run": str(run_dir), **measure(run_dir / a.file, args.threads, args.runs, args.rounds)}
+            for run_dir in args.run_dirs for a in Manifest.load(run_dir).artifacts]
     document = {"threads": args.threads, "runs": args.runs, "batch": 1, "target_ratio": 1.05, "rows": rows,
                 "versions": tool_versions()}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "runtime_overhead.json").write_text(json.dumps(document, indent=2) + "\n")
-    lines = ["| artifact | backend | bare p50 (ms) | wrapper p50 (ms) | ratio |", "|---|---|---:|---:|---:|"]
-    lines += [f"| {r['artifact']} | {r['backend']} | {r['bare_p50_ms']} | {r['wrapper_p50_ms']} | {r['ratio']} |"
-              for r in rows]
+    lines = ["| run | artifact | backend | bare p50 (ms) | wrapper p50 (ms) | ratio |", "|---|---|---|---:|---:|---:|"]
+    lines += [f"| {r['run']} | {r['artifact']} | {r['backend']} | {r['bare_p50_ms']} | {r['wrapper_p50_ms']} | "
+              f"{r['ratio']} |" for r in rows]
     (RESULTS / "runtime_overhead.md").write_text(
         f"# Runtime wrapper overhead, batch 1, {args.threads} thread(s), {args.runs} runs\n\n"
-        "Command: `python benchmarks/runtime_overhead.py runs/demo`\n\n" + "\n".join(lines) + "\n")
+        f"Command: `python benchmarks/runtime_overhead.py {' '.join(map(str, args.run_dirs))}`\n\n"
+        + "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
