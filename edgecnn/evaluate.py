@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from edgecnn.atomic import atomic_output
+from edgecnn.bench import accuracy_percent
 
 
 def class_metrics(labels: list[str], y_true: np.ndarray, probs: np.ndarray) -> dict:
@@ -27,7 +28,7 @@ def class_metrics(labels: list[str], y_true: np.ndarray, probs: np.ndarray) -> d
         for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
     ]
     return {
-        "accuracy": round(100 * float(np.mean(y_pred == y_true)), 2),
+        "accuracy": round(accuracy_percent(y_true, probs), 2),
         "macro_f1": round(100 * float(np.mean(f1)), 2),
         "classes": classes,
         "confusion": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
