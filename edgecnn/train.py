@@ -69,6 +69,7 @@ class TrainResult:
     val_accuracy: float  # of the kept (best) weights
     best_epoch: int
     replicas: int  # devices the strategy trained on
+    augmentation: str  # the policy used ("auto" resolved to the dataset's)
 
 
 def split_cpu(devices: int) -> None:
@@ -137,8 +138,12 @@ class Checkpoints(keras.callbacks.Callback):
             self.model.save(tmp)
         self.state["epochs_done"] = epoch + 1
         write_json_atomic(self.folder / STATE, self.state)  # last: it vouches for the two files above
-        if epoch + 1 - self.state["best_epoch"] >= self.patience:
+        if _patience_spent(self.state, self.patience):
             self.model.stop_training = True
+
+
+def _patience_spent(state: dict, patience: int) -> bool:
+    return state["epochs_done"] - state["best_epoch"] >= patience
 
 
 def _input_pipeline(x, y, config: TrainConfig, policy: str):
@@ -204,7 +209,7 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
         first = state["epochs_done"]
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         start = time.perf_counter()
-        if first < config.epochs and first - state["best_epoch"] < config.patience:
+        if first < config.epochs and not _patience_spent(state, config.patience):
             with Progress(*columns, TextColumn("{task.fields[metrics]}"), console=console) as bar:
                 callbacks = [RichProgress(bar, first, config.epochs, steps),
                              Checkpoints(folder, state, config.patience)]
@@ -213,7 +218,7 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
         seconds = time.perf_counter() - start
         model.load_weights(folder / BEST)
     return TrainResult(model, state["history"], seconds, state["epochs_done"], state["best_val_accuracy"],
-                       state["best_epoch"], strategy.num_replicas_in_sync)
+                       state["best_epoch"], strategy.num_replicas_in_sync, policy)
 
 
 def save_model(model: keras.Model, path: str | Path) -> Path:
