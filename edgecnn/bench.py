@@ -28,6 +28,7 @@ from edgecnn.runtime import Classifier
 from edgecnn.targets import Target
 
 KERAS_FILE = "model.keras"
+TEST_SPLIT_FILE = "test_split.npz"  # images and labels shipped beside a manifest to a remote device
 PASSED, EVAL_FAILED, FAILED, SKIPPED = "passed", "exported, evaluation failed", "failed", "skipped"
 STATUSES = (PASSED, EVAL_FAILED, FAILED, SKIPPED)
 EVAL_CHUNK = 256  # test images per call when measuring accuracy: bounded memory on small devices
@@ -56,6 +57,7 @@ class BenchRow:
     macs: int | None = None  # per image
     gmacs: float | None = None  # achieved, at p50
     peak_rss_mb: float | None = None
+    host: str = ""  # the --host it ran on; empty: this machine
 
 
 def time_calls(fn, warmup: int, runs: int) -> np.ndarray:
@@ -86,13 +88,17 @@ def peak_rss_mb() -> float:
 
 
 def accuracy_percent(y_true: np.ndarray, probs: np.ndarray) -> float:
-    from sklearn.metrics import accuracy_score
+    """Top-1 accuracy in percent (numpy only: it runs on devices that have just ``edgecnn[runtime]``)."""
+    return 100.0 * float(np.mean(np.asarray(y_true) == probs.argmax(axis=1)))
 
-    return 100.0 * float(accuracy_score(y_true, probs.argmax(axis=1)))
 
-
-def test_split(record: dict, data_dir=None):
-    """Rebuild the test split a manifest's dataset record describes: (raw images, labels)."""
+def test_split(record: dict, data_dir=None, folder: Path | None = None):
+    """The test split a manifest's dataset record describes: (raw images, labels). ``folder/test_split.npz``
+    (written there by ``edgecnn bench --host``) is used when present; otherwise the dataset is rebuilt."""
+    npz = folder / TEST_SPLIT_FILE if folder else None
+    if npz and npz.is_file():
+        with np.load(npz, allow_pickle=False) as saved:
+            return saved["images"], saved["labels"]
     from edgecnn.data import load_dataset
 
     ds = load_dataset(record["name"], image_size=record["image_size"], seed=record["seed"], data_dir=data_dir)
@@ -208,10 +214,10 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
     for path, manifest in expand(paths, target):
         test = None
         if manifest and manifest.dataset:
-            key = repr(sorted(manifest.dataset.items()))
+            key = repr((sorted(manifest.dataset.items()), (path.parent / TEST_SPLIT_FILE).is_file()))
             if key not in splits:
                 try:
-                    splits[key] = test_split(manifest.dataset, data_dir)
+                    splits[key] = test_split(manifest.dataset, data_dir, path.parent)
                 except (ImportError, EdgecnnError, KeyError):  # runtime-only device, or a dataset unknown here
                     splits[key] = None
             test = splits[key]

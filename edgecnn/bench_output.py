@@ -4,10 +4,12 @@
     write_json_atomic("bench.json", report(rows, target, warmup=20, runs=200))
     write_csv(rows, "bench.csv"); write_markdown(rows, "bench.md", "cpu"); write_plot(rows, "bench.png", "cpu")
 
-JSON schema (``schema`` 2): ``created``, ``target`` (name, label, threads, providers, emulated), ``latency``
+JSON schema (``schema`` 3): ``created``, ``target`` (name, label, threads, providers, emulated), ``latency``
 (batch, warmup, runs, how FPS is computed), ``rows`` (one object per artifact, the fields of
-:class:`edgecnn.bench.BenchRow`: times in ms, sizes in KB, accuracy and agreement in %, peak RSS in MiB) and
-``versions``. Every file is written atomically.
+:class:`edgecnn.bench.BenchRow`: times in ms, sizes in KB, accuracy and agreement in %, peak RSS in MiB, ``host``
+empty for this machine) and ``versions``. With ``--host``: ``target`` holds the requested name only and ``hosts``
+lists each host with the target it resolved, its versions and its ``error`` (null when it ran). Schema 3 added
+``host`` and ``hosts`` to schema 2. Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import tool_versions
 from edgecnn.targets import Target
 
-SCHEMA = 2
+SCHEMA = 3
 COLUMNS = (  # header, BenchRow field, format
     ("Artifact", "artifact", ""), ("Format", "format", ""), ("Precision", "precision", ""),
     ("Size (KB)", "size_kb", ".1f"), ("Accuracy (%)", "accuracy", ".2f"), ("Agree (%)", "agreement", ".2f"),
@@ -46,27 +48,40 @@ def _status(row: BenchRow) -> str:
     return row.status + (f": {row.note}" if row.note else "")
 
 
+def _columns(rows: list[BenchRow]) -> tuple:
+    """COLUMNS, led by a Host column when any row ran on a --host."""
+    return (("Host", "host", ""), *COLUMNS) if any(r.host for r in rows) else COLUMNS
+
+
 def print_table(rows: list[BenchRow], title: str, console: Console | None = None) -> None:
+    """One table; rows from different hosts are set apart in sections."""
+    columns = _columns(rows)
     table = Table(title=title)
-    for header, _, spec in COLUMNS:
+    for header, _, spec in columns:
         table.add_column(header, justify="right" if spec else "left")
     table.add_column("Status")
-    for r in rows:
-        table.add_row(*(_cell(r, f, spec) for _, f, spec in COLUMNS), _status(r))
+    for i, r in enumerate(rows):
+        if i and r.host != rows[i - 1].host:
+            table.add_section()
+        table.add_row(*(_cell(r, f, spec) for _, f, spec in columns), _status(r))
     (console or Console()).print(table)
 
 
-def report(rows: list[BenchRow], target: Target, warmup: int, runs: int) -> dict:
+def report(rows: list[BenchRow], target: Target | dict, warmup: int, runs: int, hosts: list[dict] | None = None,
+           batch: int | None = None) -> dict:
     """The JSON document `edgecnn bench --json` writes and the pipeline saves as report.json."""
-    batch = rows[0].batch if rows else 1
-    return {
+    document = {
         "schema": SCHEMA,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "target": target.to_dict(),
-        "latency": {"batch": batch, "warmup": warmup, "runs": runs, "fps": "batch * 1000 / p50_ms"},
+        "target": target if isinstance(target, dict) else target.to_dict(),
+        "latency": {"batch": batch or (rows[0].batch if rows else 1), "warmup": warmup, "runs": runs,
+                    "fps": "batch * 1000 / p50_ms"},
         "rows": [asdict(r) for r in rows],
         "versions": tool_versions(),
     }
+    if hosts is not None:
+        document["hosts"] = hosts
+    return document
 
 
 def write_csv(rows: list[BenchRow], path: str | Path) -> None:
@@ -81,10 +96,11 @@ def write_csv(rows: list[BenchRow], path: str | Path) -> None:
 
 def write_markdown(rows: list[BenchRow], path: str | Path, title: str) -> None:
     """The table as GitHub Markdown."""
-    headers = [h for h, _, _ in COLUMNS] + ["Status"]
+    columns = _columns(rows)
+    headers = [h for h, _, _ in columns] + ["Status"]
     lines = [f"# {title}", "", "| " + " | ".join(headers) + " |",
-             "|" + "|".join("---:" if spec else "---" for _, _, spec in COLUMNS) + "|---|"]
-    lines += ["| " + " | ".join([*(_cell(r, f, spec) for _, f, spec in COLUMNS), _status(r)]) + " |" for r in rows]
+             "|" + "|".join("---:" if spec else "---" for _, _, spec in columns) + "|---|"]
+    lines += ["| " + " | ".join([*(_cell(r, f, spec) for _, f, spec in columns), _status(r)]) + " |" for r in rows]
     write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
 
 

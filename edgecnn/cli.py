@@ -29,7 +29,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(width=None if sys.stdout.isatty() else 120)  # logs and CI get the whole table
+console = Console(width=None if sys.stdout.isatty() else 200)  # logs and CI get the whole table
 EXISTING = {"exists": True, "resolve_path": False}
 DATA_DIR_HELP = "Folder with dataset files (else $EDGECNN_DATA_DIR, then ~/.keras/datasets)."
 
@@ -228,6 +228,18 @@ def export(
     console.print(table)
 
 
+def _check_hosts(hosts: list[str] | None) -> list[str] | None:
+    """--host specs are checked before anything runs: a bad one is a usage error (exit 2)."""
+    from edgecnn.remote import Host
+
+    for spec in hosts or []:
+        try:
+            Host.parse(spec)
+        except EdgecnnError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return hosts
+
+
 @app.command()
 def bench(
     paths: list[Path] = typer.Argument(..., **EXISTING, help="Run directories and/or .tflite/.onnx files."),
@@ -241,22 +253,36 @@ def bench(
     md_out: Path = typer.Option(None, "--md", help="Write the table as Markdown."),
     plot: Path = typer.Option(None, help="Write a PNG plot of latency against accuracy."),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
+    host: list[str] = typer.Option(None, callback=_check_hosts,
+                                   help="Bench on USER@HOST[:PORT] over SSH instead of here; repeat for a fleet."),
+    ssh_config: Path = typer.Option(None, **EXISTING, dir_okay=False, help="ssh -F config for --host."),
+    remote_python: str = typer.Option("python3", help="The hosts' interpreter that has edgecnn (runtime extra)."),
+    timeout: float = typer.Option(600.0, min=1, help="Seconds allowed for each step on a host."),
 ) -> None:
     """Accuracy on the test split, agreement with the Keras model, load time, first call, latency percentiles,
     FPS, GMAC/s and memory of every artifact, as a table.
 
+    With --host, the artifacts, manifests and test split are copied to each host, benched there with
+    `python3 -m edgecnn bench ... --json -` and shown in one table, a section per host.
+
     Examples:
       edgecnn bench runs/demo --target cpu --threads 1 --json bench.json --plot bench.png
       edgecnn bench models/mnist --target rpi --batch 8 --csv rpi.csv --md rpi.md
+      edgecnn bench models/mnist --target rpi --host pi@pi4.local --host pi@pi5.local:2222
     """
-    from edgecnn.bench import bench_paths
     from edgecnn.bench_output import print_table, report, write_csv, write_markdown, write_plot
-    from edgecnn.targets import resolve_target
 
-    bench_target = resolve_target(target.value, threads)
-    rows = bench_paths(paths, bench_target, warmup, runs, data_dir, batch)
-    document = report(rows, bench_target, warmup, runs)
-    title = f"edgecnn bench on {bench_target.label}, batch {batch}"
+    if host:
+        rows, document, title = _bench_remote(host, paths, target.value, threads, warmup, runs, batch, data_dir,
+                                              ssh_config, remote_python, timeout)
+    else:
+        from edgecnn.bench import bench_paths
+        from edgecnn.targets import resolve_target
+
+        bench_target = resolve_target(target.value, threads)
+        rows = bench_paths(paths, bench_target, warmup, runs, data_dir, batch)
+        document = report(rows, bench_target, warmup, runs)
+        title = f"edgecnn bench on {bench_target.label}, batch {batch}"
     if plot:
         write_plot(rows, plot, title)
     if csv_out:
@@ -265,12 +291,31 @@ def bench(
         write_markdown(rows, md_out, title)
     if json_out == "-":
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
-        return
-    print_table(rows, title=title, console=console)
-    if json_out:
+    else:
+        print_table(rows, title=title, console=console)
+    if json_out and json_out != "-":
         from edgecnn.atomic import write_json_atomic
 
         write_json_atomic(json_out, document)
+    failed = [h["host"] for h in document.get("hosts", []) if h["error"]]
+    if failed:
+        raise EdgecnnError(f"{len(failed)} of {len(host)} hosts failed: {', '.join(failed)} (see the table)")
+
+
+def _bench_remote(hosts, paths, target, threads, warmup, runs, batch, data_dir, ssh_config, python, timeout):
+    """`bench --host`: rows from every host, the JSON report and the title. One host that fails is an error;
+    in a fleet, failed hosts show as failed rows and the verb exits 1 after the table."""
+    from edgecnn.bench_output import report
+    from edgecnn.remote import RemoteOptions, bench_hosts, result_rows
+
+    options = RemoteOptions(target, threads, warmup, runs, batch, python, ssh_config and str(ssh_config), timeout)
+    results = bench_hosts(hosts, paths, options, data_dir)
+    if len(results) == 1 and results[0].error:
+        raise EdgecnnError(results[0].error)
+    summary = [{"host": r.host, "target": r.target, "versions": r.versions, "error": r.error} for r in results]
+    labels = ", ".join(f"{r.host} ({r.target['label'] if r.target else 'failed'})" for r in results)
+    document = report(result_rows(results), {"name": target}, warmup, runs, summary, batch)
+    return result_rows(results), document, f"edgecnn bench over SSH on {labels}, batch {batch}"
 
 
 @app.command()

@@ -1,0 +1,219 @@
+"""`edgecnn bench --host USER@HOST`: run the benchmark on remote devices over SSH and bring the rows back.
+
+    options = RemoteOptions(target="rpi", ssh_config="~/.ssh/config", python="/home/pi/venv/bin/python")
+    results = bench_hosts(["pi@pi4.local", "pi@pi5.local:2222"], ["models/mnist"], options)
+    rows = [row for result in results for row in result.rows]     # each row's ``host`` says where it ran
+
+Per host, in parallel: ``ssh HOST mktemp -d``; ``scp`` each run directory's manifest and artifacts (no Keras
+model: the device has ``edgecnn[runtime]`` only) together with ``test_split.npz``, the test images and labels
+built here, so the device measures accuracy without the dataset or scikit-learn; ``ssh HOST PYTHON -m edgecnn
+bench ... --json -``; parse that JSON; ``ssh HOST rm -rf`` the folder. A host that cannot be reached, times out
+or fails gives a :class:`HostResult` with its one-line ``error`` and no rows.
+
+Safety: local commands are argument lists (no local shell), options end with ``--`` where the tool allows it, and
+host specs must match ``[user@]host[:port]`` with plain characters. The remote side's shell sees only edgecnn's own
+names (a ``mktemp`` folder, numbered sub-folders, manifest-checked file names), each through ``shlex.quote``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.bench import FAILED, KERAS_FILE, TEST_SPLIT_FILE, BenchRow, test_split
+from edgecnn.errors import EdgecnnError
+from edgecnn.manifest import MANIFEST_NAME, Manifest
+
+HOST_PATTERN = re.compile(r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*)"
+                          r"(?::(?P<port>[0-9]{1,5}))?")
+CONNECT_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True)
+class Host:
+    """A parsed ``[user@]host[:port]``."""
+
+    destination: str  # what ssh and scp are given: user@host or host
+    port: int | None
+    spec: str  # as the user wrote it, for tables and errors
+
+    @classmethod
+    def parse(cls, spec: str) -> Host:
+        match = HOST_PATTERN.fullmatch(spec)
+        port = int(match["port"]) if match and match["port"] else None
+        if not match or (port is not None and not 0 < port < 65536):
+            raise EdgecnnError(f"invalid --host {spec!r}: expected [user@]host[:port] with letters, digits, '.', "
+                               "'_' and '-' only")
+        user = f"{match['user']}@" if match["user"] else ""
+        return cls(user + match["host"], port, spec)
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    target: str = "rpi"
+    threads: int | None = None
+    warmup: int = 20
+    runs: int = 200
+    batch: int = 1
+    python: str = "python3"  # the device's interpreter that has edgecnn[runtime]
+    ssh_config: str | None = None  # ssh -F FILE (keys, ports, known hosts); None: the user's own
+    timeout: float = 600.0  # seconds for each step on the host
+
+
+@dataclass
+class HostResult:
+    host: str
+    rows: list[BenchRow] = field(default_factory=list)
+    target: dict | None = None  # the target as the host resolved it (label says native or emulated)
+    versions: dict | None = None
+    error: str | None = None
+
+
+def _ssh_base(tool: str, host: Host, options: RemoteOptions) -> list[str]:
+    argv = [tool, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}"]
+    if options.ssh_config:
+        argv += ["-F", str(Path(options.ssh_config).expanduser())]
+    if host.port:
+        argv += ["-p" if tool == "ssh" else "-P", str(host.port)]
+    return argv
+
+
+def _run(argv: list[str], host: Host, step: str, options: RemoteOptions) -> str:
+    """Run one local ssh/scp command; its stdout, or an EdgecnnError naming the host and the step."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=options.timeout, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise EdgecnnError(f"{argv[0]} not found: install the OpenSSH client to bench with --host") from None
+    except subprocess.TimeoutExpired:
+        raise EdgecnnError(f"{host.spec}: timed out after {options.timeout:g} s while {step}") from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        if done.returncode == 255:
+            raise EdgecnnError(f"cannot reach {host.spec}: {reason}")
+        if "No module named edgecnn" in done.stderr:
+            reason = f"{options.python} has no edgecnn (on the device: pip install 'edgecnn[runtime]')"
+        raise EdgecnnError(f"{host.spec}: {step} failed: {reason}")
+    return done.stdout
+
+
+def _remote(host: Host, options: RemoteOptions, step: str, *words: str) -> str:
+    command = shlex.join(words)  # the remote shell sees each word quoted
+    return _run([*_ssh_base("ssh", host, options), "--", host.destination, command], host, step, options)
+
+
+@dataclass
+class _Bundle:
+    """What one input path becomes on the device: a folder of files and what to bench in it."""
+
+    files: list[Path]
+    bench_name: str | None  # a single artifact's name, or None for the whole folder
+    test: tuple[np.ndarray, np.ndarray] | None
+
+
+def bundle(path: str | Path, data_dir=None) -> _Bundle:
+    """The files a run directory or artifact needs on the device, and its test split when it can be built here."""
+    path = Path(path)
+    if path.is_dir():
+        manifest, folder, bench_name = Manifest.load(path), path, None
+        files = [folder / MANIFEST_NAME] + [folder / a.file for a in manifest.artifacts if a.file != KERAS_FILE]
+    elif path.is_file():
+        manifest, folder, bench_name = Manifest.beside(path), path.parent, path.name
+        files = [path] + ([folder / MANIFEST_NAME] if manifest else [])
+    else:
+        raise EdgecnnError(f"no such run directory or artifact: {path}")
+    test = None
+    if manifest and manifest.dataset:
+        try:
+            test = test_split(manifest.dataset, data_dir)
+        except (ImportError, EdgecnnError, KeyError):  # no dataset here: the device tries its own
+            test = None
+    return _Bundle(files, bench_name, test)
+
+
+def bench_host(spec: str, bundles: list[_Bundle], options: RemoteOptions) -> HostResult:
+    """Copy, bench and clean up on one host; never raises for the host's own failures."""
+    result = HostResult(spec)
+    try:
+        host = Host.parse(spec)
+        remote_dir = _remote(host, options, "creating a work folder", "mktemp", "-d",
+                             "-t", "edgecnn-bench.XXXXXXXX").strip()
+        if not re.fullmatch(r"/[A-Za-z0-9._/-]+", remote_dir):
+            raise EdgecnnError(f"{spec}: mktemp returned an unexpected folder name {remote_dir!r}")
+        try:
+            targets = _upload(host, bundles, remote_dir, options)
+            cli = [options.python, "-m", "edgecnn", "bench", *targets, "--target", options.target,
+                   "--warmup", str(options.warmup), "--runs", str(options.runs), "--batch", str(options.batch),
+                   "--json", "-"]
+            if options.threads:
+                cli += ["--threads", str(options.threads)]
+            out = _remote(host, options, "running edgecnn bench", *cli)
+        finally:
+            try:
+                _remote(host, options, "removing the work folder", "rm", "-rf", "--", remote_dir)
+            except EdgecnnError:
+                pass  # a leftover temporary folder on the device is not worth failing the bench for
+        _read_report(result, out)
+    except EdgecnnError as exc:
+        result.error = str(exc)
+    return result
+
+
+def _upload(host: Host, bundles: list[_Bundle], remote_dir: str, options: RemoteOptions) -> list[str]:
+    """Copy each bundle to ``remote_dir/N/``; return the remote paths to bench. Local paths go to scp absolute,
+    so a ':' in a folder name is never read as a host."""
+    folders = [str(i) for i in range(len(bundles))]
+    _remote(host, options, "creating folders", "mkdir", "--", *(f"{remote_dir}/{f}" for f in folders))
+    targets = []
+    with tempfile.TemporaryDirectory(prefix="edgecnn-remote-") as tmp:
+        for folder, item in zip(folders, bundles, strict=True):
+            files = list(item.files)
+            if item.test is not None:
+                npz = Path(tmp) / folder / TEST_SPLIT_FILE
+                npz.parent.mkdir()
+                np.savez_compressed(npz, images=item.test[0], labels=item.test[1])
+                files.append(npz)
+            scp = [*_ssh_base("scp", host, options), "-q", "--", *(str(f.resolve()) for f in files),
+                   f"{host.destination}:{remote_dir}/{folder}/"]
+            _run(scp, host, "copying the models", options)
+            targets.append(f"{remote_dir}/{folder}" + (f"/{item.bench_name}" if item.bench_name else ""))
+    return targets
+
+
+def _read_report(result: HostResult, stdout: str) -> None:
+    try:
+        document = json.loads(stdout)
+        names = {f.name for f in fields(BenchRow)}
+        result.rows = [BenchRow(**{k: v for k, v in row.items() if k in names}) for row in document["rows"]]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise EdgecnnError(f"{result.host}: the remote bench did not print a JSON report ({exc})") from None
+    for row in result.rows:
+        row.host = result.host
+    result.target, result.versions = document.get("target"), document.get("versions")
+
+
+def bench_hosts(hosts: list[str], paths: list[str | Path], options: RemoteOptions, data_dir=None) -> list[HostResult]:
+    """Bench ``paths`` on every host in parallel; results in the order of ``hosts``."""
+    for spec in hosts:
+        Host.parse(spec)  # refuse a bad spec before copying anything anywhere
+    bundles = [bundle(p, data_dir) for p in paths]
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        return list(pool.map(lambda spec: bench_host(spec, bundles, options), hosts))
+
+
+def result_rows(results: list[HostResult]) -> list[BenchRow]:
+    """Every host's rows in host order; a host that failed shows as one failed row carrying its error."""
+    rows = []
+    for result in results:
+        if result.error:
+            rows.append(BenchRow("-", "-", "-", 0.0, status=FAILED, note=result.error, host=result.host))
+        rows += result.rows
+    return rows

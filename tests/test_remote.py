@@ -1,0 +1,160 @@
+"""`edgecnn bench --host`: a real OpenSSH server on a loopback port, a throw-away key, remote benches against it."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgecnn.bench import bench_paths
+from edgecnn.errors import EdgecnnError
+from edgecnn.remote import Host, RemoteOptions, _run
+from edgecnn.targets import resolve_target
+from tests.conftest import run_subprocess
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+needs_sshd = pytest.mark.skipif(not (Path(SSHD).is_file() and shutil.which("ssh") and shutil.which("scp")),
+                                reason="needs an OpenSSH server and client (openssh-server; .ci/run installs it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """An sshd on 127.0.0.1 that accepts one fresh key; yields (ssh config path, port)."""
+    home = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "user_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / name)], check=True)
+    (home / "authorized_keys").write_text((home / "user_key.pub").read_text())
+    (home / "authorized_keys").chmod(0o600)
+    port = _free_port()
+    (home / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home}/host_key\nAuthorizedKeysFile {home}/authorized_keys\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+        f"PidFile {home}/sshd.pid\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
+    )
+    (home / "ssh_config").write_text(
+        f"Host loopback 127.0.0.1\n  HostName 127.0.0.1\n  Port {port}\n  IdentityFile {home}/user_key\n"
+        f"  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile {home}/known_hosts\n"
+        "  LogLevel ERROR\n"
+    )
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder
+    server = subprocess.Popen([SSHD, "-D", "-e", "-f", str(home / "sshd_config")], stderr=subprocess.PIPE, text=True)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        server.kill()
+        pytest.fail(f"sshd did not start: {server.communicate()[1]}")
+    yield home / "ssh_config", port
+    server.terminate()
+    server.wait(10)
+
+
+def _remote_bench(args: list[str], ssh_config: Path, *hosts: str) -> subprocess.CompletedProcess:
+    host_args = [a for h in hosts for a in ("--host", h)]
+    return run_subprocess(["bench", *args, "--target", "rpi", "--runs", "10", "--warmup", "2", *host_args,
+                           "--ssh-config", str(ssh_config), "--remote-python", sys.executable, "--json", "-"])
+
+
+@needs_sshd
+def test_fleet_bench_over_ssh_matches_the_local_accuracy(run_dir, sshd):
+    ssh_config, port = sshd
+    done = _remote_bench([str(run_dir)], ssh_config, "loopback", f"{getpass.getuser()}@127.0.0.1:{port}")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    hosts = [h["host"] for h in document["hosts"]]
+    assert hosts == ["loopback", f"{getpass.getuser()}@127.0.0.1:{port}"]
+    assert all(h["error"] is None and "emulated" in h["target"]["label"] for h in document["hosts"])
+    local = {r.artifact: r for r in bench_paths([run_dir], resolve_target("rpi"), warmup=1, runs=2)}
+    for host in hosts:
+        rows = [r for r in document["rows"] if r["host"] == host]
+        assert sorted(r["artifact"] for r in rows) == sorted(local)  # no Keras model on a runtime-only device
+        for row in rows:
+            assert row["status"] == "passed" and row["p50_ms"] > 0
+            # the test split travelled as test_split.npz: the same images, so the same accuracy
+            assert row["accuracy"] == pytest.approx(local[row["artifact"]].accuracy)
+            assert row["n"] == local[row["artifact"]].n
+
+
+@needs_sshd
+def test_unreachable_host_is_one_line_and_the_fleet_reports_it(run_dir, sshd):
+    ssh_config, _ = sshd
+    closed = f"127.0.0.1:{_free_port()}"
+    alone = _remote_bench([str(run_dir / "model_int8.tflite")], ssh_config, closed)
+    assert alone.returncode == 1 and alone.stdout == ""
+    assert alone.stderr.startswith(f"error: cannot reach {closed}") and alone.stderr.count("\n") == 1
+    fleet = _remote_bench([str(run_dir / "model_int8.tflite")], ssh_config, "loopback", closed)
+    assert fleet.returncode == 1 and "1 of 2 hosts failed" in fleet.stderr
+    document = json.loads(fleet.stdout)
+    statuses = {(r["host"], r["status"]) for r in document["rows"]}
+    assert statuses == {("loopback", "passed"), (closed, "failed")}
+
+
+@needs_sshd
+def test_shell_metacharacters_in_paths_reach_the_device_as_plain_names(run_dir, sshd, tmp_path):
+    ssh_config, _ = sshd
+    hostile = tmp_path / "a b;touch PWNED;$(touch PWNED2):x'\""
+    hostile.mkdir()
+    for name in ("model_int8.tflite", "manifest.json"):
+        shutil.copy(run_dir / name, hostile / name)
+    done = _remote_bench([str(hostile / "model_int8.tflite")], ssh_config, "loopback")
+    assert done.returncode == 0, done.stderr
+    assert [r["artifact"] for r in json.loads(done.stdout)["rows"]] == ["model_int8.tflite"]
+    home = Path.home()
+    assert not any((where / name).exists() for where in (home, tmp_path, Path.cwd()) for name in ("PWNED", "PWNED2"))
+
+
+@needs_sshd
+def test_a_host_without_edgecnn_says_what_to_install(run_dir, sshd, tmp_path):
+    ssh_config, _ = sshd
+    bare_python = shutil.which("python3", path="/usr/bin") or pytest.skip("no system python3 in /usr/bin")
+    done = run_subprocess(["bench", str(run_dir / "model_int8.tflite"), "--host", "loopback", "--ssh-config",
+                           str(ssh_config), "--remote-python", bare_python])
+    assert done.returncode == 1
+    assert "has no edgecnn" in done.stderr and "pip install 'edgecnn[runtime]'" in done.stderr
+
+
+@pytest.mark.parametrize("spec, destination, port", [
+    ("pi@raspberrypi.local", "pi@raspberrypi.local", None),
+    ("pi5", "pi5", None),
+    ("edge_user@10.0.0.7:2222", "edge_user@10.0.0.7", 2222),
+])
+def test_host_specs_that_parse(spec, destination, port):
+    assert Host.parse(spec) == Host(destination, port, spec)
+
+
+@pytest.mark.parametrize("spec", ["pi@host;reboot", "-oProxyCommand=touch x", "-oProxyCommand=x", "pi@$(id)",
+                                  "pi@host:0", "pi@host:70000", "pi@ho st", "pi@host`id`", "", "@host", "pi@-host"])
+def test_host_specs_with_shell_or_option_syntax_are_refused(spec):
+    with pytest.raises(EdgecnnError, match="expected \\[user@\\]host\\[:port\\]"):
+        Host.parse(spec)
+
+
+def test_cli_refuses_a_bad_host_as_a_usage_error(run_dir):
+    done = run_subprocess(["bench", str(run_dir), "--host", "pi@x;reboot"])
+    assert done.returncode == 2 and "invalid --host" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_step_that_outlives_its_timeout_names_the_host_and_step():
+    options = RemoteOptions(timeout=0.3)
+    start = time.perf_counter()
+    with pytest.raises(EdgecnnError, match="pi5: timed out after 0.3 s while copying"):
+        _run([sys.executable, "-c", "import time; time.sleep(5)"], Host.parse("pi5"), "copying", options)
+    assert time.perf_counter() - start < 3
