@@ -1,0 +1,215 @@
+"""Where int8 pays off on this CPU: every int8 path against its fp32 twin, per model and per conv shape.
+
+    python benchmarks/int8_speed.py runs/demo models/mnist --runs 2000
+
+Issue #6 asks for int8 >= 1.5x faster than fp32 at batch 1 for the default model and int8 p50 within 3x of its
+compute roofline. This script tries each path and writes benchmarks/results/int8_speed.{json,md}:
+
+1. Whole models, batch 1 and 32, 1 and 2 threads: LiteRT with XNNPACK (its default delegate, QS8 kernels for
+   int8), LiteRT's built-in kernels without XNNPACK, and ONNX Runtime with several static-quantization layouts
+   (QDQ S8S8 as exported, QDQ U8S8, QOperator U8S8; per-channel, 7-bit weights as exported) made here from the
+   fp32 ONNX with random calibration (timing does not depend on calibration).
+2. Single Conv2D layers through LiteRT + XNNPACK, fp32 and int8, to see which shapes int8 wins on.
+3. The roofline: the best MAC rate the int8 kernels reach on any layer above (a measured ceiling for this CPU and
+   these kernels), and each int8 model's p50 against MACs / that rate.
+Each p50 is the median of ``runs`` calls after 200 warm-up calls, on an input of zeros of the right dtype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+CONV_SHAPES = [  # (height = width, input channels, output channels, kernel)
+    (28, 1, 32, 3), (28, 4, 32, 3), (28, 8, 32, 3), (28, 16, 32, 3), (14, 32, 32, 3), (14, 64, 64, 3),
+    (7, 128, 128, 3), (14, 64, 64, 1),
+]
+
+
+def p50_us(call, runs: int) -> float:
+    for _ in range(200):
+        call()
+    times = np.empty(runs)
+    for i in range(runs):
+        start = time.perf_counter()
+        call()
+        times[i] = time.perf_counter() - start
+    return float(np.median(times) * 1e6)
+
+
+def litert_call(model, threads: int, batch: int, xnnpack: bool):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    source = {"model_path": str(model)} if isinstance(model, Path) else {"model_content": model}
+    interpreter = Interpreter(**source, num_threads=threads, experimental_op_resolver_type=resolver)
+    inp = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(inp["index"], [batch, *inp["shape"][1:]])
+    interpreter.allocate_tensors()
+    x = np.zeros([batch, *inp["shape"][1:]], inp["dtype"])
+
+    def call():
+        interpreter.set_tensor(inp["index"], x)
+        interpreter.invoke()
+
+    return call
+
+
+def ort_call(path: Path, threads: int, batch: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    first = session.get_inputs()[0]
+    feed = {first.name: np.zeros([batch, *first.shape[1:]], np.float32)}
+    return lambda: session.run(None, feed)
+
+
+def ort_variants(fp32: Path, folder: Path) -> dict[str, Path]:
+    """Static int8 layouts of ``fp32`` to compare; the name says format, activation/weight types."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    first = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).get_inputs()[0]
+    samples = np.random.default_rng(0).random((32, 1, *first.shape[1:]), dtype=np.float32)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(samples)
+
+        def get_next(self):
+            item = next(self.items, None)
+            return None if item is None else {first.name: item}
+
+    pre = folder / "pre.onnx"
+    quant_pre_process(str(fp32), str(pre))
+    layouts = {"QDQ S8S8 (as exported)": (QuantFormat.QDQ, QuantType.QInt8),
+               "QDQ U8S8": (QuantFormat.QDQ, QuantType.QUInt8),
+               "QOperator U8S8": (QuantFormat.QOperator, QuantType.QUInt8)}
+    paths = {}
+    for name, (fmt, activations) in layouts.items():
+        paths[name] = folder / f"{len(paths)}.onnx"
+        quantize_static(str(pre), str(paths[name]), Reader(), quant_format=fmt, activation_type=activations,
+                        weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
+    return paths
+
+
+def model_rows(run_dir: Path, runs: int) -> list[dict]:
+    from edgecnn.inspection import inspect_artifact
+
+    macs = inspect_artifact(run_dir / "model_fp32.tflite")["macs"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = ort_variants(run_dir / "model_fp32.onnx", Path(tmp))
+        for threads in (1, 2):
+            for batch in (1, 32):
+                n = runs if batch == 1 else max(runs // 16, 50)
+                paths = [("LiteRT + XNNPACK", True), ("LiteRT built-in kernels", False)]
+                for name, xnnpack in paths:
+                    fp32 = p50_us(litert_call(run_dir / "model_fp32.tflite", threads, batch, xnnpack), n)
+                    int8 = p50_us(litert_call(run_dir / "model_int8.tflite", threads, batch, xnnpack), n)
+                    rows.append(_row(run_dir, name, threads, batch, fp32, int8, macs))
+                fp32 = p50_us(ort_call(run_dir / "model_fp32.onnx", threads, batch), n)
+                for name, path in variants.items():
+                    int8 = p50_us(ort_call(path, threads, batch), n)
+                    rows.append(_row(run_dir, f"ONNX Runtime, {name}", threads, batch, fp32, int8, macs))
+                print(f"{run_dir} {threads} threads, batch {batch}: done", flush=True)
+    return rows
+
+
+def _row(run_dir, path, threads, batch, fp32, int8, macs) -> dict:
+    return {"model": str(run_dir), "path": path, "threads": threads, "batch": batch, "macs": macs,
+            "fp32_p50_us": round(fp32, 1), "int8_p50_us": round(int8, 1), "speedup": round(fp32 / int8, 2)}
+
+
+def conv_rows(runs: int) -> list[dict]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import tensorflow as tf
+
+    rows = []
+    for size, cin, cout, kernel in CONV_SHAPES:
+        model = keras.Sequential([keras.Input((size, size, cin)),
+                                  keras.layers.Conv2D(cout, kernel, padding="same", activation="relu")])
+        times = {}
+        for precision in ("fp32", "int8"):
+            converter = tf.lite.TFLiteConverter.from_keras_model(model)
+            if precision == "int8":
+                samples = np.random.default_rng(0).random((16, 1, size, size, cin), np.float32)
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+                converter.representative_dataset = lambda samples=samples: ([x] for x in samples)
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                converter.inference_input_type = converter.inference_output_type = tf.int8
+            times[precision] = p50_us(litert_call(converter.convert(), 1, 1, True), runs)
+        macs = size * size * cin * cout * kernel * kernel
+        rows.append({"layer": f"{size}x{size}x{cin} -> {cout}, {kernel}x{kernel}", "macs": macs,
+                     "fp32_p50_us": round(times["fp32"], 1), "int8_p50_us": round(times["int8"], 1),
+                     "fp32_gmacs": round(macs / times["fp32"] / 1e3, 1),
+                     "int8_gmacs": round(macs / times["int8"] / 1e3, 1),
+                     "speedup": round(times["fp32"] / times["int8"], 2)})
+        print(f"conv {rows[-1]['layer']}: done", flush=True)
+    return rows
+
+
+def write_markdown(document: dict) -> None:
+    lines = ["# int8 against fp32 on this CPU", "", f"CPU: {document['cpu']}. Command: `{document['command']}`.", "",
+             "## Whole models (p50 in microseconds; speed-up = fp32 / int8)", "",
+             "| Model | Path | Threads | Batch | fp32 | int8 | Speed-up |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['path']} | {r['threads']} | {r['batch']} | {r['fp32_p50_us']} | "
+              f"{r['int8_p50_us']} | {r['speedup']} |" for r in document["models"]]
+    lines += ["", "## Single Conv2D layers, LiteRT + XNNPACK, 1 thread, batch 1", "",
+              "| Layer | MMAC | fp32 (us) | int8 (us) | fp32 GMAC/s | int8 GMAC/s | Speed-up |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['layer']} | {r['macs'] / 1e6:.2f} | {r['fp32_p50_us']} | {r['int8_p50_us']} | "
+              f"{r['fp32_gmacs']} | {r['int8_gmacs']} | {r['speedup']} |" for r in document["layers"]]
+    lines += ["", "## Roofline", "", f"Measured int8 ceiling: {document['int8_peak_gmacs']} GMAC/s (best layer above); "
+              f"fp32: {document['fp32_peak_gmacs']} GMAC/s.", "",
+              "| Model | MACs | int8 p50, 1 thread, XNNPACK (us) | roofline (us) | p50 / roofline |",
+              "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['macs']:,} | {r['int8_p50_us']} | {r['roofline_us']} | {r['ratio']} |"
+              for r in document["roofline"]]
+    (RESULTS / "int8_speed.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    import platform
+    import shlex
+    import sys
+
+    from edgecnn.manifest import tool_versions
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", type=Path, nargs="+", help="run directories with fp32 and int8 artifacts")
+    parser.add_argument("--runs", type=int, default=2000, help="timed calls per batch-1 measurement")
+    args = parser.parse_args()
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
+    models = [row for run_dir in args.run_dirs for row in model_rows(run_dir, args.runs)]
+    layers = conv_rows(args.runs)
+    int8_peak, fp32_peak = max(r["int8_gmacs"] for r in layers), max(r["fp32_gmacs"] for r in layers)
+    roofline = []
+    for r in models:
+        if r["path"] == "LiteRT + XNNPACK" and r["threads"] == 1 and r["batch"] == 1:
+            floor = r["macs"] / int8_peak / 1e3
+            roofline.append({"model": r["model"], "macs": r["macs"], "int8_p50_us": r["int8_p50_us"],
+                             "roofline_us": round(floor, 1), "ratio": round(r["int8_p50_us"] / floor, 2)})
+    document = {"command": shlex.join(["python", "benchmarks/int8_speed.py", *sys.argv[1:]]), "cpu": cpu,
+                "models": models, "layers": layers, "int8_peak_gmacs": int8_peak, "fp32_peak_gmacs": fp32_peak,
+                "roofline": roofline, "versions": tool_versions()}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "int8_speed.json").write_text(json.dumps(document, indent=2) + "\n")
+    write_markdown(document)
+    print((RESULTS / "int8_speed.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
