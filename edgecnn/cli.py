@@ -330,15 +330,10 @@ def predict(
 
     Example: edgecnn predict runs/demo/model_int8.tflite digit.png
     """
-    import cv2
+    from edgecnn.preprocess import read_image
 
     with _open_classifier(artifact, threads) as clf:
-        results = {}
-        for path in images:
-            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if frame is None:
-                raise EdgecnnError(f"cannot read image {path}: not an image OpenCV can decode")
-            results[str(path)] = clf.predict(frame, top_k=top_k)
+        results = {str(path): clf.predict(read_image(path), top_k=top_k) for path in images}
     if json_out:
         doc = [{"image": k, "top": [{"label": lbl, "score": s} for lbl, s in v]} for k, v in results.items()]
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -66,7 +67,10 @@ class Preprocessing:
 
     def batch(self, x) -> tuple[np.ndarray, bool]:
         """Like calling the object, and also tell whether ``x`` was a single image (True) or a batch."""
-        x = np.asarray(x)
+        try:
+            x = np.asarray(x)
+        except ValueError as exc:  # ragged nested lists
+            raise InputError(f"input is not an array: {exc}") from None
         if x.size == 0:
             raise InputError(f"empty input {x.shape}: expected at least one image")
         if x.dtype.kind == "f" and x.shape[-3:] == self.input_shape and x.ndim in (3, 4):
@@ -110,3 +114,22 @@ class Preprocessing:
         if self.channels == 1:
             return cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY if four else cv2.COLOR_BGR2GRAY)
         return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if four else cv2.COLOR_BGR2RGB)
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """A BGR uint8 frame from encoded bytes (PNG, JPEG or any format OpenCV reads); InputError if they are not one."""
+    buffer = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
+    if image is None:
+        raise InputError("not an image OpenCV can decode")
+    return image
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """The image file at ``path`` as a BGR uint8 frame, or one InputError naming the file."""
+    try:
+        return decode_image(Path(path).read_bytes())
+    except OSError as exc:
+        raise InputError(f"cannot read image {path}: {exc.strerror or exc}") from None
+    except InputError as exc:
+        raise InputError(f"cannot read image {path}: {exc}") from None

@@ -66,13 +66,17 @@ class TFLiteBackend:
         self._dequantizer = Quantizer.of(self.output)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        if len(batch) != self._batch:
-            self.interpreter.resize_tensor_input(self.input["index"], [len(batch), *self.input_shape])
-            self.interpreter.allocate_tensors()
-            self._details()
-        self.interpreter.set_tensor(self.input["index"], self._quantizer.quantize(batch) if self._quantizer else batch)
-        self.interpreter.invoke()
-        out = self.interpreter.get_tensor(self.output["index"])
+        try:
+            if len(batch) != self._batch:
+                self.interpreter.resize_tensor_input(self.input["index"], [len(batch), *self.input_shape])
+                self.interpreter.allocate_tensors()
+                self._details()
+            quantized = self._quantizer.quantize(batch) if self._quantizer else batch
+            self.interpreter.set_tensor(self.input["index"], quantized)
+            self.interpreter.invoke()
+            out = self.interpreter.get_tensor(self.output["index"])
+        except (ValueError, RuntimeError) as exc:  # a model that loaded but cannot run (e.g. a damaged file)
+            raise EdgecnnError(f"inference failed: {_first_line(exc)}") from None
         return self._dequantizer.dequantize(out) if self._dequantizer else out
 
 
@@ -107,7 +111,10 @@ class OnnxBackend:
         self.providers = self.session.get_providers()
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
+        try:
+            return self.session.run([self.output_name], {self.input_name: batch})[0]
+        except Exception as exc:  # ORT's own exception types: a model that loaded but cannot run
+            raise EdgecnnError(f"inference failed: {_first_line(exc)}") from None
 
 
 class Classifier:

@@ -1,0 +1,60 @@
+"""Issue #8: 1,000 mutated copies of each int8 model, and 1,000 hostile inputs, through tools/fuzz.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models" / "mnist"
+CASES = 1000
+
+
+def fuzz(*args: str, env: dict | None = None) -> tuple[int, dict]:
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "fuzz.py"), *args], capture_output=True, text=True,
+                          timeout=900, env={**os.environ, **(env or {})})
+    return done.returncode, json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("artifact", ["model_int8.tflite", "model_int8.onnx"])
+def test_every_mutated_model_is_refused_by_its_manifest_before_loading(artifact):
+    code, report = fuzz(str(MODELS / artifact), "--cases", str(CASES), "--expect-refused")
+    assert code == 0 and report["cases"] == CASES
+    assert report["outcomes"]["refused"] == CASES and report["refused_share"] == 1.0
+    [reason] = report["top_refusals"]  # one reason for all: the sha256 check, before the runtime sees the file
+    assert reason.startswith(f"<copy>/{artifact} does not match its manifest (sha256 <hex>")
+    assert all(sum(report["by_kind"][kind].values()) > CASES // 8 for kind in ("flip", "truncate", "append", "zero"))
+
+
+@pytest.mark.parametrize("artifact", ["model_int8.tflite", "model_int8.onnx"])
+def test_mutated_models_without_a_manifest_never_crash_or_raise_foreign_errors(artifact):
+    code, report = fuzz(str(MODELS / artifact), "--cases", str(CASES), "--no-manifest")
+    outcomes = report["outcomes"]
+    assert code == 0 and report["cases"] == CASES and report["failures"] == []
+    assert outcomes["crash"] == 0 and outcomes["unclean"] == 0
+    # with nothing to check against, some damaged copies load and run: that is why the manifest matters
+    assert 0 < outcomes["refused"] < CASES and outcomes["ran"] + outcomes["nonfinite"] > 0
+    print(f"{artifact} without manifest: {report['refused_share']:.1%} refused, the rest ran")
+
+
+def test_hostile_inputs_end_in_a_clean_error_or_a_finite_answer():
+    code, report = fuzz(str(MODELS / "model_int8.tflite"), "--inputs", "--cases", str(CASES))
+    outcomes = report["outcomes"]
+    assert code == 0 and report["cases"] == CASES and report["failures"] == []
+    assert outcomes["crash"] == outcomes["unclean"] == outcomes["nonfinite"] == 0
+    kinds = set(report["by_kind"])
+    for family in ("png-", "jpg-", "array-float32", "array-object", "array-str", "huge-frame", "object-"):
+        assert any(k.startswith(family) for k in kinds), family
+    assert outcomes["refused"] > 0 and outcomes["ran"] > 0
+
+
+def test_a_crashing_case_is_counted_and_the_run_goes_on():
+    code, report = fuzz(str(MODELS / "model_int8.tflite"), "--cases", "20", env={"EDGECNN_FUZZ_ABORT_AT": "7"})
+    assert code == 1 and report["cases"] == 20
+    assert report["outcomes"]["crash"] == 1 and report["outcomes"]["refused"] == 19
+    assert [f["case"] for f in report["failures"]] == [7]
