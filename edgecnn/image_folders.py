@@ -78,16 +78,17 @@ def load_image_folder(path: str | Path, image_size: int = 28, seed: int = 0, con
     roots = {"train": train_root} | {s: root / s for s in ("val", "test") if train_root != root and (root / s).is_dir()}
     read = {split: _read_split(folder, classes, image_size) for split, folder in roots.items()}
     skipped = [p for _, _, s in read.values() for p in s]
-    if skipped:
-        (console or Console(stderr=True)).print(
-            f"warning: skipped {len(skipped)} unreadable file(s) in {root}, e.g. {skipped[0].name}", markup=False)
     train_images, train_labels, _ = read["train"]
     if not train_images:
-        raise EdgecnnError(f"no readable images in the class folders of {train_root}")
+        raise EdgecnnError(f"no readable images in the class folders of {train_root} "
+                           f"({len(skipped)} unreadable file(s) skipped)")
     counts = np.bincount(train_labels, minlength=len(classes))
     if (counts == 0).any():
         raise EdgecnnError(f"class folder(s) without readable images: "
                            f"{', '.join(c for c, n in zip(classes, counts, strict=True) if n == 0)}")
+    if skipped:  # warned only when training goes on: a failure above is one line
+        (console or Console(stderr=True)).print(
+            f"warning: skipped {len(skipped)} unreadable file(s) in {root}, e.g. {skipped[0].name}", markup=False)
     colour = any(i.ndim == 3 for imgs, _, _ in read.values() for i in imgs)
     arrays = {s: (_stack(imgs, colour), np.asarray(lbls, np.int64)) for s, (imgs, lbls, _) in read.items() if imgs}
     splits = _splits(arrays, seed)

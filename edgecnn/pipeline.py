@@ -30,10 +30,10 @@ CHECKPOINTS = "checkpoints"
 
 
 def run_folder(out: str | Path) -> Path:
+    """``out`` as a Path, refused if it is a file; it is created later, once the inputs have been checked."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise EdgecnnError(f"output path {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -53,7 +53,9 @@ def train_run(out, dataset: str = "digits", config=None, image_size: int = 28, c
         config = TrainConfig(**{**state["config"], **({"epochs": config.epochs} if config else {})})
         dataset, image_size = state["run"]["dataset"], state["run"]["image_size"]
     config = config or TrainConfig()
+    config.check()
     ds = load_dataset(dataset, image_size=image_size, seed=config.seed, data_dir=data_dir)
+    out.mkdir(parents=True, exist_ok=True)  # only now: a bad dataset, setting or architecture leaves nothing behind
     result = train(ds, config, checkpoints, resume=resume, console=console,
                    meta={"dataset": dataset, "image_size": image_size, "command": command})
     metrics = class_metrics(ds.labels, ds.split("test").labels,

@@ -31,7 +31,7 @@ from edgecnn.atomic import atomic_output, write_json_atomic
 from edgecnn.augment import build_augmentation
 from edgecnn.data import Dataset
 from edgecnn.errors import EdgecnnError, check_choice
-from edgecnn.models import build_model
+from edgecnn.models import ARCHS, build_model
 from edgecnn.quiet import import_tf
 
 tf, keras = import_tf()
@@ -58,6 +58,7 @@ class TrainConfig:
             raise EdgecnnError("epochs, batch size and patience must be at least 1 and the learning rate above 0")
         check_choice("learning-rate schedule", self.schedule, SCHEDULES)
         check_choice("strategy", self.strategy, STRATEGIES)
+        check_choice("architecture", self.arch, ARCHS)
 
 
 @dataclass

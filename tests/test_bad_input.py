@@ -1,0 +1,135 @@
+"""Issue #8: every verb with each bad-input class the issues name: one line on stderr, exit 2 for usage errors and
+1 for the rest, no traceback, and nothing written."""
+
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def bad(run_dir, tmp_path_factory):
+    """A folder of hostile files: each name says what it is."""
+    root = tmp_path_factory.mktemp("bad")
+    for name in ("text.tflite", "text.onnx", "text.keras"):
+        (root / name).write_text("not a model\n")
+    altered = root / "altered"
+    altered.mkdir()
+    for name in ("manifest.json", "model_int8.tflite", "model_int8.onnx", "model.keras"):
+        shutil.copy(run_dir / name, altered / name)
+    for name in ("model_int8.tflite", "model_int8.onnx", "model.keras"):
+        data = bytearray((altered / name).read_bytes())
+        data[len(data) // 2] ^= 0x55
+        (altered / name).write_bytes(bytes(data))
+    orphan = root / "orphan"
+    orphan.mkdir()
+    shutil.copy(run_dir / "model_int8.tflite", orphan / "model_int8.tflite")
+    png = cv2.imencode(".png", np.full((28, 28), 200, np.uint8))[1].tobytes()
+    (root / "truncated.png").write_bytes(png[: len(png) // 2])
+    (root / "empty.png").write_bytes(b"")
+    (root / "text.jpg").write_text("not an image\n")
+    (root / "a_file").write_text("a file where a folder should be\n")
+    (root / "empty_folder").mkdir()
+    one_class = root / "one_class" / "cat"
+    one_class.mkdir(parents=True)
+    for i in range(12):
+        cv2.imwrite(str(one_class / f"{i}.png"), np.full((16, 16), i * 10, np.uint8))
+    unreadable = root / "unreadable"
+    for label in ("a", "b"):
+        (unreadable / label).mkdir(parents=True)
+        for i in range(12):
+            (unreadable / label / f"{i}.png").write_text("not an image\n")
+    (root / "no_data").mkdir()
+    copy = root / "run_copy"  # export writes into its run directory: a copy, so that any write would show
+    shutil.copytree(run_dir, copy)
+    return root
+
+
+def snapshot(folder) -> dict:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+USAGE, RUNTIME = 2, 1
+CASES = [  # verb, arguments, exit code, part of the one-line message
+    # a path that does not exist
+    ("predict", ["{bad}/missing.tflite", "{bad}/truncated.png"], USAGE, "does not exist"),
+    ("inspect", ["{bad}/missing.onnx"], USAGE, "does not exist"),
+    ("live", ["{bad}/missing.tflite", "--no-display"], USAGE, "does not exist"),
+    ("export", ["{bad}/missing_run"], USAGE, "does not exist"),
+    ("bench", ["{bad}/missing_run"], USAGE, "does not exist"),
+    ("train", ["--dataset", "folder:{bad}/missing_folder", "--out", "{out}"], RUNTIME, "missing_folder"),
+    # a file that is not a model
+    ("predict", ["{bad}/text.tflite", "{bad}/truncated.png"], RUNTIME, "not a loadable TFLite model"),
+    ("inspect", ["{bad}/text.onnx"], RUNTIME, "text.onnx"),
+    ("live", ["{bad}/text.onnx", "--no-display"], RUNTIME, "not a loadable ONNX model"),
+    ("export", ["{bad}/text.keras"], RUNTIME, "no manifest"),
+    ("inspect", ["{bad}/truncated.png"], RUNTIME, "expected a .tflite or .onnx file"),
+    # a model altered after export (sha256 differs from the manifest)
+    ("predict", ["{bad}/altered/model_int8.tflite", "{bad}/truncated.png"], RUNTIME, "does not match its manifest"),
+    ("live", ["{bad}/altered/model_int8.onnx", "--no-display"], RUNTIME, "does not match its manifest"),
+    ("inspect", ["{bad}/altered/model_int8.tflite"], RUNTIME, "does not match its manifest"),
+    ("export", ["{bad}/altered"], RUNTIME, "model.keras"),
+    # images that are not images
+    ("predict", ["{run}/model_int8.tflite", "{bad}/truncated.png"], RUNTIME, "cannot read image"),
+    ("predict", ["{run}/model_int8.tflite", "{bad}/empty.png"], RUNTIME, "cannot read image"),
+    ("predict", ["{run}/model_int8.onnx", "{bad}/text.jpg"], RUNTIME, "cannot read image"),
+    ("live", ["{run}/model_int8.tflite", "--source", "{bad}/empty_folder", "--no-display"], RUNTIME, "no images"),
+    # unknown names
+    ("train", ["--dataset", "imagenet", "--out", "{out}"], RUNTIME, "unknown dataset 'imagenet'"),
+    ("pipeline", ["--dataset", "imagenet", "--out", "{out}"], RUNTIME, "unknown dataset 'imagenet'"),
+    ("train", ["--arch", "vgg99", "--out", "{out}"], RUNTIME, "unknown architecture 'vgg99'"),
+    ("models", ["--image-size", "0"], USAGE, "--image-size"),
+    ("export", ["{bad}/run_copy", "--format", "coreml"], RUNTIME, "unknown format 'coreml'"),
+    ("export", ["{bad}/run_copy", "--quantize", "int4"], RUNTIME, "unknown precision 'int4'"),
+    ("bench", ["{run}", "--target", "tpu"], USAGE, "'tpu' is not one of"),
+    ("pipeline", ["--target", "tpu", "--out", "{out}"], USAGE, "'tpu' is not one of"),
+    ("frobnicate", [], USAGE, "No such command"),
+    # numbers out of range
+    ("train", ["--epochs", "0", "--out", "{out}"], USAGE, "--epochs"),
+    ("export", ["{bad}/run_copy", "--calib-samples", "0"], USAGE, "--calib-samples"),
+    ("bench", ["{run}", "--runs", "0"], USAGE, "--runs"),
+    ("predict", ["{run}/model_int8.tflite", "{bad}/truncated.png", "--top-k", "0"], USAGE, "--top-k"),
+    ("live", ["{run}/model_int8.tflite", "--roi", "1,2,3", "--no-display"], RUNTIME, "roi"),
+    # outputs that are files
+    ("train", ["--out", "{bad}/a_file"], RUNTIME, "exists and is not a folder"),
+    ("pipeline", ["--out", "{bad}/a_file"], RUNTIME, "exists and is not a folder"),
+    ("export", ["{bad}/a_file"], RUNTIME, "a_file"),
+    # data a user brings
+    ("train", ["--dataset", "folder:{bad}/empty_folder", "--out", "{out}"], RUNTIME, "empty_folder"),
+    ("train", ["--dataset", "folder:{bad}/one_class", "--out", "{out}"], RUNTIME, "at least 2 class sub-folders"),
+    ("train", ["--dataset", "folder:{bad}/unreadable", "--out", "{out}"], RUNTIME, "unreadable"),
+    ("train", ["--dataset", "mnist", "--data-dir", "{bad}/no_data", "--out", "{out}"], RUNTIME,
+     "train-images-idx3-ubyte.gz"),
+    # targets and hosts
+    ("bench", ["{run}", "--target", "gpu"], RUNTIME, "no GPU visible"),
+    ("bench", ["{run}", "--host", "pi@x;reboot"], USAGE, "invalid --host"),
+    ("live", ["{run}/model_int8.tflite", "--source", "9", "--no-display"], RUNTIME, "cannot open video source '9'"),
+]
+
+
+@pytest.mark.parametrize("verb, args, code, message", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_every_verb_refuses_bad_input_in_one_line(run_dir, bad, tmp_path, capsys, verb, args, code, message):
+    out = tmp_path / "out"
+    args = [a.format(bad=bad, run=run_dir, out=out) for a in args]
+    before = snapshot(bad), snapshot(run_dir)
+    assert run_cli([verb, *args]) == code
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert not out.exists() and (snapshot(bad), snapshot(run_dir)) == before  # nothing written anywhere
+
+
+def test_bench_marks_an_altered_artifact_and_one_without_manifest(run_dir, bad, capsys):
+    import json
+
+    assert run_cli(["bench", f"{bad}/altered/model_int8.tflite", f"{bad}/orphan/model_int8.tflite",
+                    "--runs", "3", "--warmup", "0", "--json", "-"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert rows[0]["status"] == "failed" and "does not match its manifest" in rows[0]["note"]
+    assert rows[1]["status"] == "passed" and rows[1]["accuracy"] is None and "no manifest" in rows[1]["note"]
