@@ -133,3 +133,16 @@ def test_bench_marks_an_altered_artifact_and_one_without_manifest(run_dir, bad, 
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert rows[0]["status"] == "failed" and "does not match its manifest" in rows[0]["note"]
     assert rows[1]["status"] == "passed" and rows[1]["accuracy"] is None and "no manifest" in rows[1]["note"]
+
+
+def test_a_keras_model_carrying_code_is_refused(tmp_path):
+    """safe_mode=True: a Lambda layer's bytecode is never deserialized."""
+    import keras
+
+    from edgecnn.errors import EdgecnnError
+    from edgecnn.train import load_model
+
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(tmp_path / "lambda.keras")
+    with pytest.raises(EdgecnnError, match="lambda.keras.*(unsafe|safe_mode)"):
+        load_model(tmp_path / "lambda.keras")
