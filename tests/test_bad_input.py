@@ -113,7 +113,10 @@ CASES = [  # verb, arguments, exit code, part of the one-line message
 
 
 @pytest.mark.parametrize("verb, args, code, message", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_every_verb_refuses_bad_input_in_one_line(run_dir, bad, tmp_path, capsys, verb, args, code, message):
+def test_every_verb_refuses_bad_input_in_one_line(run_dir, bad, tmp_path, capsys, monkeypatch, verb, args, code,
+                                                  message):
+    monkeypatch.delenv("EDGECNN_DATA_DIR", raising=False)  # no fallback to real dataset files...
+    monkeypatch.setenv("HOME", str(tmp_path))  # ...nor to Keras' cache
     out = tmp_path / "out"
     args = [a.format(bad=bad, run=run_dir, out=out) for a in args]
     before = snapshot(bad), snapshot(run_dir)
