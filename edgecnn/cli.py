@@ -202,6 +202,8 @@ def export(
     int8_io: bool = typer.Option(True, "--int8-io/--float-io", help="Full-int8 TFLite input/output type."),
     opset: int = typer.Option(None, min=13, help="ONNX opset (default: the exporter's)."),
     calibration: str = typer.Option("minmax", help="ONNX calibration: minmax, entropy or percentile."),
+    onnx_activations: str = typer.Option("int8", help="ONNX int8 activations: int8 (S8S8) or uint8 (U8S8, "
+                                         "faster on x86 CPUs without VNNI)."),
     min_agreement: float = typer.Option(None, min=0, max=100, help="Fail below this top-1 agreement (%) "
                                         "with the float model on the validation split."),
     seed: int = typer.Option(0, help="Seed for drawing calibration images."),
@@ -215,7 +217,7 @@ def export(
     from edgecnn.pipeline import export_run
 
     precisions = tuple("fp32" if q == "none" else q for q in _csv(quantize))
-    options = ExportOptions(int8_io, opset, calibration, min_agreement)
+    options = ExportOptions(int8_io, opset, calibration, min_agreement, onnx_activations)
     entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command(), data_dir=data_dir,
                          options=options, console=console)
     table = Table(title=f"exported to {model if model.is_dir() else model.parent}")

@@ -46,6 +46,21 @@ def test_float_io_int8_and_onnx_opset(run_copy):
     assert opsets[""] == 17
 
 
+def test_onnx_uint8_activations_quantize_activations_unsigned_and_stay_faithful(run_copy):
+    """U8S8: activations uint8, weights still int8 (the faster layout on x86 CPUs without VNNI)."""
+    [entry] = export_run(run_copy, formats=("onnx",), precisions=("int8",),
+                         options=ExportOptions(onnx_activations="uint8"))
+    graph = onnx.load(str(run_copy / "model_int8.onnx")).graph
+    types = {i.name: i.data_type for i in graph.initializer}
+    activation_types = {types[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear"}
+    stored_types = {types[n.input[0]] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in types}
+    assert activation_types == {onnx.TensorProto.UINT8}
+    assert onnx.TensorProto.INT8 in stored_types and onnx.TensorProto.UINT8 not in stored_types  # weights int8
+    assert entry.verification["agreement"] >= 97.0
+    with pytest.raises(EdgecnnError, match="unknown ONNX activation type 'int4'"):
+        export_run(run_copy, formats=("onnx",), precisions=("int8",), options=ExportOptions(onnx_activations="int4"))
+
+
 def test_failed_agreement_writes_nothing(run_copy):
     before = {p.name: sha256_file(p) for p in run_copy.iterdir() if p.is_file()}
     # Agreement cannot exceed 100%, so this threshold fails whatever the calibration: the test is of what a
