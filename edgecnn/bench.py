@@ -105,6 +105,14 @@ def test_split(record: dict, data_dir=None, folder: Path | None = None):
     return ds.split("test").images, ds.split("test").labels
 
 
+def test_split_or_none(record: dict, data_dir=None, folder: Path | None = None):
+    """:func:`test_split`, or None where it cannot be had here (a runtime-only device, a dataset not on disk)."""
+    try:
+        return test_split(record, data_dir, folder)
+    except (ImportError, EdgecnnError, KeyError):
+        return None
+
+
 def _timed(fn):
     start = time.perf_counter()
     result = fn()
@@ -216,10 +224,7 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
         if manifest and manifest.dataset:
             key = repr((sorted(manifest.dataset.items()), (path.parent / TEST_SPLIT_FILE).is_file()))
             if key not in splits:
-                try:
-                    splits[key] = test_split(manifest.dataset, data_dir, path.parent)
-                except (ImportError, EdgecnnError, KeyError):  # runtime-only device, or a dataset unknown here
-                    splits[key] = None
+                splits[key] = test_split_or_none(manifest.dataset, data_dir, path.parent)
             test = splits[key]
         if path.suffix == ".keras":
             row, top1 = bench_keras(path, manifest, test, warmup, runs, batch)
@@ -237,7 +242,3 @@ def _fill_latency(row: BenchRow, ms: np.ndarray) -> None:
         setattr(row, key, value)
     if row.macs:
         row.gmacs = row.macs * row.fps / 1e9
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)

@@ -316,8 +316,9 @@ def _bench_remote(hosts, paths, target, threads, warmup, runs, batch, data_dir, 
         raise EdgecnnError(results[0].error)
     summary = [{"host": r.host, "target": r.target, "versions": r.versions, "error": r.error} for r in results]
     labels = ", ".join(f"{r.host} ({r.target['label'] if r.target else 'failed'})" for r in results)
-    document = report(result_rows(results), {"name": target}, warmup, runs, summary, batch)
-    return result_rows(results), document, f"edgecnn bench over SSH on {labels}, batch {batch}"
+    rows = result_rows(results)
+    document = report(rows, {"name": target}, warmup, runs, summary, batch)
+    return rows, document, f"edgecnn bench over SSH on {labels}, batch {batch}"
 
 
 @app.command()

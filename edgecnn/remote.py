@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.bench import FAILED, KERAS_FILE, TEST_SPLIT_FILE, BenchRow, test_split
+from edgecnn.bench import FAILED, KERAS_FILE, TEST_SPLIT_FILE, BenchRow, test_split_or_none
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import MANIFEST_NAME, Manifest
 
@@ -130,13 +130,8 @@ def bundle(path: str | Path, data_dir=None) -> _Bundle:
         files = [path] + ([folder / MANIFEST_NAME] if manifest else [])
     else:
         raise EdgecnnError(f"no such run directory or artifact: {path}")
-    test = None
-    if manifest and manifest.dataset:
-        try:
-            test = test_split(manifest.dataset, data_dir)
-        except (ImportError, EdgecnnError, KeyError):  # no dataset here: the device tries its own
-            test = None
-    return _Bundle(files, bench_name, test)
+    test = test_split_or_none(manifest.dataset, data_dir) if manifest and manifest.dataset else None
+    return _Bundle(files, bench_name, test)  # without a test split here, the device tries its own dataset
 
 
 def bench_host(spec: str, bundles: list[_Bundle], options: RemoteOptions) -> HostResult:
