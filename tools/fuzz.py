@@ -119,14 +119,12 @@ def run_worker(args) -> None:
     source = Path(args.artifact)
     original = source.read_bytes()
     work = Path(tempfile.mkdtemp(prefix="edgecnn-fuzz-"))
-    with native_output_muted():
-        reference = Classifier(source)
-    shape = reference.input_shape
-    images = {}
-    for fmt in ("png", "jpg"):
+    if args.inputs:  # the intact model, and a real PNG and JPEG to damage
+        with native_output_muted():
+            reference = Classifier(source)
         frame = (np.random.default_rng(0).random((28, 28, 3)) * 255).astype(np.uint8)
-        images[fmt] = cv2.imencode(f".{fmt}", frame)[1].tobytes()
-    if not args.no_manifest and not args.inputs:
+        images = {fmt: cv2.imencode(f".{fmt}", frame)[1].tobytes() for fmt in ("png", "jpg")}
+    elif not args.no_manifest:
         shutil.copy(source.parent / "manifest.json", work / "manifest.json")
     try:
         with open(args.results, "a") as results:
@@ -135,7 +133,7 @@ def run_worker(args) -> None:
                     break
                 rng = np.random.default_rng([args.seed, i])
                 if args.inputs:
-                    kind, value, is_bytes = hostile_input(rng, shape, images)
+                    kind, value, is_bytes = hostile_input(rng, reference.input_shape, images)
 
                     def run(value=value, is_bytes=is_bytes):
                         return reference.predict_proba(decode_image(value) if is_bytes else value)
