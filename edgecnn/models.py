@@ -45,10 +45,10 @@ def edge_cnn(input_shape, num_classes: int) -> keras.Model:
 
 
 def edge_vgg(input_shape, num_classes: int) -> keras.Model:
-    """VGG-style: two 3x3 convs per stage (16-16, 32-32), a 64-filter conv, global pooling (36k parameters)."""
+    """VGG-style: two 3x3 convs per stage (20-20, 40-40), a 64-filter conv, global pooling (50k parameters)."""
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
-    for i, filters in enumerate((16, 32), start=1):
+    for i, filters in enumerate((20, 40), start=1):
         x = _conv_bn_relu(x, filters, f"block{i}a")
         x = _conv_bn_relu(x, filters, f"block{i}b")
         x = layers.MaxPooling2D(name=f"pool{i}")(x)
