@@ -1,6 +1,6 @@
 """Size and accuracy of every precision against fp32, per run directory (issue #4's targets).
 
-    python benchmarks/quantization.py runs/demo runs/mnist runs/fashion --data-dir ../shared/datasets
+    python benchmarks/quantization.py runs/demo models/mnist models/fashion_mnist --data-dir ../shared/datasets
 
 Make the run directories with `edgecnn pipeline --dataset NAME --out runs/NAME` (see README). For each format,
 int8 size / fp32 size; for each artifact, test accuracy, its drop from the Keras model and top-1 agreement
@@ -36,7 +36,7 @@ def measure(run_dir: Path, data_dir) -> dict:
         accuracy = accuracy_percent(labels, probs)
         fp32 = sizes.get(f"model_fp32.{entry.format}")
         rows.append({"artifact": entry.file, "format": entry.format, "precision": entry.precision,
-                     "kb": round(entry.bytes / 1024, 1), "size_vs_fp32": round(entry.bytes / fp32, 3) if fp32 else None,
+                     "kb": round(entry.bytes / 1024, 1), "size_vs_fp32": round(entry.bytes / fp32, 4) if fp32 else None,
                      "accuracy": round(accuracy, 2), "drop": round(float_accuracy - accuracy, 2),
                      "agreement": round(accuracy_percent(reference.argmax(1), probs), 2)})
     return {"run": run_dir.name, "dataset": manifest.dataset["name"], "n": len(labels),
@@ -53,7 +53,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "quantization.json").write_text(json.dumps({"runs": runs, "versions": tool_versions()}, indent=2) + "\n")
     lines = ["# Quantization: size and accuracy against fp32 (test splits)", "",
-             "Command: `python benchmarks/quantization.py runs/demo runs/mnist runs/fashion --data-dir DIR`", ""]
+             f"Command: `python benchmarks/quantization.py {' '.join(map(str, args.run_dirs))} --data-dir DIR`", ""]
     for run in runs:
         lines += [f"## {run['dataset']} (n = {run['n']}, Keras {run['keras_accuracy']}%)", "",
                   f"Trained by `{run['trained_by'] or 'see the run directory'}`; exported by `{run['exported_by']}`",
