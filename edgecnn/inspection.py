@@ -43,10 +43,13 @@ def inspect_artifact(path: str | Path) -> dict:
 
 def _tflite(path: Path) -> dict:
     interpreter = TFLiteBackend(path).interpreter
-    ops = interpreter._get_ops_details()  # LiteRT exposes no public op listing
+    try:  # a damaged file that loads can carry operator or tensor names that are not UTF-8
+        ops = interpreter._get_ops_details()  # LiteRT exposes no public op listing
+        tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
+    except ValueError as exc:
+        raise IntegrityError(f"{path} is not a readable TFLite model: {exc}") from None
     produced = {t for op in ops for t in op["outputs"]}
     graph_inputs = {d["index"] for d in interpreter.get_input_details()}
-    tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
     constants = {t for op in ops for t in op["inputs"] if t >= 0} - produced - graph_inputs
     macs = 0
     for op in ops:

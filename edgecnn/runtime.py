@@ -52,9 +52,9 @@ class TFLiteBackend:
         try:
             self.interpreter = tflite_interpreter_class()(model_path=str(path), num_threads=threads)
             self.interpreter.allocate_tensors()
+            self._details()  # a damaged file can carry tensor names that are not UTF-8 (a ValueError)
         except (ValueError, RuntimeError) as exc:
             raise IntegrityError(f"{path} is not a loadable TFLite model: {_first_line(exc)}") from None
-        self._details()
 
     def _details(self):
         self.input = self.interpreter.get_input_details()[0]
@@ -109,11 +109,11 @@ class OnnxBackend:
             options.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
+            meta = self.session.get_inputs()[0]  # names and symbolic dims of a damaged file may not be UTF-8
+            self.input_name, self.output_name = meta.name, self.session.get_outputs()[0].name
+            self.input_shape = tuple(int(d) if isinstance(d, int) else -1 for d in meta.shape[1:])
         except Exception as exc:  # ORT raises its own exception types for a bad file
             raise IntegrityError(f"{path} is not a loadable ONNX model: {_first_line(exc)}") from None
-        meta = self.session.get_inputs()[0]
-        self.input_name, self.output_name = meta.name, self.session.get_outputs()[0].name
-        self.input_shape = tuple(int(d) if isinstance(d, int) else -1 for d in meta.shape[1:])
         self.input_dtype = np.dtype(np.float32)
         self.providers = self.session.get_providers()
         self._run_options = ort.RunOptions()  # made once: measured 2-3% faster per call than run()'s default

@@ -115,6 +115,27 @@ def test_bad_models_and_options(run_dir, tmp_path):
         Classifier(run_dir / "model_fp32.onnx").predict(np.zeros((8, 8), np.uint8), top_k=0)
 
 
+@pytest.mark.parametrize("name, token", [("model_int8.tflite", b"serving_default_image"), ("model_int8.onnx", b"image")])
+def test_tensor_names_that_are_not_utf8_are_refused_in_one_line(run_dir, tmp_path, name, token):
+    """Found by tools/fuzz.py: a flipped byte in a tensor name made the runtime raise UnicodeDecodeError."""
+    data = (run_dir / name).read_bytes()
+    assert token in data
+    (tmp_path / name).write_bytes(data.replace(token, b"\xff" + token[1:]))  # no manifest: nothing to check against
+    with pytest.raises(IntegrityError, match="not a loadable .* model: 'utf-8' codec can't decode"):
+        Classifier(tmp_path / name)
+
+
+def test_inspect_refuses_an_inner_tensor_name_that_is_not_utf8(run_dir, tmp_path):
+    from edgecnn.inspection import inspect_artifact
+
+    data = (run_dir / "model_int8.tflite").read_bytes()
+    inner = next(n for n in (b"block1_conv", b"stem_conv", b"conv1") if n in data)
+    (tmp_path / "model.tflite").write_bytes(data.replace(inner, b"\xff" + inner[1:], 1))
+    Classifier(tmp_path / "model.tflite")  # only the input and output names are read to run it
+    with pytest.raises(IntegrityError, match="not a readable TFLite model"):
+        inspect_artifact(tmp_path / "model.tflite")
+
+
 def test_close_releases_the_backend(run_dir):
     with Classifier(run_dir / "model_fp32.tflite") as clf:
         assert clf.backend is not None
