@@ -115,7 +115,8 @@ def test_bad_models_and_options(run_dir, tmp_path):
         Classifier(run_dir / "model_fp32.onnx").predict(np.zeros((8, 8), np.uint8), top_k=0)
 
 
-@pytest.mark.parametrize("name, token", [("model_int8.tflite", b"serving_default_image"), ("model_int8.onnx", b"image")])
+@pytest.mark.parametrize("name, token", [("model_int8.tflite", b"serving_default_image"),
+                                         ("model_int8.onnx", b"image")])
 def test_tensor_names_that_are_not_utf8_are_refused_in_one_line(run_dir, tmp_path, name, token):
     """Found by tools/fuzz.py: a flipped byte in a tensor name made the runtime raise UnicodeDecodeError."""
     data = (run_dir / name).read_bytes()
