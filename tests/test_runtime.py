@@ -40,6 +40,22 @@ def test_int8_tflite_quantizes_its_input(run_dir):
     assert scale > 0 and -128 <= zero_point <= 127
 
 
+@pytest.mark.parametrize("dtype, zero_point", [(np.int8, -3), (np.uint8, 131)])
+def test_quantizer_rounds_and_saturates_into_the_given_buffer(dtype, zero_point):
+    from edgecnn.runtime import Quantizer
+
+    quantizer, scale = Quantizer(0.05, zero_point, np.dtype(dtype)), 0.05
+    x = np.random.default_rng(0).normal(0, 4, (6, 28, 28, 1)).astype(np.float32)  # ~1% beyond the 8-bit range
+    out = np.zeros(x.shape, dtype)
+    assert quantizer.quantize(x, out=out) is out
+    info = np.iinfo(dtype)
+    expected = np.clip(np.rint(x.astype(np.float64) / scale + zero_point), info.min, info.max)
+    assert (expected == info.min).any() and (expected == info.max).any()  # saturation was exercised
+    np.testing.assert_array_equal(out, expected.astype(dtype))
+    np.testing.assert_array_equal(quantizer.quantize(x), out)  # and into a new array
+    np.testing.assert_allclose(quantizer.dequantize(out), (expected - zero_point) * scale, atol=1e-6)
+
+
 def test_predict_returns_sorted_top_k_labels(run_dir, digits):
     image, label = digits.split("test").images[0], digits.split("test").labels[0]
     clf = Classifier(run_dir / "model_int8.tflite")
