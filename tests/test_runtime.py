@@ -44,7 +44,8 @@ def test_int8_tflite_quantizes_its_input(run_dir):
 def test_quantizer_rounds_and_saturates_into_the_given_buffer(dtype, zero_point):
     from edgecnn.runtime import Quantizer
 
-    quantizer, scale = Quantizer(0.05, zero_point, np.dtype(dtype)), 0.05
+    scale = 0.05
+    quantizer = Quantizer(scale, zero_point, np.dtype(dtype))
     x = np.random.default_rng(0).normal(0, 4, (6, 28, 28, 1)).astype(np.float32)  # ~1% beyond the 8-bit range
     out = np.zeros(x.shape, dtype)
     assert quantizer.quantize(x, out=out) is out
@@ -78,7 +79,7 @@ def test_batch_and_single_inference_agree(run_dir, digits, name):
 @pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.tflite"])
 def test_results_do_not_alias_the_interpreter_buffers(run_dir, digits, name):
     """The TFLite backend writes and reads the interpreter's tensors in place: a later call must not change an
-    earlier answer, and the in-place int8 quantization must give the codes set_tensor would get."""
+    earlier answer, and the codes written in place must be those Quantizer.quantize returns."""
     clf = Classifier(run_dir / name, threads=1)
     first_image, other_image = digits.split("test").images[:2]
     first = clf.predict_proba(first_image)
