@@ -79,7 +79,7 @@ def root(
         os.environ["EDGECNN_DEBUG"] = "1"
 
 
-ARCH_HELP = "Architecture: edge-cnn, edge-vgg, seed-cnn, seed-bn, dscnn or resnet8 (see 'edgecnn models')."
+ARCH_HELP = "Architecture: edge-cnn, edge-vgg, seed-cnn, seed-bn, dscnn, resnet8 or resnet8-wide ('edgecnn models')."
 DATASET_HELP = "digits (built in), mnist, fashion_mnist, cifar10 or folder:PATH (class sub-folders)."
 AUGMENT_HELP = "Training augmentation: auto (the dataset's), none, shift (handwriting) or flip-shift (objects)."
 

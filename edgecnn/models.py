@@ -91,18 +91,27 @@ def dscnn(input_shape, num_classes: int) -> keras.Model:
     return keras.Model(inputs, _head(x, num_classes, 0.2, "gap"), name="dscnn")
 
 
-def resnet8(input_shape, num_classes: int) -> keras.Model:
-    """MLPerf Tiny's image-classification ResNet-8: a 16-filter stem, three residual stacks (16, 32, 64), GAP."""
+def _resnet8(input_shape, num_classes: int, widths: tuple[int, int, int], name: str) -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="image")
-    x = _conv_bn_relu(inputs, 16, "stem")
-    for i, filters in enumerate((16, 32, 64), start=1):
+    x = _conv_bn_relu(inputs, widths[0], "stem")
+    for i, filters in enumerate(widths, start=1):
         strides = 1 if i == 1 else 2
         y = _conv_bn_relu(x, filters, f"stack{i}_a", strides=strides)
         y = _conv_bn_relu(y, filters, f"stack{i}_b", relu=False)
         if strides != 1:  # project the shortcut to the new shape
             x = layers.Conv2D(filters, 1, strides=strides, name=f"stack{i}_shortcut")(x)
         x = layers.ReLU(name=f"stack{i}_relu")(layers.Add(name=f"stack{i}_add")([x, y]))
-    return keras.Model(inputs, _head(x, num_classes, 0.0, "gap"), name="resnet8")
+    return keras.Model(inputs, _head(x, num_classes, 0.0, "gap"), name=name)
+
+
+def resnet8(input_shape, num_classes: int) -> keras.Model:
+    """MLPerf Tiny's image-classification ResNet-8: a 16-filter stem, three residual stacks (16, 32, 64), GAP."""
+    return _resnet8(input_shape, num_classes, (16, 32, 64), "resnet8")
+
+
+def resnet8_wide(input_shape, num_classes: int) -> keras.Model:
+    """ResNet-8 at 1.125x width: an 18-filter stem, residual stacks (18, 36, 72), GAP (99k parameters at 28x28)."""
+    return _resnet8(input_shape, num_classes, (18, 36, 72), "resnet8_wide")
 
 
 ARCHS: dict[str, Callable[..., keras.Model]] = {
@@ -112,6 +121,7 @@ ARCHS: dict[str, Callable[..., keras.Model]] = {
     "seed-bn": seed_bn,
     "dscnn": dscnn,
     "resnet8": resnet8,
+    "resnet8-wide": resnet8_wide,
 }
 
 

@@ -74,11 +74,7 @@ class Preprocessing:
         if x.size == 0:
             raise InputError(f"empty input {x.shape}: expected at least one image")
         if x.dtype.kind == "f" and x.shape[-3:] == self.input_shape and x.ndim in (3, 4):
-            flat = x.reshape(-1)
-            # NaN and inf propagate through x.x; one BLAS call is twice as fast as x.sum() and, measured, slows
-            # the runtime call that follows less (5.7 us against 9.5 us before an ONNX Runtime call)
-            if not math.isfinite(np.dot(flat, flat)):
-                raise InputError("input contains NaN or infinite values (or values too large to square, > 1e19)")
+            require_finite(x)
             return x.reshape((-1, *self.input_shape)).astype(np.float32, copy=False), x.ndim == 3
         if x.dtype != np.uint8:
             raise InputError(
@@ -117,6 +113,15 @@ class Preprocessing:
         if self.channels == 1:
             return cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY if four else cv2.COLOR_BGR2GRAY)
         return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if four else cv2.COLOR_BGR2RGB)
+
+
+def require_finite(x: np.ndarray) -> None:
+    """InputError if the float array ``x`` holds NaN or infinite values (or values too large to square, > 1e19)."""
+    flat = x.reshape(-1)
+    # NaN and inf propagate through x.x; one BLAS call is twice as fast as x.sum() and, measured, slows
+    # the runtime call that follows less (5.7 us against 9.5 us before an ONNX Runtime call)
+    if not math.isfinite(np.dot(flat, flat)):
+        raise InputError("input contains NaN or infinite values (or values too large to square, > 1e19)")
 
 
 def decode_image(data: bytes) -> np.ndarray:

@@ -78,8 +78,8 @@ def test_batch_and_single_inference_agree(run_dir, digits, name):
 
 @pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.tflite"])
 def test_results_do_not_alias_the_interpreter_buffers(run_dir, digits, name):
-    """The TFLite backend writes and reads the interpreter's tensors in place: a later call must not change an
-    earlier answer, and the codes written in place must be those Quantizer.quantize returns."""
+    """The TFLite backend writes int8 input into the interpreter's tensor in place: a later call must not change
+    an earlier answer, and the codes written in place must be those Quantizer.quantize returns."""
     clf = Classifier(run_dir / name, threads=1)
     first_image, other_image = digits.split("test").images[:2]
     first = clf.predict_proba(first_image)
@@ -91,6 +91,22 @@ def test_results_do_not_alias_the_interpreter_buffers(run_dir, digits, name):
     expected = backend._quantizer.quantize(x) if backend._quantizer else x
     backend.run(x)
     np.testing.assert_array_equal(backend.interpreter.get_tensor(backend.input["index"]), expected)
+
+
+@pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx"])
+def test_one_preprocessed_image_gets_the_same_checks_and_answer(run_dir, digits, name):
+    """A (1, H, W, C) float32 array skips the general input checks (the hot path): same answer, same refusals."""
+    clf = Classifier(run_dir / name, threads=1)
+    x = clf.prepare(digits.split("test").images[:1])[0]
+    assert x.shape == (1, *clf.input_shape) and x.dtype == np.float32
+    general = clf.predict_proba(x[0].astype(np.float64))  # another dtype and rank: the general path
+    np.testing.assert_array_equal(clf.predict_proba(x), general)
+    np.testing.assert_array_equal(clf.predict_proba(np.asfortranarray(x)), general)  # not C-contiguous
+    for bad in (np.nan, np.inf, -np.inf):
+        damaged = x.copy()
+        damaged[0, 3, 4, 0] = bad
+        with pytest.raises(InputError, match="NaN or infinite"):
+            clf.predict_proba(damaged)
 
 
 def test_altered_model_is_refused_before_inference(run_dir, tmp_path):
