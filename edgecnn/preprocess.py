@@ -117,10 +117,9 @@ class Preprocessing:
 
 def require_finite(x: np.ndarray) -> None:
     """InputError if the float array ``x`` holds NaN or infinite values (or values too large to square, > 1e19)."""
-    flat = x.reshape(-1)
-    # NaN and inf propagate through x.x; one BLAS call is twice as fast as x.sum() and, measured, slows
-    # the runtime call that follows less (5.7 us against 9.5 us before an ONNX Runtime call)
-    if not math.isfinite(np.dot(flat, flat)):
+    # NaN and inf propagate through x.x. np.vdot flattens x itself: measured, one vdot costs the runtime call
+    # that follows less than a reshape plus np.dot, and much less than x.sum()
+    if not math.isfinite(np.vdot(x, x)):
         raise InputError("input contains NaN or infinite values (or values too large to square, > 1e19)")
 
 

@@ -173,9 +173,11 @@ def test_inspect_refuses_an_inner_tensor_name_that_is_not_utf8(run_dir, tmp_path
 def test_close_releases_the_backend(run_dir):
     with Classifier(run_dir / "model_fp32.tflite") as clf:
         assert clf.backend is not None
+        preprocessed = np.zeros((1, *clf.input_shape), np.float32)  # the hot path's input
     assert clf.backend is None
-    with pytest.raises(EdgecnnError, match="is closed"):
-        clf.predict_proba(np.zeros((8, 8), np.uint8))
+    for x in (np.zeros((8, 8), np.uint8), preprocessed):
+        with pytest.raises(EdgecnnError, match="is closed"):
+            clf.predict_proba(x)
 
 
 def test_runtime_imports_no_tensorflow(run_dir):
