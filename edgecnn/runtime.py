@@ -187,9 +187,9 @@ class Classifier:
 
     def predict_proba(self, x) -> np.ndarray:
         """Class probabilities, shape (N, classes), for one image or a batch."""
-        if type(x) is np.ndarray and x.dtype is _FLOAT32 and x.shape == self._one_image and self.backend:
-            # the hot path, one preprocessed image: the finite check only (measured 1-2 us less per call)
-            require_finite(x)
+        one_image = type(x) is np.ndarray and x.dtype is _FLOAT32 and x.shape == self._one_image
+        if one_image and self.backend is not None:
+            require_finite(x)  # the hot path, one preprocessed image: 1.4 us of general checks skipped
             return self.backend.run(x)
         batch, _ = self.prepare(x)
         return self.backend.run(batch)
