@@ -78,8 +78,8 @@ def test_batch_and_single_inference_agree(run_dir, digits, name):
 
 @pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.tflite"])
 def test_results_do_not_alias_the_interpreter_buffers(run_dir, digits, name):
-    """The TFLite backend writes int8 input into the interpreter's tensor in place: a later call must not change
-    an earlier answer, and the codes written in place must be those Quantizer.quantize returns."""
+    """The TFLite backend reuses its buffers from call to call (the int8 codes, the interpreter's tensors): a later
+    call must not change an earlier answer, and the interpreter must get the codes Quantizer.quantize returns."""
     clf = Classifier(run_dir / name, threads=1)
     first_image, other_image = digits.split("test").images[:2]
     first = clf.predict_proba(first_image)
