@@ -27,11 +27,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
     target = resolve_target("cpu", args.threads)
-    rows = []
-    for run_dir in args.run_dirs:
-        for row in bench_paths([run_dir], target, warmup=30, runs=args.runs, data_dir=args.data_dir):
-            row.artifact = f"{run_dir.name}/{row.artifact}"
-            rows.append(row)
+    rows = bench_paths(args.run_dirs, target, warmup=30, runs=args.runs, data_dir=args.data_dir)  # "mnist/..." rows
     RESULTS.mkdir(exist_ok=True)
     title = f"Shipped models on {target.label}, batch 1"
     (RESULTS / "headline.json").write_text(json.dumps(report(rows, target, 30, args.runs), indent=2) + "\n")

@@ -13,6 +13,9 @@ compute roofline. This script tries each path and writes benchmarks/results/int8
 3. The roofline: the best MAC rate the int8 kernels reach on any layer above (a measured ceiling for this CPU and
    these kernels), and each int8 model's p50 against MACs / that rate.
 Each p50 is the median of ``runs`` calls after 200 warm-up calls, on an input of zeros of the right dtype.
+
+``--models-only`` keeps part 1 alone (parts 2 and 3 build layers with TensorFlow), for a runtime-only machine
+such as a second CPU to compare with; ``--out DIR`` writes the results there instead.
 """
 
 from __future__ import annotations
@@ -160,12 +163,15 @@ def conv_rows(runs: int) -> list[dict]:
     return rows
 
 
-def write_markdown(document: dict) -> None:
+def write_markdown(document: dict, path: Path) -> None:
     lines = ["# int8 against fp32 on this CPU", "", f"CPU: {document['cpu']}. Command: `{document['command']}`.", "",
              "## Whole models (p50 in microseconds; speed-up = fp32 / int8)", "",
              "| Model | Path | Threads | Batch | fp32 | int8 | Speed-up |", "|---|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['path']} | {r['threads']} | {r['batch']} | {r['fp32_p50_us']} | "
               f"{r['int8_p50_us']} | {r['speedup']} |" for r in document["models"]]
+    if not document["layers"]:
+        path.write_text("\n".join(lines) + "\n")
+        return
     lines += ["", "## Single Conv2D layers, LiteRT + XNNPACK, 1 thread, batch 1", "",
               "| Layer | MMAC | fp32 (us) | int8 (us) | fp32 GMAC/s | int8 GMAC/s | Speed-up |",
               "|---|---:|---:|---:|---:|---:|---:|"]
@@ -177,7 +183,7 @@ def write_markdown(document: dict) -> None:
               "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['macs']:,} | {r['int8_p50_us']} | {r['roofline_us']} | {r['ratio']} |"
               for r in document["roofline"]]
-    (RESULTS / "int8_speed.md").write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -190,25 +196,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", type=Path, nargs="+", help="run directories with fp32 and int8 artifacts")
     parser.add_argument("--runs", type=int, default=2000, help="timed calls per batch-1 measurement")
+    parser.add_argument("--models-only", action="store_true", help="whole models only: no TensorFlow needed")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for int8_speed.{json,md}")
     args = parser.parse_args()
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
     models = [row for run_dir in args.run_dirs for row in model_rows(run_dir, args.runs)]
-    layers = conv_rows(args.runs)
-    int8_peak, fp32_peak = max(r["int8_gmacs"] for r in layers), max(r["fp32_gmacs"] for r in layers)
+    layers = [] if args.models_only else conv_rows(args.runs)
+    int8_peak = max((r["int8_gmacs"] for r in layers), default=None)
+    fp32_peak = max((r["fp32_gmacs"] for r in layers), default=None)
     roofline = []
     for r in models:
-        if r["path"] == "LiteRT + XNNPACK" and r["threads"] == 1 and r["batch"] == 1:
+        if layers and r["path"] == "LiteRT + XNNPACK" and r["threads"] == 1 and r["batch"] == 1:
             floor = r["macs"] / int8_peak / 1e3
             roofline.append({"model": r["model"], "macs": r["macs"], "int8_p50_us": r["int8_p50_us"],
                              "roofline_us": round(floor, 1), "ratio": round(r["int8_p50_us"] / floor, 2)})
     document = {"command": shlex.join(["python", "benchmarks/int8_speed.py", *sys.argv[1:]]), "cpu": cpu,
                 "models": models, "layers": layers, "int8_peak_gmacs": int8_peak, "fp32_peak_gmacs": fp32_peak,
                 "roofline": roofline, "versions": tool_versions()}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "int8_speed.json").write_text(json.dumps(document, indent=2) + "\n")
-    write_markdown(document)
-    print((RESULTS / "int8_speed.md").read_text())
+    args.out.mkdir(exist_ok=True)
+    (args.out / "int8_speed.json").write_text(json.dumps(document, indent=2) + "\n")
+    write_markdown(document, args.out / "int8_speed.md")
+    print((args.out / "int8_speed.md").read_text())
 
 
 if __name__ == "__main__":

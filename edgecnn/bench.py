@@ -9,6 +9,9 @@ are percentiles of those, FPS is ``batch`` * 1000 / p50, GMAC/s the model's MACs
 Accuracy: every test-split image through the runtime wrapper, with the manifest's preprocessing, as a device
 would run it; agreement: top-1 agreement with the Keras model when it is benched in the same call.
 ``peak_rss_mb`` is the process's high-water mark after the row (rows run in order, so it only grows).
+``device``: where the row ran: ONNX Runtime's provider as the session reports it (``CUDA``, ``Tensorrt``, ``CPU``),
+``CPU`` for LiteRT, ``GPU`` or ``CPU`` for Keras. ONNX Runtime drops a GPU provider that fails to start and runs on
+the CPU without a word, so on the ``gpu`` target such a row is marked failed rather than timed as if on the GPU.
 Status: ``passed``; ``exported, evaluation failed`` (the model loads but accuracy could not be measured);
 ``failed`` (it does not load or run); ``skipped`` (not for this target).
 """
@@ -24,7 +27,7 @@ import numpy as np
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import Manifest
 from edgecnn.quiet import native_output_muted
-from edgecnn.runtime import Classifier
+from edgecnn.runtime import GPU_PROVIDERS, Classifier
 from edgecnn.targets import Target
 
 KERAS_FILE = "model.keras"
@@ -58,6 +61,7 @@ class BenchRow:
     gmacs: float | None = None  # achieved, at p50
     peak_rss_mb: float | None = None
     host: str = ""  # the --host it ran on; empty: this machine
+    device: str = ""  # CPU, CUDA, Tensorrt, GPU: see the module docstring
 
 
 def time_calls(fn, warmup: int, runs: int) -> np.ndarray:
@@ -132,6 +136,7 @@ def bench_artifact(path: Path, target: Target, test, warmup: int, runs: int, bat
         with native_output_muted():
             clf, row.load_ms = _timed(lambda: Classifier(path, threads=target.threads,
                                                          providers=list(target.providers)))
+        row.device = _require_gpu_if_asked(clf, target)
         entry = clf.manifest.entry(path.name) if clf.manifest else None
         row.precision = entry.precision if entry else "?"
         row.macs = _artifact_macs(path)
@@ -155,6 +160,16 @@ def bench_artifact(path: Path, target: Target, test, warmup: int, runs: int, bat
     return row
 
 
+def _require_gpu_if_asked(clf: Classifier, target: Target) -> str:
+    """The device the model runs on; EdgecnnError where the target asked for a GPU provider and got the CPU."""
+    ran = list(getattr(clf.backend, "providers", None) or ["CPUExecutionProvider"])  # LiteRT: the CPU
+    wanted = [p for p in target.providers if p in GPU_PROVIDERS]
+    if clf.backend.name == "onnx" and wanted and not set(wanted) & set(ran):
+        raise EdgecnnError(f"{' and '.join(wanted)} did not start, so ONNX Runtime fell back to the CPU: "
+                           "it needs the NVIDIA driver, CUDA 13 and cuDNN 9 (pip install 'edgecnn[gpu]')")
+    return ran[0].removesuffix("ExecutionProvider")
+
+
 def _artifact_macs(path: Path) -> int | None:
     from edgecnn.inspection import inspect_artifact
 
@@ -172,13 +187,14 @@ def bench_keras(path: Path, manifest: Manifest, test, warmup: int, runs: int,
     row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, note="reference", batch=batch)
     try:
         from edgecnn.models import keras_macs
-        from edgecnn.train import load_model
+        from edgecnn.train import keras_device, load_model
     except ImportError:
         row.status, row.note = SKIPPED, "TensorFlow is not installed (pip install 'edgecnn[train]')"
         return row, None
     top1 = None
     try:
         model, row.load_ms = _timed(lambda: load_model(path))
+        row.device = keras_device()
         row.macs = keras_macs(model)
         sample = np.zeros((batch, *manifest.preprocessing.input_shape), np.float32)
         _, row.first_ms = _timed(lambda: model.predict_on_batch(sample))
@@ -219,7 +235,9 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
     splits: dict[str, tuple] = {}
     references: dict[int, np.ndarray] = {}  # id(manifest) -> Keras top-1 on its test split
     rows = []
-    for path, manifest in expand(paths, target):
+    items = expand(paths, target)
+    several_folders = len({path.parent for path, _ in items}) > 1  # name rows "mnist/model_int8.onnx" then
+    for path, manifest in items:
         test = None
         if manifest and manifest.dataset:
             key = repr((sorted(manifest.dataset.items()), (path.parent / TEST_SPLIT_FILE).is_file()))
@@ -233,6 +251,8 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
         else:
             row = bench_artifact(path, target, test, warmup, runs, batch, references.get(id(manifest)))
         row.peak_rss_mb = peak_rss_mb()
+        if several_folders:
+            row.artifact = f"{path.parent.name}/{path.name}"
         rows.append(row)
     return rows
 

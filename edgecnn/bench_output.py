@@ -4,23 +4,25 @@
     write_json_atomic("bench.json", report(rows, target, warmup=20, runs=200))
     write_csv(rows, "bench.csv"); write_markdown(rows, "bench.md", "cpu"); write_plot(rows, "bench.png", "cpu")
 
-JSON schema (``schema`` 3): ``created``, ``target`` (name, label, threads, providers, emulated), ``latency``
+JSON schema (``schema`` 4): ``created``, ``target`` (name, label, threads, providers, emulated), ``latency``
 (batch, warmup, runs, how FPS is computed), ``rows`` (one object per artifact, the fields of
 :class:`edgecnn.bench.BenchRow`: times in ms, sizes in KB, accuracy and agreement in %, peak RSS in MiB, ``host``
 empty for this machine) and ``versions``. With ``--host``: ``target`` holds the requested name only and ``hosts``
-lists each host with the target it resolved, its versions and its ``error`` (null when it ran). Schema 3 added
-``host`` and ``hosts`` to schema 2. Every file is written atomically.
+lists each host with the target it resolved, its versions and its ``error`` (null when it ran). Schema 4 added
+each row's ``device`` to schema 3, which added ``host`` and ``hosts``. Every file is written atomically.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgecnn.atomic import atomic_output, write_bytes_atomic
@@ -29,7 +31,7 @@ from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import tool_versions
 from edgecnn.targets import Target
 
-SCHEMA = 3
+SCHEMA = 4
 COLUMNS = (  # header, BenchRow field, format
     ("Artifact", "artifact", ""), ("Format", "format", ""), ("Precision", "precision", ""),
     ("Size (KB)", "size_kb", ".1f"), ("Accuracy (%)", "accuracy", ".2f"), ("Agree (%)", "agreement", ".2f"),
@@ -49,8 +51,11 @@ def _status(row: BenchRow) -> str:
 
 
 def _columns(rows: list[BenchRow]) -> tuple:
-    """COLUMNS, led by a Host column when any row ran on a --host."""
-    return (("Host", "host", ""), *COLUMNS) if any(r.host for r in rows) else COLUMNS
+    """COLUMNS, led by a Host column when any row ran on a --host, with a Device column when any ran off the CPU."""
+    columns = COLUMNS
+    if any(r.device not in ("", "CPU") for r in rows):
+        columns = (*columns[:3], ("Device", "device", ""), *columns[3:])
+    return (("Host", "host", ""), *columns) if any(r.host for r in rows) else columns
 
 
 def print_table(rows: list[BenchRow], title: str, console: Console | None = None) -> None:
@@ -63,7 +68,8 @@ def print_table(rows: list[BenchRow], title: str, console: Console | None = None
     for i, r in enumerate(rows):
         if i and r.host != rows[i - 1].host:
             table.add_section()
-        table.add_row(*(_cell(r, f, spec) for _, f, spec in columns), _status(r))
+        # escaped: a note such as "pip install 'edgecnn[train]'" is text, not rich markup
+        table.add_row(*(escape(_cell(r, f, spec)) for _, f, spec in columns), escape(_status(r)))
     (console or Console()).print(table)
 
 
@@ -117,15 +123,17 @@ def write_plot(rows: list[BenchRow], path: str | Path, title: str) -> None:
     if not points:
         raise EdgecnnError("nothing to plot: no row has both a latency and an accuracy")
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in points:
+    for i, r in enumerate(points):
         marker = {"keras": "s", "tflite": "o", "onnx": "^"}.get(r.format, "o")
         ax.scatter(r.p50_ms, r.accuracy, marker=marker, s=60)
+        # labels alternate above and below their point, so two points at one accuracy keep readable labels
         ax.annotate(f"{r.artifact} ({r.size_kb:.0f} KB)", (r.p50_ms, r.accuracy), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8)
+                    xytext=(6, 4 if i % 2 == 0 else -12), fontsize=8)
     ax.set_xscale("log")
+    ax.margins(x=0.25)  # room for the labels right of the last point
     ax.set_xlabel(f"p50 latency per batch of {points[0].batch} (ms, log scale)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=10)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     with atomic_output(path, suffix=".png") as tmp:

@@ -28,7 +28,8 @@ from edgecnn.preprocess import Preprocessing
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
-_TOOLS = ("tensorflow", "keras", "onnx", "onnxruntime", "ai-edge-litert", "opencv-python", "numpy")
+_TOOLS = ("tensorflow", "keras", "onnx", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "opencv-python",
+          "opencv-python-headless", "numpy")  # the GPU and headless builds are separate distributions
 
 
 def sha256_file(path: str | Path) -> str:

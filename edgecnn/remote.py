@@ -117,6 +117,7 @@ class _Bundle:
     files: list[Path]
     bench_name: str | None  # a single artifact's name, or None for the whole folder
     test: tuple[np.ndarray, np.ndarray] | None
+    folder_name: str  # the local folder's name, which rows from several folders carry
 
 
 def bundle(path: str | Path, data_dir=None) -> _Bundle:
@@ -131,7 +132,8 @@ def bundle(path: str | Path, data_dir=None) -> _Bundle:
     else:
         raise EdgecnnError(f"no such run directory or artifact: {path}")
     test = test_split_or_none(manifest.dataset, data_dir) if manifest and manifest.dataset else None
-    return _Bundle(files, bench_name, test)  # without a test split here, the device tries its own dataset
+    # without a test split here, the device tries its own dataset
+    return _Bundle(files, bench_name, test, folder.resolve().name)
 
 
 def bench_host(spec: str, bundles: list[_Bundle], options: RemoteOptions) -> HostResult:
@@ -157,9 +159,18 @@ def bench_host(spec: str, bundles: list[_Bundle], options: RemoteOptions) -> Hos
             except EdgecnnError:
                 pass  # a leftover temporary folder on the device is not worth failing the bench for
         _read_report(result, out)
+        _local_folder_names(result.rows, bundles)
     except EdgecnnError as exc:
         result.error = str(exc)
     return result
+
+
+def _local_folder_names(rows: list[BenchRow], bundles: list[_Bundle]) -> None:
+    """Rows from several folders come back named after the device's folders 0, 1, ...: give them the local names."""
+    for row in rows:
+        index, slash, name = row.artifact.partition("/")
+        if slash and index.isdigit() and int(index) < len(bundles):
+            row.artifact = f"{bundles[int(index)].folder_name}/{name}"
 
 
 def _upload(host: Host, bundles: list[_Bundle], remote_dir: str, options: RemoteOptions) -> list[str]:

@@ -15,6 +15,7 @@ Thread safety: a Classifier is not thread-safe. Use one per thread, or guard its
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -23,12 +24,16 @@ import numpy as np
 from edgecnn.errors import EdgecnnError, InputError, IntegrityError, check_choice
 from edgecnn.manifest import Manifest
 from edgecnn.preprocess import Preprocessing, require_finite
+from edgecnn.quiet import native_output_muted
 
 BACKENDS = ("auto", "tflite", "onnx")
 _SUFFIX_BACKEND = {".tflite": "tflite", ".onnx": "onnx"}
 # numpy's built-in dtypes are singletons, so `is` tests for native float32 fastest; any other float32
 # (byte-swapped, with metadata) takes the general path
 _FLOAT32 = np.dtype(np.float32)
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+# the one readable part of a CUDA provider's start-up error, after two C++ signatures
+_CUDA_FAILURE = re.compile(r"\b(?:CUDA|CUDNN|CUBLAS) failure \d+: [^;\n]+")
 
 
 def tflite_interpreter_class():
@@ -89,6 +94,24 @@ class TFLiteBackend:
             raise EdgecnnError(f"inference failed: {_first_line(exc)}") from None
 
 
+def _load_pip_cuda_libraries(ort) -> None:
+    """Load the CUDA and cuDNN libraries that pip installed (``onnxruntime-gpu[cuda,cudnn]``): the CUDA provider
+    finds them only this way, as ONNX Runtime documents. Libraries already on the system path are used otherwise."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        with native_output_muted():  # it prints a line for each library it could not find
+            preload()
+
+
+def _loads_on_cpu(ort, path: Path, options) -> bool:
+    """Whether the model opens on the CPU provider alone: tells a GPU that failed from a file that is bad."""
+    try:
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception:
+        return False
+    return True
+
+
 class OnnxBackend:
     """An ONNX Runtime session on the given execution providers (CPU by default)."""
 
@@ -104,20 +127,28 @@ class OnnxBackend:
             raise EdgecnnError(
                 f"ONNX Runtime has no {', '.join(missing)} here; available: {', '.join(available)}"
             )
+        gpu = [p for p in providers if p in GPU_PROVIDERS]
+        if gpu:
+            _load_pip_cuda_libraries(ort)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            with native_output_muted():  # ORT prints an "EP Error" banner when it falls back along the list
+                self.session = ort.InferenceSession(str(path), options, providers=providers)
             meta = self.session.get_inputs()[0]  # names and symbolic dims of a damaged file may not be UTF-8
             self.input_name, self.output_name = meta.name, self.session.get_outputs()[0].name
             self.input_shape = tuple(int(d) if isinstance(d, int) else -1 for d in meta.shape[1:])
-        except Exception as exc:  # ORT raises its own exception types for a bad file
+        except Exception as exc:  # ORT raises its own exception types for a bad file or a GPU that fails
+            if gpu and _loads_on_cpu(ort, path, options):
+                reason = _CUDA_FAILURE.search(str(exc))
+                raise EdgecnnError(f"{' and '.join(gpu)} could not start: "
+                                   f"{reason.group(0).strip() if reason else _first_line(exc)}") from None
             raise IntegrityError(f"{path} is not a loadable ONNX model: {_first_line(exc)}") from None
         self.input_dtype = np.dtype(np.float32)
-        self.providers = self.session.get_providers()
+        self.providers = self.session.get_providers()  # ORT drops a GPU provider that fails to start, silently
         self._run_options = ort.RunOptions()  # made once: measured 2-3% faster per call than run()'s default
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -131,8 +162,11 @@ class Classifier:
     """Classify images with a ``.tflite`` or ``.onnx`` model, using the manifest beside it.
 
     ``backend``: "auto" (from the file suffix), "tflite" or "onnx". ``threads``: intra-op threads (None: the
-    runtime's default). ``providers``: ONNX Runtime execution providers, e.g. ["CUDAExecutionProvider",
-    "CPUExecutionProvider"]. ``verify``: check the file's sha256 against the manifest before loading.
+    runtime's default). ``providers``: ONNX Runtime execution providers in priority order, e.g.
+    ["CUDAExecutionProvider", "CPUExecutionProvider"]; where the CUDA provider cannot start (no device, no cuDNN),
+    ONNX Runtime falls back to the CPU, and ``clf.backend.providers`` says what runs; without a CPU fallback in the
+    list (TensorRT first, for one) the failure is an EdgecnnError naming the provider and CUDA's reason.
+    ``verify``: check the file's sha256 against the manifest before loading.
     Without a manifest the model still runs, but only on preprocessed float input, with index labels.
     """
 

@@ -2,22 +2,27 @@
 
     t = resolve_target("rpi")       # on x86_64: emulated (runtime-only backends, <= 4 threads, batch 1)
     t.label                         # 'rpi (emulated on x86_64, 2 threads)'
-    resolve_target("gpu")           # EdgecnnError when ONNX Runtime sees no CUDA device
+    resolve_target("gpu")           # EdgecnnError without ONNX Runtime's CUDA provider or a CUDA device
 
 ``cpu``: LiteRT (XNNPACK) and ONNX Runtime on the CPU, plus the Keras model as the reference.
 ``gpu``: ONNX Runtime's CUDA provider (TensorRT first where present) plus Keras; LiteRT's pip wheel has no
-desktop GPU delegate, so TFLite rows are skipped there with that reason.
+desktop GPU delegate, so TFLite rows are skipped there with that reason. ONNX Runtime lists the TensorRT provider
+whenever its GPU wheel is installed; where TensorRT itself is absent the session starts on CUDA, and each bench
+row says which provider it ran on.
 ``rpi``: on an ARM machine, a native run with runtime-only backends and 4 threads; elsewhere the same limits
 emulated on the host and labelled so.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
+import sys
 from dataclasses import asdict, dataclass
 
 from edgecnn.errors import EdgecnnError, check_choice
+from edgecnn.runtime import GPU_PROVIDERS
 
 TARGETS = ("cpu", "gpu", "rpi")
 ARM_MACHINES = ("aarch64", "arm64", "armv7l")
@@ -44,9 +49,23 @@ def onnx_providers() -> list[str]:
     return ort.get_available_providers()
 
 
+def cuda_device_count() -> int:
+    """NVIDIA GPUs the driver shows this process (after CUDA_VISIBLE_DEVICES): 0 without a driver or a device.
+    Asked through the CUDA driver API itself, so it needs neither TensorFlow nor a CUDA toolkit."""
+    try:
+        driver = ctypes.CDLL("nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if driver.cuInit(0) != 0 or driver.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
+
+
 def resolve_target(name: str, threads: int | None = None, providers: list[str] | None = None,
-                   machine: str | None = None) -> Target:
-    """Build the Target for ``name``. ``providers`` and ``machine`` default to what this host has."""
+                   machine: str | None = None, gpus: int | None = None) -> Target:
+    """Build the Target for ``name``. ``providers``, ``machine`` and ``gpus`` (CUDA devices) default to what
+    this host has."""
     check_choice("target", name, TARGETS)
     if threads is not None and threads < 1:
         raise EdgecnnError(f"threads must be at least 1, got {threads}")
@@ -63,7 +82,10 @@ def resolve_target(name: str, threads: int | None = None, providers: list[str] |
                 "no GPU visible: ONNX Runtime has no CUDAExecutionProvider here "
                 "(on a CUDA machine: pip install 'edgecnn[gpu]')"
             )
-        chosen = tuple(p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in providers)
+        if (cuda_device_count() if gpus is None else gpus) == 0:
+            raise EdgecnnError("no GPU visible: the NVIDIA driver reports no CUDA device to this process "
+                               "(check nvidia-smi and CUDA_VISIBLE_DEVICES)")
+        chosen = tuple(p for p in GPU_PROVIDERS if p in providers)
         return Target("gpu", threads or cores, (*chosen, "CPUExecutionProvider"), ("onnx",), True, False,
                       f"gpu ({', '.join(chosen)})")
     threads = min(threads or RPI_MAX_THREADS, RPI_MAX_THREADS)

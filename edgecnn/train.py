@@ -230,6 +230,11 @@ def save_model(model: keras.Model, path: str | Path) -> Path:
     return path
 
 
+def keras_device() -> str:
+    """Where Keras runs a model here: "GPU" when TensorFlow sees one, else "CPU"."""
+    return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+
+
 def load_model(path: str | Path, compile: bool = False) -> keras.Model:
     """Load a ``.keras`` model with ``safe_mode=True``; one-line EdgecnnError when it is missing or invalid."""
     path = Path(path)

@@ -34,6 +34,7 @@ def test_cpu_bench_covers_every_artifact_and_the_reference(run_dir, report):
     assert all(r.macs == 1_924_992 for r in rows)  # Keras, TFLite and ONNX count the same MACs
     assert all(r.gmacs == pytest.approx(r.macs * r.fps / 1e9) for r in rows)
     assert all(r.peak_rss_mb > 50 for r in rows) and rows[-1].peak_rss_mb >= rows[0].peak_rss_mb
+    assert {r.device for r in rows} == {"CPU"}  # this machine has no GPU; the Keras row asks TensorFlow
 
 
 def test_batched_bench_times_whole_batches(run_dir):
@@ -82,6 +83,49 @@ def test_rows_for_skipped_unverifiable_and_corrupted_artifacts(run_dir, tmp_path
     assert rows["model_int8.onnx"].status == "passed"
 
 
+@pytest.mark.filterwarnings("ignore:Specified provider")
+def test_a_gpu_provider_that_does_not_start_fails_the_row_instead_of_timing_the_cpu(run_dir, monkeypatch):
+    import onnxruntime as ort
+
+    # Asked for a provider it does not have, ONNX Runtime warns and runs on the CPU: what a CUDA machine without
+    # cuDNN gets. Pretend the provider is installed, as it is with onnxruntime-gpu, and record the library preload.
+    preloads = []
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "preload_dlls", lambda: preloads.append(1), raising=False)
+    gpu = Target("gpu", 1, ("CUDAExecutionProvider", "CPUExecutionProvider"), ("onnx",), False, False, "test")
+    row = bench_paths([run_dir / "model_fp32.onnx"], gpu, warmup=0, runs=2)[0]
+    assert row.status == "failed" and "CUDAExecutionProvider did not start" in row.note and row.p50_ms is None
+    assert preloads == [1]
+    cpu = bench_paths([run_dir / "model_fp32.onnx"], resolve_target("cpu"), warmup=0, runs=2)[0]
+    assert cpu.status == "passed" and cpu.device == "CPU" and preloads == [1]  # no preload for the CPU
+
+
+def test_the_table_gains_a_device_column_only_when_a_row_ran_off_the_cpu(tmp_path):
+    from edgecnn.bench import BenchRow
+    from edgecnn.bench_output import write_markdown
+
+    rows = [BenchRow("m.onnx", "onnx", "fp32", 10.0, device="CPU"), BenchRow("m.keras", "keras", "fp32", 9.0)]
+    write_markdown(rows, tmp_path / "cpu.md", "cpu")
+    assert "Device" not in (tmp_path / "cpu.md").read_text()
+    rows[0].device = "CUDA"
+    write_markdown(rows, tmp_path / "gpu.md", "gpu")
+    header, _, first, second = (tmp_path / "gpu.md").read_text().splitlines()[2:]
+    assert header.split(" | ")[3] == "Device" and first.split(" | ")[3] == "CUDA" and second.split(" | ")[3] == ""
+
+
+def test_rows_from_several_folders_are_named_with_their_folder(run_dir, tmp_path):
+    second = tmp_path / "second"
+    second.mkdir()
+    for name in ("model_int8.onnx", "manifest.json"):
+        shutil.copy(run_dir / name, second / name)
+    target = resolve_target("cpu", threads=1)
+    alone = bench_paths([run_dir / "model_int8.onnx"], target, warmup=0, runs=2)
+    both = bench_paths([run_dir / "model_int8.onnx", second / "model_int8.onnx"], target, warmup=0, runs=2)
+    assert [r.artifact for r in alone] == ["model_int8.onnx"]
+    assert [r.artifact for r in both] == [f"{run_dir.name}/model_int8.onnx", "second/model_int8.onnx"]
+    assert both[0].accuracy == both[1].accuracy == alone[0].accuracy
+
+
 def test_bench_bad_requests(tmp_path):
     with pytest.raises(EdgecnnError, match="no such run directory"):
         bench_paths([tmp_path / "nothing"], resolve_target("cpu"))
@@ -114,7 +158,7 @@ def test_bench_verb_writes_json_csv_markdown_and_plot(run_dir, tmp_path):
                            "--csv", str(out["csv"]), "--md", str(out["md"]), "--plot", str(out["png"])])
     assert done.returncode == 0, done.stderr
     document = json.loads(out["json"].read_text())
-    assert document["schema"] == 3 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
+    assert document["schema"] == 4 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
     table = list(csv.DictReader(out["csv"].open()))
     assert [r["artifact"] for r in table] == [r["artifact"] for r in document["rows"]]
     assert {r["status"] for r in table} == {"passed"} and float(table[2]["accuracy"]) > 90

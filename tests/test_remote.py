@@ -122,6 +122,20 @@ def test_shell_metacharacters_in_paths_reach_the_device_as_plain_names(run_dir, 
 
 
 @needs_sshd
+def test_rows_from_several_folders_carry_the_local_folder_names(run_dir, sshd, tmp_path):
+    ssh_config, _ = sshd
+    second = tmp_path / "second"
+    second.mkdir()
+    for name in ("model_int8.tflite", "manifest.json"):
+        shutil.copy(run_dir / name, second / name)
+    done = _remote_bench([str(run_dir / "model_int8.tflite"), str(second / "model_int8.tflite")], ssh_config,
+                         "loopback")
+    assert done.returncode == 0, done.stderr
+    names = [r["artifact"] for r in json.loads(done.stdout)["rows"]]
+    assert names == [f"{run_dir.name}/model_int8.tflite", "second/model_int8.tflite"]  # not the device's 0/ and 1/
+
+
+@needs_sshd
 def test_a_host_without_edgecnn_says_what_to_install(run_dir, sshd, tmp_path):
     ssh_config, _ = sshd
     bare_python = shutil.which("python3", path="/usr/bin") or pytest.skip("no system python3 in /usr/bin")

@@ -148,6 +148,41 @@ def test_bad_models_and_options(run_dir, tmp_path):
         Classifier(run_dir / "model_fp32.onnx").predict(np.zeros((8, 8), np.uint8), top_k=0)
 
 
+# what ONNX Runtime 1.31's CUDA provider raised on an H100 machine run with CUDA_VISIBLE_DEVICES="" (abridged)
+CUDA_START_FAILURE = (
+    "/onnxruntime_src/onnxruntime/core/providers/cuda/cuda_call.cc:154 std::conditional_t<THRW, void, "
+    "onnxruntime::common::Status> onnxruntime::CudaCall(ERRTYPE, const char*, const char*, SUCCTYPE, const char*, "
+    "const char*, int) [with ERRTYPE = cudaError; bool THRW = true; SUCCTYPE = cudaError] CUDA failure 100: no "
+    "CUDA-capable device is detected ; GPU=-1 ; hostname=vm ; file=cuda_execution_provider.cc ; line=355 ; "
+    "expr=cudaSetDevice(info_.device_id);"
+)
+
+
+def test_a_gpu_provider_that_fails_to_start_is_named_not_blamed_on_the_model(run_dir, tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    real_session = ort.InferenceSession
+
+    def session(path, options=None, providers=None):
+        if "CUDAExecutionProvider" in providers:
+            raise RuntimeError(CUDA_START_FAILURE)
+        return real_session(path, options, providers=providers)
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "preload_dlls", lambda: None, raising=False)
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    gpu = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(EdgecnnError) as failed:
+        Classifier(run_dir / "model_fp32.onnx", providers=gpu)
+    assert not isinstance(failed.value, IntegrityError)
+    assert str(failed.value) == ("CUDAExecutionProvider could not start: "
+                                 "CUDA failure 100: no CUDA-capable device is detected")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x08\x01" * 32)
+    with pytest.raises(IntegrityError, match="not a loadable ONNX model"):  # a bad file stays the file's fault
+        Classifier(junk, providers=gpu)
+
+
 @pytest.mark.parametrize("name, token", [("model_int8.tflite", b"serving_default_image"),
                                          ("model_int8.onnx", b"image")])
 def test_tensor_names_that_are_not_utf8_are_refused_in_one_line(run_dir, tmp_path, name, token):

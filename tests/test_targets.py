@@ -1,9 +1,12 @@
 import os
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from edgecnn import targets
 from edgecnn.errors import EdgecnnError
-from edgecnn.targets import onnx_providers, resolve_target
+from edgecnn.targets import cuda_device_count, onnx_providers, resolve_target
 
 
 def test_cpu_target_uses_every_core_and_the_keras_reference():
@@ -15,10 +18,37 @@ def test_cpu_target_uses_every_core_and_the_keras_reference():
 def test_gpu_target_needs_cuda_and_prefers_tensorrt():
     with pytest.raises(EdgecnnError, match="no GPU visible"):
         resolve_target("gpu", providers=["CPUExecutionProvider"])
-    target = resolve_target("gpu", providers=["CPUExecutionProvider", "CUDAExecutionProvider",
-                                              "TensorrtExecutionProvider"])
+    cuda = ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]
+    with pytest.raises(EdgecnnError, match="no GPU visible: the NVIDIA driver reports no CUDA device"):
+        resolve_target("gpu", providers=cuda, gpus=0)
+    target = resolve_target("gpu", providers=cuda, gpus=1)
     assert target.providers == ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
     assert target.formats == ("onnx",)
+
+
+class FakeDriver:
+    """libcuda's two calls that cuda_device_count makes, answering like a driver with ``devices`` GPUs."""
+
+    def __init__(self, devices: int):
+        self.devices = devices
+
+    def cuInit(self, flags):  # noqa: N802 (the driver API's name)
+        return 0 if self.devices else 100  # CUDA_ERROR_NO_DEVICE
+
+    def cuDeviceGetCount(self, count_ref):  # noqa: N802
+        count_ref._obj.value = self.devices
+        return 0
+
+
+def test_cuda_device_count_asks_the_driver_and_is_zero_without_one(monkeypatch):
+    def no_driver(name):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(targets.ctypes, "CDLL", no_driver)
+    assert cuda_device_count() == 0
+    for devices in (0, 2):
+        monkeypatch.setattr(targets.ctypes, "CDLL", lambda name, d=devices: FakeDriver(d))
+        assert cuda_device_count() == devices
 
 
 def test_rpi_target_is_emulated_off_arm_and_native_on_it():
@@ -36,7 +66,17 @@ def test_bad_target_requests():
         resolve_target("cpu", threads=0)
 
 
-@pytest.mark.skipif("CUDAExecutionProvider" not in onnx_providers(),
-                    reason="needs an NVIDIA GPU with onnxruntime-gpu (CUDAExecutionProvider)")
-def test_gpu_target_resolves_on_a_cuda_machine():
-    assert "CUDAExecutionProvider" in resolve_target("gpu").providers
+@pytest.mark.skipif("CUDAExecutionProvider" not in onnx_providers() or cuda_device_count() == 0,
+                    reason="needs an NVIDIA GPU and onnxruntime-gpu (CUDAExecutionProvider)")
+def test_gpu_target_runs_the_shipped_model_on_cuda_and_agrees_with_the_cpu():
+    from edgecnn.runtime import GPU_PROVIDERS, Classifier
+
+    target = resolve_target("gpu")
+    assert "CUDAExecutionProvider" in target.providers
+    model = Path(__file__).parents[1] / "models" / "mnist" / "model_fp32.onnx"
+    with Classifier(model, providers=list(target.providers)) as gpu, Classifier(model) as cpu:
+        assert gpu.backend.providers[0] in GPU_PROVIDERS  # started on the GPU, not fallen back to the CPU
+        x = np.random.default_rng(0).random((16, *cpu.input_shape), np.float32)
+        on_gpu, on_cpu = gpu.predict_proba(x), cpu.predict_proba(x)
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=2e-3)  # cuDNN may use TF32 matrix units
+    assert (on_gpu.argmax(1) == on_cpu.argmax(1)).all()
