@@ -107,14 +107,19 @@ def test_unreachable_host_is_one_line_and_the_fleet_reports_it(run_dir, sshd):
     assert statuses == {("loopback", "passed"), (closed, "failed")}
 
 
+def _int8_copy(run_dir: Path, folder: Path) -> Path:
+    """The int8 TFLite model and its manifest copied into a new ``folder``; returns the model's path there."""
+    folder.mkdir()
+    for name in ("model_int8.tflite", "manifest.json"):
+        shutil.copy(run_dir / name, folder / name)
+    return folder / "model_int8.tflite"
+
+
 @needs_sshd
 def test_shell_metacharacters_in_paths_reach_the_device_as_plain_names(run_dir, sshd, tmp_path):
     ssh_config, _ = sshd
-    hostile = tmp_path / "a b;touch PWNED;$(touch PWNED2):x'\""
-    hostile.mkdir()
-    for name in ("model_int8.tflite", "manifest.json"):
-        shutil.copy(run_dir / name, hostile / name)
-    done = _remote_bench([str(hostile / "model_int8.tflite")], ssh_config, "loopback")
+    hostile = _int8_copy(run_dir, tmp_path / "a b;touch PWNED;$(touch PWNED2):x'\"")
+    done = _remote_bench([str(hostile)], ssh_config, "loopback")
     assert done.returncode == 0, done.stderr
     assert [r["artifact"] for r in json.loads(done.stdout)["rows"]] == ["model_int8.tflite"]
     home = Path.home()
@@ -124,12 +129,8 @@ def test_shell_metacharacters_in_paths_reach_the_device_as_plain_names(run_dir, 
 @needs_sshd
 def test_rows_from_several_folders_carry_the_local_folder_names(run_dir, sshd, tmp_path):
     ssh_config, _ = sshd
-    second = tmp_path / "second"
-    second.mkdir()
-    for name in ("model_int8.tflite", "manifest.json"):
-        shutil.copy(run_dir / name, second / name)
-    done = _remote_bench([str(run_dir / "model_int8.tflite"), str(second / "model_int8.tflite")], ssh_config,
-                         "loopback")
+    second = _int8_copy(run_dir, tmp_path / "second")
+    done = _remote_bench([str(run_dir / "model_int8.tflite"), str(second)], ssh_config, "loopback")
     assert done.returncode == 0, done.stderr
     names = [r["artifact"] for r in json.loads(done.stdout)["rows"]]
     assert names == [f"{run_dir.name}/model_int8.tflite", "second/model_int8.tflite"]  # not the device's 0/ and 1/
