@@ -163,9 +163,10 @@ class Classifier:
 
     ``backend``: "auto" (from the file suffix), "tflite" or "onnx". ``threads``: intra-op threads (None: the
     runtime's default). ``providers``: ONNX Runtime execution providers in priority order, e.g.
-    ["CUDAExecutionProvider", "CPUExecutionProvider"]; where the CUDA provider cannot start (no device, no cuDNN),
-    ONNX Runtime falls back to the CPU, and ``clf.backend.providers`` says what runs; without a CPU fallback in the
-    list (TensorRT first, for one) the failure is an EdgecnnError naming the provider and CUDA's reason.
+    ["CUDAExecutionProvider", "CPUExecutionProvider"]. Where the CUDA provider cannot start (no device, no cuDNN),
+    ONNX Runtime retries on the CPU, even when the list names none, and ``clf.backend.providers`` says what runs;
+    with TensorRT listed first it retries on CUDA only, and a failure there is an EdgecnnError naming the providers
+    and CUDA's reason (both seen on an H100 with the GPU hidden).
     ``verify``: check the file's sha256 against the manifest before loading.
     Without a manifest the model still runs, but only on preprocessed float input, with index labels.
     """
