@@ -81,7 +81,8 @@ def root(
 
 ARCH_HELP = "Architecture: edge-cnn, edge-vgg, seed-cnn, seed-bn, dscnn, resnet8 or resnet8-wide ('edgecnn models')."
 DATASET_HELP = "digits (built in), mnist, fashion_mnist, cifar10 or folder:PATH (class sub-folders)."
-AUGMENT_HELP = "Training augmentation: auto (the dataset's), none, shift (handwriting) or flip-shift (objects)."
+AUGMENT_HELP = ("Training augmentation: auto (the dataset's), none, shift (handwriting), flip-shift (objects) or "
+                "flip-shift-erase (flip-shift plus random erasing).")
 
 
 def _train_config(arch, epochs, batch_size, learning_rate, schedule, augment, patience, seed, strategy, cpu_devices):

@@ -56,13 +56,25 @@ def test_cosine_schedule_decays_to_one_percent(digits):
 
 def test_augmentation_changes_images_but_keeps_shapes(digits):
     batch = digits.inputs("train")[:16]
-    for policy in ("shift", "flip-shift"):
+    for policy in ("shift", "flip-shift", "flip-shift-erase"):
         out = np.asarray(build_augmentation(policy, seed=1)(batch, training=True))
         assert out.shape == batch.shape and not np.allclose(out, batch)
         assert 0.0 <= out.min() and out.max() <= 1.0 + 1e-6  # fills repeat borders, no new values outside
     assert build_augmentation("none") is None
     with pytest.raises(EdgecnnError, match="unknown augmentation 'mixup'"):
         build_augmentation("mixup")
+
+
+def test_random_erasing_blanks_one_patch_in_about_half_the_images():
+    batch = np.full((400, 28, 28, 1), 0.5, np.float32)  # flat images: flips and shifts leave them as they are
+    out = np.asarray(build_augmentation("flip-shift-erase", seed=3)(batch, training=True))
+    blanked = (out == 0.0).mean(axis=(1, 2, 3))
+    assert 0.4 < (blanked > 0).mean() < 0.6
+    hit = blanked[blanked > 0]
+    assert 0.02 * 0.5 < hit.min() and hit.max() <= 0.33 + 0.05  # area 2-33% (rounded to whole pixels)
+    rows, cols = np.nonzero(out[np.argmax(blanked), :, :, 0] == 0.0)
+    assert len(rows) == (np.ptp(rows) + 1) * (np.ptp(cols) + 1)  # one rectangle
+    assert np.all(out[blanked == 0] == 0.5)
 
 
 def test_bad_training_settings_fail_in_one_line(digits):
