@@ -22,7 +22,7 @@ POLICIES = {
     "none": "no augmentation",
     "shift": "translate up to 10%, rotate up to 10 degrees, zoom up to 10%",
     "flip-shift": "horizontal flip, translate up to 10%",
-    "flip-shift-erase": "horizontal flip, translate up to 10%, blank a random patch (14-57% of each side) in half the images",
+    "flip-shift-erase": "flip-shift, then blank a random patch (14-57% of each side) in half the images",
 }
 
 
