@@ -8,14 +8,16 @@ compute roofline. This script tries each path and writes benchmarks/results/int8
 1. Whole models, batch 1 and 32, 1 and 2 threads: LiteRT with XNNPACK (its default delegate, QS8 kernels for
    int8), LiteRT's built-in kernels without XNNPACK, and ONNX Runtime with several static-quantization layouts
    (QDQ S8S8 as exported, QDQ U8S8, QOperator U8S8; per-channel, 7-bit weights as exported) made here from the
-   fp32 ONNX with random calibration (timing does not depend on calibration).
+   fp32 ONNX with random calibration (timing does not depend on calibration); and, where TensorFlow is
+   installed, LiteRT + XNNPACK on a dynamic-range model made here from model.keras (int8 weights, activations
+   quantized on the fly by XNNPACK's QD8 kernels), against the same fp32 model.
 2. Single Conv2D layers through LiteRT + XNNPACK, fp32 and int8, to see which shapes int8 wins on.
 3. The roofline: the best MAC rate the int8 kernels reach on any layer above (a measured ceiling for this CPU and
    these kernels), and each int8 model's p50 against MACs / that rate.
 Each p50 is the median of ``runs`` calls after 200 warm-up calls, on an input of zeros of the right dtype.
 
-``--models-only`` keeps part 1 alone (parts 2 and 3 build layers with TensorFlow), for a runtime-only machine
-such as a second CPU to compare with; ``--out DIR`` writes the results there instead.
+``--models-only`` keeps part 1 alone, without the dynamic-range rows (they and parts 2 and 3 need TensorFlow),
+for a runtime-only machine such as a second CPU to compare with; ``--out DIR`` writes the results there instead.
 """
 
 from __future__ import annotations
@@ -106,13 +108,24 @@ def ort_variants(fp32: Path, folder: Path) -> dict[str, Path]:
     return paths
 
 
-def model_rows(run_dir: Path, runs: int) -> list[dict]:
+def dynamic_range_model(run_dir: Path, folder: Path) -> Path:
+    """The run's model.keras as a dynamic-range TFLite model (int8 weights, float input and activations)."""
+    from edgecnn.export import export_tflite
+    from edgecnn.train import load_model
+
+    path = folder / "dynamic.tflite"
+    export_tflite(load_model(run_dir / "model.keras"), path, "dynamic")
+    return path
+
+
+def model_rows(run_dir: Path, runs: int, dynamic_range: bool) -> list[dict]:
     from edgecnn.inspection import inspect_artifact
 
     macs = inspect_artifact(run_dir / "model_fp32.tflite")["macs"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         variants = ort_variants(run_dir / "model_fp32.onnx", Path(tmp))
+        dynamic = dynamic_range_model(run_dir, Path(tmp)) if dynamic_range else None
         for threads in (1, 2):
             for batch in (1, 32):
                 n = runs if batch == 1 else max(runs // 16, 50)
@@ -121,6 +134,10 @@ def model_rows(run_dir: Path, runs: int) -> list[dict]:
                     fp32 = p50_us(litert_call(run_dir / "model_fp32.tflite", threads, batch, xnnpack), n)
                     int8 = p50_us(litert_call(run_dir / "model_int8.tflite", threads, batch, xnnpack), n)
                     rows.append(_row(run_dir, name, threads, batch, fp32, int8, macs))
+                    if xnnpack and dynamic:
+                        int8 = p50_us(litert_call(dynamic, threads, batch, True), n)
+                        rows.append(_row(run_dir, "LiteRT + XNNPACK, dynamic-range int8", threads, batch, fp32, int8,
+                                         macs))
                 fp32 = p50_us(ort_call(run_dir / "model_fp32.onnx", threads, batch), n)
                 for name, path in variants.items():
                     int8 = p50_us(ort_call(path, threads, batch), n)
@@ -201,7 +218,7 @@ def main() -> None:
     args = parser.parse_args()
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
-    models = [row for run_dir in args.run_dirs for row in model_rows(run_dir, args.runs)]
+    models = [row for run_dir in args.run_dirs for row in model_rows(run_dir, args.runs, not args.models_only)]
     layers = [] if args.models_only else conv_rows(args.runs)
     int8_peak = max((r["int8_gmacs"] for r in layers), default=None)
     fp32_peak = max((r["fp32_gmacs"] for r in layers), default=None)
