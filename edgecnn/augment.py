@@ -5,9 +5,8 @@
 
 Policies: ``none``; ``shift`` for handwriting (small translation, rotation and zoom, no flips: a mirrored 2
 is not a 2); ``flip-shift`` for objects and clothes (horizontal flip plus translation); ``flip-shift-erase``
-adds random erasing (Zhong et al., 2017: a random patch blanked out in half the images), a stronger
-regularizer for longer runs. The layers never enter the exported model: augmentation happens in the input
-pipeline only.
+adds random erasing (Zhong et al., 2017: a random patch blanked out in half the images). The layers never enter
+the exported model: augmentation happens in the input pipeline only.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ def build_augmentation(policy: str, seed: int = 0):
         stack = [layers.RandomTranslation(0.1, 0.1, seed=seed, **fill),
                  layers.RandomRotation(10 / 360, seed=seed + 1, **fill),
                  layers.RandomZoom(0.1, seed=seed + 2, **fill)]
-    elif policy.startswith("flip-shift"):
+    elif policy in ("flip-shift", "flip-shift-erase"):
         stack = [layers.RandomFlip("horizontal", seed=seed), layers.RandomTranslation(0.1, 0.1, seed=seed + 1, **fill)]
         if policy == "flip-shift-erase":  # fill 0: the background of [0, 1] images, the mean of standardized ones
             stack.append(layers.RandomErasing(factor=(0.5, 0.5), fill_value=0.0, seed=seed + 2))
