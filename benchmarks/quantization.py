@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edgecnn.bench import accuracy_percent, test_split
 from edgecnn.manifest import Manifest, tool_versions
+from edgecnn.models import with_tta
 from edgecnn.quiet import native_output_muted
 from edgecnn.runtime import Classifier
 from edgecnn.train import load_model
@@ -26,8 +27,8 @@ RESULTS = Path(__file__).parent / "results"
 def measure(run_dir: Path, data_dir) -> dict:
     manifest = Manifest.load(run_dir)
     images, labels = test_split(manifest.dataset, data_dir)
-    reference = load_model(run_dir / "model.keras").predict(manifest.preprocessing(images), batch_size=256,
-                                                            verbose=0)
+    model = with_tta(load_model(run_dir / "model.keras"), manifest.tta)  # what the artifacts compute
+    reference = model.predict(manifest.preprocessing(images), batch_size=256, verbose=0)
     float_accuracy = accuracy_percent(labels, reference)
     rows, sizes = [], {a.file: a.bytes for a in manifest.artifacts}
     for entry in manifest.artifacts:

@@ -186,16 +186,17 @@ def bench_keras(path: Path, manifest: Manifest, test, warmup: int, runs: int,
     predictions on the test images (None without them)."""
     row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, note="reference", batch=batch)
     try:
-        from edgecnn.models import keras_macs
+        from edgecnn.models import TTA_VIEWS, keras_macs, with_tta
         from edgecnn.train import keras_device, load_model
     except ImportError:
         row.status, row.note = SKIPPED, "TensorFlow is not installed (pip install 'edgecnn[train]')"
         return row, None
     top1 = None
     try:
-        model, row.load_ms = _timed(lambda: load_model(path))
+        plain, row.load_ms = _timed(lambda: load_model(path))
+        model = with_tta(plain, manifest.tta)  # the reference computes what the artifacts compute
         row.device = keras_device()
-        row.macs = keras_macs(model)
+        row.macs = keras_macs(plain) * TTA_VIEWS[manifest.tta]
         sample = np.zeros((batch, *manifest.preprocessing.input_shape), np.float32)
         _, row.first_ms = _timed(lambda: model.predict_on_batch(sample))
         if test:

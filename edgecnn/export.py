@@ -11,7 +11,9 @@ Both int8 paths calibrate on the same images (float32 NHWC, drawn from the train
 
 ``export_artifacts`` does it for every format and precision asked: each file is written in a staging folder,
 verified against the Keras model on the validation split, and renamed into the run directory only if its top-1
-agreement reaches ``min_agreement``; the manifest records it with its verification and quantization.
+agreement reaches ``min_agreement``; the manifest records it with its verification and quantization. With
+``ExportOptions(tta="flip")`` every artifact (and the reference it is verified against) averages its predictions
+on each image and its mirror (:func:`edgecnn.models.with_tta`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from edgecnn.atomic import atomic_output, write_bytes_atomic
 from edgecnn.bench import accuracy_percent
 from edgecnn.errors import EdgecnnError, check_choice
 from edgecnn.manifest import ArtifactEntry, Manifest
+from edgecnn.models import TTA, with_tta
 from edgecnn.quiet import import_tf, native_output_muted
 from edgecnn.runtime import Classifier
 
@@ -39,6 +42,7 @@ FORMATS = ("tflite", "onnx")
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 SUPPORTED = {"tflite": PRECISIONS, "onnx": ("fp32", "int8")}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+ONNX_ACTIVATIONS = ("int8", "uint8")
 MIN_CALIBRATION = 100  # fewer images give a warning, as Ultralytics warns
 
 
@@ -49,10 +53,16 @@ class ExportOptions:
     calibration_method: str = "minmax"  # ONNX Runtime's calibrator; the TFLite converter always uses min/max
     min_agreement: float | None = None  # percent; below it the export fails and nothing is written
     onnx_activations: str = "int8"  # int8: S8S8 (ORT's default advice); uint8: U8S8, faster on x86 without VNNI
+    tta: str | None = None  # test-time augmentation built into every artifact (edgecnn.models.TTA); None: the run's
+
+    def __post_init__(self):  # a bad choice fails here, before the dataset is loaded
+        check_choice("calibration method", self.calibration_method, CALIBRATION_METHODS)
+        check_choice("ONNX activation type", self.onnx_activations, ONNX_ACTIVATIONS)
+        if self.tta is not None:
+            check_choice("test-time augmentation", self.tta, TTA)
 
 
 STAGING_PREFIX = ".export-"
-ONNX_ACTIVATIONS = ("int8", "uint8")
 
 
 def artifact_name(format: str, precision: str) -> str:
@@ -205,6 +215,10 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
         check_choice("precision", precision, PRECISIONS)
         if not any(precision in SUPPORTED[fmt] for fmt in formats):
             raise EdgecnnError(f"{precision} is a TFLite precision: add tflite to --format")
+    tta = options.tta or manifest.tta
+    model = with_tta(model, tta)
+    _check_tta(manifest, tta, formats, precisions)
+    manifest.tta = tta
     folder = Path(folder)
     for stale in folder.glob(f"{STAGING_PREFIX}*"):  # left by an export killed mid-way (exports run one at a time)
         shutil.rmtree(stale, ignore_errors=True)
@@ -242,6 +256,15 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
             if on_done:
                 on_done(entry)
     return entries
+
+
+def _check_tta(manifest: Manifest, tta: str, formats, precisions) -> None:
+    """The manifest records one test-time augmentation for all its artifacts: changing it means exporting them all."""
+    exporting = {artifact_name(fmt, p) for fmt in formats for p in precisions if p in SUPPORTED[fmt]}
+    others = [a.file for a in manifest.artifacts if a.file not in exporting]
+    if tta != manifest.tta and others:
+        raise EdgecnnError(f"{', '.join(others)} use --tta {manifest.tta}: export them with --tta {tta} too, "
+                           f"or keep --tta {manifest.tta}")
 
 
 def _require_calibration(calibration: np.ndarray | None) -> np.ndarray:

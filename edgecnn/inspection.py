@@ -42,7 +42,10 @@ def inspect_artifact(path: str | Path) -> dict:
 
 
 def _tflite(path: Path) -> dict:
-    interpreter = TFLiteBackend(path).interpreter
+    backend = TFLiteBackend(path, xnnpack=False)  # XNNPACK leaves the shapes of the tensors it owns unset
+    # one run on zeros gives every tensor its shape, those computed in the graph (a Flatten's Reshape) included
+    backend.run(np.zeros((1, *backend.input_shape), backend.input_dtype))
+    interpreter = backend.interpreter
     try:  # a damaged file that loads can carry operator or tensor names that are not UTF-8
         ops = interpreter._get_ops_details()  # LiteRT exposes no public op listing
         tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
@@ -53,14 +56,14 @@ def _tflite(path: Path) -> dict:
     constants = {t for op in ops for t in op["inputs"] if t >= 0} - produced - graph_inputs
     macs = 0
     for op in ops:
-        out_shape = tensors[op["outputs"][0]]["shape"]
+        out_shape = tensors[op["outputs"][0]]["shape"]  # whole batches: a model with --tta flip runs two per image
         if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             weights = tensors[op["inputs"][1]]["shape"]  # OHWI, 1HWO (depthwise) or OI
             per_output = np.prod(weights[1:]) if op["op_name"] != "DEPTHWISE_CONV_2D" else np.prod(weights[1:3])
-            macs += int(np.prod(out_shape[1:]) * per_output)
+            macs += int(np.prod(out_shape) * per_output)
     return {
         "format": "tflite",
-        "macs": macs,
+        "macs": macs // int(interpreter.get_input_details()[0]["shape"][0]),  # per image
         "operators": dict(Counter(op["op_name"] for op in ops)),
         "parameters": int(sum(np.prod(tensors[t]["shape"]) for t in constants)),
         "inputs": [_tflite_tensor(d) for d in interpreter.get_input_details()],
@@ -108,27 +111,37 @@ def _onnx(path: Path) -> dict:
 
 
 def _onnx_macs(model) -> int:
-    """Multiply-accumulates of Conv, MatMul and Gemm at batch 1, from ONNX shape inference."""
+    """Multiply-accumulates of Conv, MatMul and Gemm for one image. One run on a zero image, with those nodes'
+    outputs made graph outputs, gives each its shape: shape inference cannot follow a Flatten's computed Reshape,
+    nor see that a model exported with --tta flip runs two views of each image."""
     import onnx
+    import onnxruntime as ort
 
-    graph = onnx.shape_inference.infer_shapes(model).graph
-    shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim]
-              for v in (*graph.value_info, *graph.input, *graph.output)}
-    shapes.update({i.name: list(i.dims) for i in graph.initializer})
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    graph = probe.graph
+    weights = {i.name: list(i.dims) for i in graph.initializer}
     producer = {out: node for node in graph.node for out in node.output}
 
     def weight_shape(name):  # through a DequantizeLinear in QDQ models
         node = producer.get(name)
-        return shapes.get(node.input[0] if node is not None and node.op_type == "DequantizeLinear" else name)
+        return weights.get(node.input[0] if node is not None and node.op_type == "DequantizeLinear" else name)
 
+    nodes = [n for n in graph.node if n.op_type in ("Conv", "MatMul", "Gemm") and len(n.input) > 1
+             and weight_shape(n.input[1])]
+    if not nodes:
+        return 0
+    outputs = {o.name for o in graph.output}
+    graph.output.extend(onnx.ValueInfoProto(name=n.output[0]) for n in nodes if n.output[0] not in outputs)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every node as it is
+    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    image = session.get_inputs()[0]
+    zeros = np.zeros([d if isinstance(d, int) else 1 for d in image.shape], np.float32)
+    shapes = session.run([n.output[0] for n in nodes], {image.name: zeros})
     macs = 0
-    for node in graph.node:
-        out = shapes.get(node.output[0])
-        weights = weight_shape(node.input[1]) if len(node.input) > 1 else None
-        if not out or not weights:
-            continue
-        if node.op_type == "Conv":  # weights O, I/group, kH, kW
-            macs += int(np.prod(out[1:]) * np.prod(weights[1:]))
-        elif node.op_type in ("MatMul", "Gemm"):
-            macs += int(np.prod(out[1:]) * weights[0])
+    for node, out in zip(nodes, shapes, strict=True):
+        kernel = weight_shape(node.input[1])  # Conv: O, I/group, kH, kW; MatMul: K, N; Gemm: K, N or, transposed, N, K
+        transposed = any(a.name == "transB" and a.i for a in node.attribute)
+        macs += int(out.size * (np.prod(kernel[1:]) if node.op_type == "Conv" else kernel[1 if transposed else 0]))
     return macs

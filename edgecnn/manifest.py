@@ -81,6 +81,7 @@ class Manifest:
     source: dict = field(default_factory=dict)
     artifacts: list[ArtifactEntry] = field(default_factory=list)
     command: str = ""
+    tta: str = "none"  # test-time augmentation built into every artifact (edgecnn.models.TTA)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     versions: dict = field(default_factory=tool_versions)
 
@@ -94,6 +95,7 @@ class Manifest:
             "source": self.source,
             "artifacts": [asdict(a) for a in self.artifacts],
             "command": self.command,
+            "tta": self.tta,
             "created": self.created,
             "versions": self.versions,
         }
@@ -111,6 +113,7 @@ class Manifest:
                 source=record.get("source", {}),
                 artifacts=artifacts,
                 command=record.get("command", ""),
+                tta=str(record.get("tta", "none")),
                 created=record.get("created", ""),
                 versions=record.get("versions", {}),
             )

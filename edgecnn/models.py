@@ -3,6 +3,7 @@
     model = build_model("edge-cnn", input_shape=(28, 28, 1), num_classes=10)
     model.count_params()                       # 29,402
     describe_models((28, 28, 1), 10)           # [{"arch", "params", "macs", "input", "summary"}, ...]
+    with_tta(model, "flip")                    # averages the predictions on each image and its mirror
 
 Layers are Keras built-ins only (no Lambda), so saved models load with ``safe_mode=True``.
 """
@@ -146,6 +147,27 @@ def keras_macs(model: keras.Model) -> int:
         elif isinstance(layer, layers.Dense):
             macs += outputs * int(layer.input.shape[-1])
     return macs
+
+
+TTA = {  # test-time augmentation: what the exported model runs on each image
+    "none": "the image as it is",
+    "flip": "the image and its left-right mirror, predictions averaged (2x compute, same weights)",
+}
+TTA_VIEWS = {"none": 1, "flip": 2}  # images the model runs per input image
+
+
+def with_tta(model: keras.Model, tta: str) -> keras.Model:
+    """``model`` itself for "none". For "flip", a model that averages its predictions on each image and on its
+    left-right mirror, for data trained with horizontal flips (clothes, objects; not digits). Both run as one
+    batch through the same layers, so an exported file holds the weights once: same size, twice the MACs."""
+    check_choice("test-time augmentation", tta, TTA)
+    if tta == "none":
+        return model
+    inputs = keras.Input(model.inputs[0].shape[1:], name="image")
+    both = keras.ops.concatenate([inputs, keras.ops.flip(inputs, axis=2)], axis=0)  # the batch, then its mirror
+    probs = model(both)
+    pairs = keras.ops.reshape(probs, (2, -1, probs.shape[-1]))
+    return keras.Model(inputs, keras.ops.mean(pairs, axis=0), name=f"{model.name}_flip")
 
 
 def describe_models(input_shape=(28, 28, 1), num_classes: int = 10) -> list[dict]:

@@ -16,6 +16,7 @@ Thread safety: a Classifier is not thread-safe. Use one per thread, or guard its
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import cv2
@@ -57,9 +58,13 @@ class TFLiteBackend:
 
     name = "tflite"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, xnnpack: bool = True):
+        interpreter_class = tflite_interpreter_class()
+        options = {} if xnnpack else {  # built-in kernels only; their tensors show the shapes allocation gave them
+            "experimental_op_resolver_type":
+                sys.modules[interpreter_class.__module__].OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
         try:
-            self.interpreter = tflite_interpreter_class()(model_path=str(path), num_threads=threads)
+            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads, **options)
             self.interpreter.allocate_tensors()
             self._details()  # a damaged file can carry tensor names that are not UTF-8 (a ValueError)
         except (ValueError, RuntimeError) as exc:

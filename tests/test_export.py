@@ -2,15 +2,20 @@
 
 import shutil
 
+import numpy as np
 import onnx
 import pytest
 from rich.console import Console
 
+from edgecnn.bench import bench_paths
 from edgecnn.errors import EdgecnnError
 from edgecnn.export import ExportOptions
+from edgecnn.inspection import inspect_artifact
 from edgecnn.manifest import Manifest, sha256_file
 from edgecnn.pipeline import export_run
 from edgecnn.runtime import Classifier
+from edgecnn.targets import resolve_target
+from edgecnn.train import load_model
 
 
 @pytest.fixture
@@ -83,9 +88,51 @@ def test_few_calibration_images_warn(run_copy):
     ({"formats": ("onnx",), "precisions": ("fp16",)}, "fp16 is a TFLite precision"),
     ({"precisions": ("int4",)}, "unknown precision 'int4'"),
     ({"formats": ("coreml",)}, "unknown format 'coreml'"),
-    ({"formats": ("onnx",), "precisions": ("int8",), "options": ExportOptions(calibration_method="kl")},
-     "unknown calibration method 'kl'"),
 ])
 def test_bad_export_requests(run_copy, kwargs, message):
     with pytest.raises(EdgecnnError, match=message):
         export_run(run_copy, **kwargs)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("calibration_method", "kl", "unknown calibration method 'kl'"),
+    ("onnx_activations", "int4", "unknown ONNX activation type 'int4'"),
+    ("tta", "rotate", "unknown test-time augmentation 'rotate'; choose from: none, flip"),
+])
+def test_bad_export_options_fail_when_made(option, value, message):
+    """Before export_run loads the dataset: the options object refuses them."""
+    with pytest.raises(EdgecnnError, match=message):
+        ExportOptions(**{option: value})
+
+
+def test_flip_tta_artifacts_average_each_image_and_its_mirror(run_copy, digits):
+    plain_int8 = (run_copy / "model_int8.tflite").stat().st_size
+    entries = export_run(run_copy, options=ExportOptions(tta="flip"))
+    assert Manifest.load(run_copy).tta == "flip" and len(entries) == 4
+    x = digits.inputs("test")[:64]
+    model = load_model(run_copy / "model.keras")
+    expected = (model.predict(x, verbose=0) + model.predict(x[:, :, ::-1], verbose=0)) / 2
+    plain = model.predict(x, verbose=0)
+    assert np.abs(plain - expected).max() > 0.01  # the mirror changes these predictions: the check below has teeth
+    for name in ("model_fp32.tflite", "model_fp32.onnx"):
+        assert np.abs(Classifier(run_copy / name).predict_proba(x) - expected).max() < 1e-5, name
+    for name in ("model_int8.tflite", "model_int8.onnx"):
+        probs = Classifier(run_copy / name).predict_proba(x)
+        assert np.abs(probs - expected).max() < 0.1 and (probs.argmax(1) == expected.argmax(1)).mean() >= 0.95
+    # one batch of two views through the same layers: the weights are stored once, the MACs counted twice
+    assert abs((run_copy / "model_int8.tflite").stat().st_size - plain_int8) < 0.05 * plain_int8
+    for name in ("model_int8.tflite", "model_fp32.onnx"):
+        assert inspect_artifact(run_copy / name)["macs"] == 2 * 1_924_992
+    keras_row = bench_paths([run_copy], resolve_target("cpu", 1), warmup=1, runs=3)[0]
+    assert keras_row.format == "keras" and keras_row.macs == 2 * 1_924_992
+    export_run(run_copy, formats=("onnx",), precisions=("int8",))  # no tta given: the run's is kept
+    assert Manifest.load(run_copy).tta == "flip"
+    assert inspect_artifact(run_copy / "model_int8.onnx")["macs"] == 2 * 1_924_992
+
+
+def test_changing_tta_needs_every_artifact_exported_again(run_copy):
+    before = {p.name: sha256_file(p) for p in run_copy.iterdir() if p.is_file()}
+    with pytest.raises(EdgecnnError, match=r"^model_fp32.tflite, model_fp32.onnx, model_int8.onnx use --tta none: "
+                                           r"export them with --tta flip too, or keep --tta none$"):
+        export_run(run_copy, formats=("tflite",), precisions=("int8",), options=ExportOptions(tta="flip"))
+    assert {p.name: sha256_file(p) for p in run_copy.iterdir() if p.is_file()} == before
