@@ -37,6 +37,7 @@ def inspect_artifact(path: str | Path) -> dict:
     return {
         "file": str(path), "bytes": path.stat().st_size, **info,
         "precision": entry.precision if entry else None,
+        "tta": manifest.tta if entry else None,  # "flip": the model runs each image and its mirror
         "manifest": "sha256 verified" if entry else "none (integrity not checked)",
     }
 

@@ -54,7 +54,8 @@ def tflite_interpreter_class():
 
 
 class TFLiteBackend:
-    """A LiteRT interpreter whose input tensor is resized to each batch size it is given."""
+    """A LiteRT interpreter whose input tensor is resized to each batch size it is given; ``xnnpack=False`` keeps
+    it on LiteRT's built-in kernels (slower, but every tensor then reports the shape it was given)."""
 
     name = "tflite"
 

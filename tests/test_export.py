@@ -122,7 +122,8 @@ def test_flip_tta_artifacts_average_each_image_and_its_mirror(run_copy, digits):
     # one batch of two views through the same layers: the weights are stored once, the MACs counted twice
     assert abs((run_copy / "model_int8.tflite").stat().st_size - plain_int8) < 0.05 * plain_int8
     for name in ("model_int8.tflite", "model_fp32.onnx"):
-        assert inspect_artifact(run_copy / name)["macs"] == 2 * 1_924_992
+        info = inspect_artifact(run_copy / name)
+        assert info["macs"] == 2 * 1_924_992 and info["tta"] == "flip"
     keras_row = bench_paths([run_copy], resolve_target("cpu", 1), warmup=1, runs=3)[0]
     assert keras_row.format == "keras" and keras_row.macs == 2 * 1_924_992
     export_run(run_copy, formats=("onnx",), precisions=("int8",))  # no tta given: the run's is kept

@@ -50,3 +50,14 @@ def test_shipped_int8_models_keep_their_accuracy(name):
             accuracy = accuracy_percent(labels, clf.predict_proba(images))
         assert accuracy >= SHIPPED[name], artifact
         assert manifest.source["test_accuracy"] - accuracy <= max_drop, artifact
+
+
+@pytest.mark.parametrize("name, tta", [("fashion_mnist", "flip"), ("mnist", "none")])
+def test_shipped_models_average_mirrors_where_their_manifest_says(name, tta):
+    """With --tta flip a model gives an image and its mirror the same probabilities; without, it does not."""
+    assert Manifest.load(MODELS / name).tta == tta
+    x = np.random.default_rng(0).random((8, 28, 28, 1), np.float32)
+    for artifact in ("model_int8.tflite", "model_fp32.onnx"):
+        with Classifier(MODELS / name / artifact) as clf:
+            gap = np.abs(clf.predict_proba(x) - clf.predict_proba(x[:, :, ::-1])).max()
+        assert (gap < 1e-5) if tta == "flip" else (gap > 0.01), (artifact, gap)
