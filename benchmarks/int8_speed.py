@@ -109,12 +109,15 @@ def ort_variants(fp32: Path, folder: Path) -> dict[str, Path]:
 
 
 def dynamic_range_model(run_dir: Path, folder: Path) -> Path:
-    """The run's model.keras as a dynamic-range TFLite model (int8 weights, float input and activations)."""
+    """The run's model.keras as a dynamic-range TFLite model (int8 weights, float input and activations), with the
+    test-time augmentation of the run's other artifacts, so that it does the same work as they do."""
     from edgecnn.export import export_tflite
+    from edgecnn.manifest import Manifest
+    from edgecnn.models import with_tta
     from edgecnn.train import load_model
 
     path = folder / "dynamic.tflite"
-    export_tflite(load_model(run_dir / "model.keras"), path, "dynamic")
+    export_tflite(with_tta(load_model(run_dir / "model.keras"), Manifest.load(run_dir).tta), path, "dynamic")
     return path
 
 
