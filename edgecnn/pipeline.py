@@ -104,6 +104,11 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
         manifest.dataset = {**record, "calibration": f"{len(calibration)} training images, seed {seed}"}
     if command:
         manifest.command = command
+    policy = manifest.source.get("training", {}).get("augmentation", "")
+    if ((options and options.tta) or manifest.tta) == "flip" and "flip" not in policy:
+        (console or Console(stderr=True)).print(
+            f"warning: {run_dir} was trained without flips (augmentation {policy or 'unknown'}): mirror averaging "
+            "may lower its accuracy; compare the validation accuracy below with an export with --tta none")
     validation = (ds.inputs("val"), ds.split("val").labels)
     return export_artifacts(model, run_dir, manifest, calibration, validation, tuple(formats), tuple(precisions),
                             options or ExportOptions(), on_done)

@@ -107,8 +107,10 @@ def test_bad_export_options_fail_when_made(option, value, message):
 
 def test_flip_tta_artifacts_average_each_image_and_its_mirror(run_copy, digits):
     plain_int8 = (run_copy / "model_int8.tflite").stat().st_size
-    entries = export_run(run_copy, options=ExportOptions(tta="flip"))
+    console = Console(record=True, width=300)
+    entries = export_run(run_copy, options=ExportOptions(tta="flip"), console=console)
     assert Manifest.load(run_copy).tta == "flip" and len(entries) == 4
+    assert f"warning: {run_copy} was trained without flips (augmentation shift)" in console.export_text()
     x = digits.inputs("test")[:64]
     model = load_model(run_copy / "model.keras")
     expected = (model.predict(x, verbose=0) + model.predict(x[:, :, ::-1], verbose=0)) / 2
@@ -137,3 +139,13 @@ def test_changing_tta_needs_every_artifact_exported_again(run_copy):
                                            r"export them with --tta flip too, or keep --tta none$"):
         export_run(run_copy, formats=("tflite",), precisions=("int8",), options=ExportOptions(tta="flip"))
     assert {p.name: sha256_file(p) for p in run_copy.iterdir() if p.is_file()} == before
+
+
+def test_flip_tta_on_a_run_trained_with_flips_gives_no_warning(run_copy):
+    manifest = Manifest.load(run_copy)
+    manifest.source["training"]["augmentation"] = "flip-shift"
+    manifest.artifacts = []
+    manifest.save(run_copy)
+    console = Console(record=True, width=300)
+    export_run(run_copy, formats=("tflite",), precisions=("fp32",), options=ExportOptions(tta="flip"), console=console)
+    assert "warning" not in console.export_text() and Manifest.load(run_copy).tta == "flip"
