@@ -215,9 +215,8 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
         check_choice("precision", precision, PRECISIONS)
         if not any(precision in SUPPORTED[fmt] for fmt in formats):
             raise EdgecnnError(f"{precision} is a TFLite precision: add tflite to --format")
-    tta = options.tta or manifest.tta
+    tta = resolve_tta(manifest, options.tta, formats, precisions)
     model = with_tta(model, tta)
-    _check_tta(manifest, tta, formats, precisions)
     manifest.tta = tta
     folder = Path(folder)
     for stale in folder.glob(f"{STAGING_PREFIX}*"):  # left by an export killed mid-way (exports run one at a time)
@@ -258,13 +257,16 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
     return entries
 
 
-def _check_tta(manifest: Manifest, tta: str, formats, precisions) -> None:
-    """The manifest records one test-time augmentation for all its artifacts: changing it means exporting them all."""
-    exporting = {artifact_name(fmt, p) for fmt in formats for p in precisions if p in SUPPORTED[fmt]}
+def resolve_tta(manifest: Manifest, tta: str | None, formats, precisions) -> str:
+    """The test-time augmentation to export with: ``tta``, or the run's where None. The manifest records one for all
+    its artifacts, so changing it while the run keeps artifacts this export does not replace is an EdgecnnError."""
+    tta = tta or manifest.tta
+    exporting = {artifact_name(fmt, p) for fmt in formats for p in precisions if p in SUPPORTED.get(fmt, ())}
     others = [a.file for a in manifest.artifacts if a.file not in exporting]
     if tta != manifest.tta and others:
         raise EdgecnnError(f"{', '.join(others)} use --tta {manifest.tta}: export them with --tta {tta} too, "
                            f"or keep --tta {manifest.tta}")
+    return tta
 
 
 def _require_calibration(calibration: np.ndarray | None) -> np.ndarray:

@@ -83,13 +83,19 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
     """Export the run's ``model.keras``, calibrating int8 on ``calib_samples`` training images and verifying every
     artifact on the validation split (``options``: an :class:`edgecnn.export.ExportOptions`)."""
     from edgecnn.data import load_dataset
-    from edgecnn.export import MIN_CALIBRATION, ExportOptions, export_artifacts
+    from edgecnn.export import MIN_CALIBRATION, ExportOptions, export_artifacts, resolve_tta
     from edgecnn.train import load_model
 
     run_dir = Path(run_dir)
     if run_dir.suffix == ".keras":
         run_dir = run_dir.parent
     manifest = Manifest.load(run_dir)
+    options = options or ExportOptions()
+    policy = manifest.source.get("training", {}).get("augmentation", "")
+    if resolve_tta(manifest, options.tta, formats, precisions) == "flip" and "flip" not in policy:
+        (console or Console(stderr=True)).print(
+            f"warning: {run_dir} was trained without flips (augmentation {policy or 'unknown'}): mirror averaging "
+            "may lower its accuracy; compare the validation accuracy below with an export with --tta none")
     model = load_model(run_dir / KERAS_FILE)
     record = manifest.dataset
     ds = load_dataset(record["name"], image_size=record["image_size"], seed=record["seed"], data_dir=data_dir)
@@ -104,14 +110,9 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
         manifest.dataset = {**record, "calibration": f"{len(calibration)} training images, seed {seed}"}
     if command:
         manifest.command = command
-    policy = manifest.source.get("training", {}).get("augmentation", "")
-    if ((options and options.tta) or manifest.tta) == "flip" and "flip" not in policy:
-        (console or Console(stderr=True)).print(
-            f"warning: {run_dir} was trained without flips (augmentation {policy or 'unknown'}): mirror averaging "
-            "may lower its accuracy; compare the validation accuracy below with an export with --tta none")
     validation = (ds.inputs("val"), ds.split("val").labels)
     return export_artifacts(model, run_dir, manifest, calibration, validation, tuple(formats), tuple(precisions),
-                            options or ExportOptions(), on_done)
+                            options, on_done)
 
 
 def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu", threads: int | None = None,
