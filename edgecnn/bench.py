@@ -31,6 +31,7 @@ from edgecnn.runtime import GPU_PROVIDERS, Classifier
 from edgecnn.targets import Target
 
 KERAS_FILE = "model.keras"
+TWO_VIEWS = "image + mirror (--tta flip)"  # the note on rows whose model averages each image and its mirror
 TEST_SPLIT_FILE = "test_split.npz"  # images and labels shipped beside a manifest to a remote device
 PASSED, EVAL_FAILED, FAILED, SKIPPED = "passed", "exported, evaluation failed", "failed", "skipped"
 STATUSES = (PASSED, EVAL_FAILED, FAILED, SKIPPED)
@@ -155,6 +156,8 @@ def bench_artifact(path: Path, target: Target, test, warmup: int, runs: int, bat
             except EdgecnnError as exc:
                 row.status, row.note = EVAL_FAILED, str(exc)
         _fill_latency(row, time_calls(lambda: clf.predict_proba(sample), warmup, runs))
+        if clf.manifest and clf.manifest.tta == "flip" and not row.note:
+            row.note = TWO_VIEWS
     except EdgecnnError as exc:
         row.status, row.note = FAILED, str(exc)
     return row
@@ -195,6 +198,8 @@ def bench_keras(path: Path, manifest: Manifest, test, warmup: int, runs: int,
     try:
         plain, row.load_ms = _timed(lambda: load_model(path))
         model = with_tta(plain, manifest.tta)  # the reference computes what the artifacts compute
+        if manifest.tta == "flip":
+            row.note = f"reference, {TWO_VIEWS}"
         row.device = keras_device()
         row.macs = keras_macs(plain) * TTA_VIEWS[manifest.tta]
         sample = np.zeros((batch, *manifest.preprocessing.input_shape), np.float32)

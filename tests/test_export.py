@@ -126,8 +126,10 @@ def test_flip_tta_artifacts_average_each_image_and_its_mirror(run_copy, digits):
     for name in ("model_int8.tflite", "model_fp32.onnx"):
         info = inspect_artifact(run_copy / name)
         assert info["macs"] == 2 * 1_924_992 and info["tta"] == "flip"
-    keras_row = bench_paths([run_copy], resolve_target("cpu", 1), warmup=1, runs=3)[0]
+    keras_row, *rows = bench_paths([run_copy], resolve_target("cpu", 1), warmup=1, runs=3)
     assert keras_row.format == "keras" and keras_row.macs == 2 * 1_924_992
+    assert keras_row.note == "reference, image + mirror (--tta flip)"
+    assert [r.note for r in rows] == ["image + mirror (--tta flip)"] * 4
     export_run(run_copy, formats=("onnx",), precisions=("int8",))  # no tta given: the run's is kept
     assert Manifest.load(run_copy).tta == "flip"
     assert inspect_artifact(run_copy / "model_int8.onnx")["macs"] == 2 * 1_924_992
