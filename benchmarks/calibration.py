@@ -20,6 +20,7 @@ from pathlib import Path
 from edgecnn.data import load_dataset
 from edgecnn.export import ExportOptions, export_artifacts
 from edgecnn.manifest import Manifest, tool_versions
+from edgecnn.models import TTA
 from edgecnn.train import load_model
 
 RESULTS = Path(__file__).parent / "results"
@@ -50,15 +51,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--calib-samples", type=int, default=1000)
     parser.add_argument("--data-dir", type=Path)
-    parser.add_argument("--tta", choices=("none", "flip"), default="none")
+    parser.add_argument("--tta", choices=tuple(TTA), default="none")
     args = parser.parse_args()
     rows = sweep(args.run_dir, args.seeds, args.calib_samples, args.data_dir, args.tta)
     best = max(rows, key=lambda r: (r["val_accuracy"], -r["seed"]))
     document = {"run": str(args.run_dir), "calib_samples": args.calib_samples, "tta": args.tta, "split": "val",
                 "rows": rows, "best_seed": best["seed"], "versions": tool_versions()}
     RESULTS.mkdir(exist_ok=True)
-    tta = "" if args.tta == "none" else f" --tta {args.tta}"
-    stem = RESULTS / f"calibration_{args.run_dir.name}{tta.replace(' --tta ', '_')}"
+    tta, suffix = ("", "") if args.tta == "none" else (f" --tta {args.tta}", f"_{args.tta}")  # flag, file suffix
+    stem = RESULTS / f"calibration_{args.run_dir.name}{suffix}"
     stem.with_suffix(".json").write_text(json.dumps(document, indent=2) + "\n")
     lines = [f"# int8 calibration draws of {args.run_dir} on the validation split (n = {rows[0]['n']})", "",
              f"Command: `python benchmarks/calibration.py {args.run_dir} --seeds {args.seeds} "
