@@ -372,9 +372,10 @@ def inspect(
     if json_out:
         sys.stdout.write(json.dumps(info, indent=2) + "\n")
         return
+    macs = "MACs unknown (ONNX Runtime cannot run it here)" if info["macs"] is None else f"{info['macs']:,} MACs"
     views = " (the image and its mirror, averaged)" if info["tta"] == "flip" else ""
     console.print(f"[bold]{info['file']}[/] {info['format']}, {info['bytes'] / 1024:.1f} KB, "
-                  f"{info['parameters']:,} parameters, {info['macs']:,} MACs{views}, precision {info['precision']}, "
+                  f"{info['parameters']:,} parameters, {macs}{views}, precision {info['precision']}, "
                   f"manifest: {info['manifest']}")
     tensors = Table(title="tensors")
     for name in ("Role", "Name", "dtype", "Shape", "Quantization (scale, zero point)"):

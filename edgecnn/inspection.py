@@ -111,10 +111,11 @@ def _onnx(path: Path) -> dict:
     }
 
 
-def _onnx_macs(model) -> int:
+def _onnx_macs(model) -> int | None:
     """Multiply-accumulates of Conv, MatMul and Gemm for one image. One run on a zero image, with those nodes'
     outputs made graph outputs, gives each its shape: shape inference cannot follow a Flatten's computed Reshape,
-    nor see that a model exported with --tta flip runs two views of each image."""
+    nor see that a model exported with --tta flip runs two views of each image. None where ONNX Runtime cannot run
+    the model on this machine."""
     import onnx
     import onnxruntime as ort
 
@@ -132,14 +133,17 @@ def _onnx_macs(model) -> int:
              and weight_shape(n.input[1])]
     if not nodes:
         return 0
+    image = next(v for v in graph.input if v.name not in weights).type.tensor_type
+    zeros = np.zeros([d.dim_value or 1 for d in image.shape.dim], onnx.helper.tensor_dtype_to_np_dtype(image.elem_type))
     outputs = {o.name for o in graph.output}
     graph.output.extend(onnx.ValueInfoProto(name=n.output[0]) for n in nodes if n.output[0] not in outputs)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every node as it is
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    image = session.get_inputs()[0]
-    zeros = np.zeros([d if isinstance(d, int) else 1 for d in image.shape], np.float32)
-    shapes = session.run([n.output[0] for n in nodes], {image.name: zeros})
+    try:
+        session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        shapes = session.run([n.output[0] for n in nodes], {session.get_inputs()[0].name: zeros})
+    except Exception:  # ORT's own exception types: an operator it lacks, a model ONNX accepts and it does not
+        return None
     macs = 0
     for node, out in zip(nodes, shapes, strict=True):
         kernel = weight_shape(node.input[1])  # Conv: O, I/group, kH, kW; MatMul: K, N; Gemm: K, N or, transposed, N, K

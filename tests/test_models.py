@@ -75,3 +75,35 @@ def test_models_lists_every_architecture_with_params_and_macs():
 def test_an_input_too_small_for_an_architecture_is_a_one_line_error():
     with pytest.raises(EdgecnnError, match="seed-cnn cannot take a"):
         build_model("seed-cnn", (8, 8, 1), 10)
+
+
+def _onnx_conv(path, input_type, extra_op: str = ""):
+    """A uint8- or float-input ONNX model: Cast, one 3x3 Conv (4 filters), and optionally an operator from a domain
+    no runtime implements."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+             helper.make_node("Conv", ["xf", "w"], ["conv"])]
+    opsets = [helper.make_opsetid("", 17)]
+    if extra_op:
+        nodes.append(helper.make_node(extra_op, ["conv"], ["y"], domain="com.example"))
+        opsets.append(helper.make_opsetid("com.example", 1))
+    else:
+        nodes.append(helper.make_node("Relu", ["conv"], ["y"]))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", input_type, ["N", 1, 10, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 8, 8])], [weights])
+    onnx.save(helper.make_model(graph, opset_imports=opsets), str(path))
+    return path
+
+
+def test_onnx_macs_come_from_a_run_in_the_input_dtype_and_are_unknown_where_it_cannot_run(tmp_path):
+    from onnx import TensorProto
+
+    for input_type in (TensorProto.UINT8, TensorProto.FLOAT):
+        assert inspect_artifact(_onnx_conv(tmp_path / "m.onnx", input_type))["macs"] == 4 * 8 * 8 * 9
+    path = _onnx_conv(tmp_path / "custom.onnx", TensorProto.FLOAT, extra_op="Sharpen")
+    assert inspect_artifact(path)["macs"] is None
+    out = run_subprocess(["inspect", str(path)])
+    assert "MACs unknown (ONNX Runtime cannot run it here)" in " ".join(out.stdout.split())
