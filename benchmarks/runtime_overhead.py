@@ -48,11 +48,11 @@ def bare_call(clf: Classifier, sample: np.ndarray):
 
 
 def floor_call(clf: Classifier, sample: np.ndarray):
-    """For an int8 LiteRT model, the bare loop plus the three steps any wrapper must add, as the wrapper makes
-    them (np.vdot, cv2.addWeighted, a table lookup) but inline: what is left when the wrapper's own code is gone.
-    None for other models."""
+    """For a LiteRT model with int8 input and output, the bare loop plus the three steps any wrapper must add,
+    made as the wrapper makes them (np.vdot, cv2.addWeighted, a table lookup) but inline: what is left when the
+    wrapper's own code is gone. None for other models."""
     backend = clf.backend
-    if backend.name != "tflite" or backend._quantizer is None:
+    if backend.name != "tflite" or backend._quantizer is None or backend._dequantizer is None:
         return None
     interpreter, inp, out = backend.interpreter, backend.input["index"], backend.output["index"]
     quantizer, codes, take = backend._quantizer, backend._codes, backend._dequantizer.table.take
