@@ -439,8 +439,11 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # typer's usage errors (click's)
             ctx = getattr(exc, "ctx", None)
             where = ctx.command_path if ctx else "edgecnn"
-            if exc.format_message():  # empty when the help was shown for a bare command
-                err.print(f"error: {exc.format_message()} (see '{where} --help')", markup=False)
+            # empty when the help was shown for a bare command; typer words a bad choice through pydantic, whose
+            # "Value error, " prefix says nothing to a user
+            message = exc.format_message().replace("Value error, ", "")
+            if message:
+                err.print(f"error: {message} (see '{where} --help')", markup=False)
             code = exc.exit_code
         elif os.environ.get("EDGECNN_DEBUG") == "1":
             raise

@@ -97,7 +97,7 @@ def test_export_and_bench_verbs_on_a_run_directory(run_dir, tmp_path):
     "args, code, message",
     [
         (["predict", "missing.tflite", "x.png"], 2, "does not exist"),
-        (["bench", ".", "--target", "tpu"], 2, "'tpu' is not one of"),
+        (["bench", ".", "--target", "tpu"], 2, "for '--target': 'tpu' is not one of"),
         (["train", "--epochs", "0"], 2, "--epochs"),
         (["train", "--dataset", "imagenet", "--out", "{tmp}/t"], 1, "unknown dataset 'imagenet'"),
         (["export", "{tmp}", "--format", "tflite"], 1, "no manifest"),
