@@ -105,14 +105,19 @@ def is_live(source: str) -> bool:
     return source.isdigit() or "://" in source
 
 
+def check_source(source: str) -> None:
+    """EdgecnnError for a video file or folder that is not there (a camera or stream shows only when opened)."""
+    if not is_live(source) and not Path(source).is_file() and not Path(source).is_dir():
+        raise EdgecnnError(f"no such video file or folder: {source} (a camera is --source 0, 1, ...)")
+
+
 def open_source(source: str):
     """A camera index ("0"), a video file, a stream URL or an image folder; EdgecnnError if it cannot open."""
+    check_source(source)
     if source.isdigit():
         capture = cv2.VideoCapture(int(source))
     elif Path(source).is_dir():
         return FolderSource(Path(source))
-    elif "://" not in source and not Path(source).is_file():
-        raise EdgecnnError(f"no such video file or folder: {source} (a camera is --source 0, 1, ...)")
     else:
         capture = cv2.VideoCapture(source)
     if not capture.isOpened():
@@ -160,6 +165,7 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
     apart; when it stays lost the run ends with its summary, marked ``source_lost``.
     """
     out = out or sys.stdout
+    check_source(source)  # a missing file is the first thing to say
     if display and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         raise EdgecnnError("no display to show frames on: run with --no-display")
     if max_frames is not None and max_frames < 1:

@@ -132,10 +132,13 @@ def test_sources_that_cannot_open(tmp_path):
         open_source(str(tmp_path))
 
 
-def test_display_needs_a_screen(run_dir, digit_video, monkeypatch):
+def test_display_needs_a_screen(run_dir, digit_video, tmp_path, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
+    clf = Classifier(run_dir / "model_int8.tflite")
     with pytest.raises(EdgecnnError, match="--no-display"):
-        run_live(Classifier(run_dir / "model_int8.tflite"), str(digit_video[0]), display=True)
+        run_live(clf, str(digit_video[0]), display=True)
+    with pytest.raises(EdgecnnError, match="no such video file"):  # a missing file is said first
+        run_live(clf, str(tmp_path / "none.mp4"), display=True)
 
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs a screen: Xvfb (Debian package xvfb) is absent")
