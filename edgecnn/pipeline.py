@@ -104,6 +104,10 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
         if calib_samples < 1:
             raise EdgecnnError("--calib-samples must be at least 1 for int8 quantization")
         calibration = ds.calibration(calib_samples, seed=seed)
+        if len(calibration) < calib_samples:
+            (console or Console(stderr=True)).print(
+                f"note: --calib-samples {calib_samples}, but the training split has {len(calibration)} images: "
+                "calibrating on all of them")
         if len(calibration) < MIN_CALIBRATION:
             (console or Console(stderr=True)).print(
                 f"warning: int8 calibration on {len(calibration)} images; {MIN_CALIBRATION} or more are recommended")

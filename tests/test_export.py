@@ -84,6 +84,15 @@ def test_few_calibration_images_warn(run_copy):
     assert Manifest.load(run_copy).dataset["calibration"] == "20 training images, seed 0"
 
 
+def test_asking_for_more_calibration_images_than_the_training_split_has_says_so(run_copy):
+    console = Console(record=True, width=200)
+    export_run(run_copy, formats=("tflite",), precisions=("int8",), calib_samples=100_000, console=console)
+    train_size = int(Manifest.load(run_copy).dataset["calibration"].split()[0])
+    assert 0 < train_size < 100_000
+    assert (f"note: --calib-samples 100000, but the training split has {train_size} images: calibrating on all "
+            "of them") in console.export_text()
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"formats": ("onnx",), "precisions": ("fp16",)}, "fp16 is a TFLite precision"),
     ({"precisions": ("int4",)}, "unknown precision 'int4'"),
