@@ -205,6 +205,8 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
                     writer.write(frame)
                 if display and _show(frame, len(latencies)):
                     break
+            if not latencies:  # a source that opened but gave nothing: no summary to print, no video to save
+                raise EdgecnnError(f"no frame could be read from {source}")
             if writer:
                 writer.release()
     finally:
@@ -215,8 +217,7 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
     seconds = time.perf_counter() - start
     return {"frames": len(latencies), "seconds": round(seconds, 3), "dropped": dropped, "reconnects": reconnects,
             "source_lost": lost,
-            "mean_fps": round(len(latencies) / seconds, 1) if latencies else 0.0,
-            "p50_ms": round(float(np.median(latencies)), 3) if latencies else None}
+            "mean_fps": round(len(latencies) / seconds, 1), "p50_ms": round(float(np.median(latencies)), 3)}
 
 
 def _reopen(source: str, attempts: int, delay_s: float):

@@ -132,6 +132,15 @@ def test_sources_that_cannot_open(tmp_path):
         open_source(str(tmp_path))
 
 
+def test_a_source_that_gives_no_frame_is_an_error_and_saves_nothing(run_dir, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(EdgecnnError, match="no frame could be read from"):
+        run_live(Classifier(run_dir / "model_int8.tflite"), str(folder), display=False, save=tmp_path / "out.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]  # no video, empty or half-written
+
+
 def test_display_needs_a_screen(run_dir, digit_video, tmp_path, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     clf = Classifier(run_dir / "model_int8.tflite")
