@@ -110,8 +110,15 @@ def write_markdown(rows: list[BenchRow], path: str | Path, title: str) -> None:
     write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
 
 
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
 def write_plot(rows: list[BenchRow], path: str | Path, title: str) -> None:
-    """p50 latency (log scale) against test accuracy, one labelled point per artifact that has both."""
+    """p50 latency (log scale) against test accuracy, one labelled point per artifact that has both; the format
+    follows the suffix, one of ``PLOT_SUFFIXES``."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in PLOT_SUFFIXES:
+        raise EdgecnnError(f"--plot writes {', '.join(PLOT_SUFFIXES)} files, not {Path(path).name}")
     try:
         import matplotlib
     except ImportError:
@@ -136,6 +143,6 @@ def write_plot(rows: list[BenchRow], path: str | Path, title: str) -> None:
     ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=10)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    with atomic_output(path, suffix=".png") as tmp:
+    with atomic_output(path, suffix=suffix) as tmp:  # matplotlib picks the format by the suffix
         fig.savefig(tmp, dpi=110)
     plt.close(fig)

@@ -236,6 +236,15 @@ def export(
     console.print(table)
 
 
+def _check_plot(path: Path | None) -> Path | None:
+    """--plot's format is checked before the benchmark runs: a bad one is a usage error (exit 2)."""
+    from edgecnn.bench_output import PLOT_SUFFIXES
+
+    if path is not None and path.suffix.lower() not in PLOT_SUFFIXES:
+        raise typer.BadParameter(f"{path.name}: expected a {', '.join(PLOT_SUFFIXES)} file")
+    return path
+
+
 def _check_hosts(hosts: list[str] | None) -> list[str] | None:
     """--host specs are checked before anything runs: a bad one is a usage error (exit 2)."""
     from edgecnn.remote import Host
@@ -259,7 +268,8 @@ def bench(
     json_out: str = typer.Option(None, "--json", help="Write the JSON report to this file ('-': stdout only)."),
     csv_out: Path = typer.Option(None, "--csv", help="Write the rows as CSV."),
     md_out: Path = typer.Option(None, "--md", help="Write the table as Markdown."),
-    plot: Path = typer.Option(None, help="Write a PNG plot of latency against accuracy."),
+    plot: Path = typer.Option(None, callback=_check_plot,
+                              help="Write a plot of latency against accuracy (.png, .svg or .pdf)."),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
     host: list[str] = typer.Option(None, callback=_check_hosts,
                                    help="Bench on USER@HOST[:PORT] over SSH instead of here; repeat for a fleet."),

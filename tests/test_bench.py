@@ -180,3 +180,18 @@ def test_bench_verb_writes_json_csv_markdown_and_plot(run_dir, tmp_path):
     alone.write_bytes((run_dir / "model_int8.tflite").read_bytes())
     bad = run_subprocess(["bench", str(alone), "--runs", "2", "--plot", str(tmp_path / "none.png")])
     assert bad.returncode == 1 and "nothing to plot" in bad.stderr and not (tmp_path / "none.png").exists()
+
+
+def test_the_plot_format_follows_its_suffix(run_dir, tmp_path):
+    from edgecnn.bench_output import write_plot
+
+    from .conftest import run_subprocess
+
+    rows = bench_paths([run_dir / "model_int8.tflite"], resolve_target("cpu", threads=1), warmup=1, runs=3)
+    write_plot(rows, tmp_path / "plot.svg", "title")
+    assert "<svg" in (tmp_path / "plot.svg").read_text()
+    write_plot(rows, tmp_path / "plot.pdf", "title")
+    assert (tmp_path / "plot.pdf").read_bytes().startswith(b"%PDF")
+    bad = run_subprocess(["bench", str(run_dir), "--runs", "2", "--plot", str(tmp_path / "plot.txt")])
+    assert bad.returncode == 2 and "plot.txt: expected a .png, .svg, .pdf file" in bad.stderr
+    assert "Artifact" not in bad.stdout and not (tmp_path / "plot.txt").exists()  # refused before benchmarking
