@@ -7,7 +7,8 @@ float32 NHWC input batch::
     batch = pre(frame)          # an OpenCV BGR frame, a grayscale image, or a batch of either
     batch.shape                 # (1, 28, 28, 1), float32, x = (pixel * scale - mean) / std
 
-Raw images are uint8 (OpenCV's BGR order for colour). A float array already shaped like the model input
+Raw images are uint8 (OpenCV's BGR order for colour); a batch is an array of them or a list, whose images may
+differ in size. A float array already shaped like the model input
 (``(28, 28, 1)`` or ``(N, 28, 28, 1)``) is taken as preprocessed and passed through after a finiteness check.
 """
 
@@ -66,7 +67,10 @@ class Preprocessing:
         return self.batch(x)[0]
 
     def batch(self, x) -> tuple[np.ndarray, bool]:
-        """Like calling the object, and also tell whether ``x`` was a single image (True) or a batch."""
+        """Like calling the object, and also tell whether ``x`` was a single image (True) or a batch. A list of
+        uint8 images may mix sizes and colours: each is converted on its own."""
+        if isinstance(x, list | tuple) and x and all(isinstance(i, np.ndarray) and i.dtype == np.uint8 for i in x):
+            return self.normalize(np.stack([self.image(img) for img in x])), False
         try:
             x = np.asarray(x)
         except ValueError as exc:  # ragged nested lists

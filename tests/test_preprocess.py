@@ -43,6 +43,15 @@ def test_batches_of_images_and_preprocessed_arrays():
     assert single and out.shape == (1, 28, 28, 1)
 
 
+def test_a_list_of_images_of_different_sizes_and_colours_is_a_batch():
+    bright_gray, dark_bgr = np.full((8, 8), 255, np.uint8), np.zeros((40, 30, 3), np.uint8)
+    batch, single = GRAY.batch([bright_gray, dark_bgr])
+    assert not single and batch.shape == (2, 28, 28, 1)
+    assert batch[0].min() == 1.0 and batch[1].max() == 0.0
+    with pytest.raises(InputError, match="expected a gray, BGR or BGRA image"):
+        GRAY.batch([bright_gray, np.zeros((4, 4, 2), np.uint8)])
+
+
 def test_inversion_and_normalization():
     pre = Preprocessing(height=2, width=2, channels=1, mean=0.5, std=0.5, invert=True)
     out = pre(np.array([[0, 255], [0, 255]], np.uint8))
