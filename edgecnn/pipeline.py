@@ -124,7 +124,8 @@ def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu",
                  console: Console | None = None, data_dir=None, image_size: int = 28) -> dict:
     """Train, export every format and precision, benchmark on ``target``; print the table, write report.json."""
     console = console or Console()
-    bench_target = resolve_target(target, threads)  # fail before training when the target is unusable
+    run_folder(out)  # fail before anything prints when --out is a file, or the target is unusable
+    bench_target = resolve_target(target, threads)
     from edgecnn.train import TrainConfig
 
     config = config or TrainConfig()

@@ -149,3 +149,9 @@ def test_a_keras_model_carrying_code_is_refused(tmp_path):
     keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(tmp_path / "lambda.keras")
     with pytest.raises(EdgecnnError, match="lambda.keras.*(unsafe|safe_mode)"):
         load_model(tmp_path / "lambda.keras")
+
+
+def test_pipeline_refuses_a_file_as_its_output_before_announcing_training(bad, capsys):
+    assert run_cli(["pipeline", "--out", str(bad / "a_file")]) == 1
+    captured = capsys.readouterr()
+    assert "exists and is not a folder" in captured.err and "train" not in captured.out
