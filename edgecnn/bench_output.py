@@ -113,12 +113,18 @@ def write_markdown(rows: list[BenchRow], path: str | Path, title: str) -> None:
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
-def write_plot(rows: list[BenchRow], path: str | Path, title: str) -> None:
-    """p50 latency (log scale) against test accuracy, one labelled point per artifact that has both; the format
-    follows the suffix, one of ``PLOT_SUFFIXES``."""
+def plot_suffix(path: str | Path) -> str:
+    """The suffix of a plot path, which picks its format; EdgecnnError unless it is one of ``PLOT_SUFFIXES``."""
     suffix = Path(path).suffix.lower()
     if suffix not in PLOT_SUFFIXES:
-        raise EdgecnnError(f"--plot writes {', '.join(PLOT_SUFFIXES)} files, not {Path(path).name}")
+        raise EdgecnnError(f"{Path(path).name}: expected a {', '.join(PLOT_SUFFIXES)} file")
+    return suffix
+
+
+def write_plot(rows: list[BenchRow], path: str | Path, title: str) -> None:
+    """p50 latency (log scale) against test accuracy, one labelled point per artifact that has both; the format
+    follows the suffix (see ``plot_suffix``)."""
+    suffix = plot_suffix(path)
     try:
         import matplotlib
     except ImportError:

@@ -238,10 +238,13 @@ def export(
 
 def _check_plot(path: Path | None) -> Path | None:
     """--plot's format is checked before the benchmark runs: a bad one is a usage error (exit 2)."""
-    from edgecnn.bench_output import PLOT_SUFFIXES
+    from edgecnn.bench_output import plot_suffix
 
-    if path is not None and path.suffix.lower() not in PLOT_SUFFIXES:
-        raise typer.BadParameter(f"{path.name}: expected a {', '.join(PLOT_SUFFIXES)} file")
+    if path is not None:
+        try:
+            plot_suffix(path)
+        except EdgecnnError as exc:
+            raise typer.BadParameter(str(exc)) from None
     return path
 
 

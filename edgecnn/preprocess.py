@@ -70,7 +70,7 @@ class Preprocessing:
         """Like calling the object, and also tell whether ``x`` was a single image (True) or a batch. A list of
         uint8 images may mix sizes and colours: each is converted on its own."""
         if isinstance(x, list | tuple) and x and all(isinstance(i, np.ndarray) and i.dtype == np.uint8 for i in x):
-            return self.normalize(np.stack([self.image(img) for img in x])), False
+            return self._convert(x), False
         try:
             x = np.asarray(x)
         except ValueError as exc:  # ragged nested lists
@@ -88,8 +88,11 @@ class Preprocessing:
         single = x.ndim == 2 or (x.ndim == 3 and x.shape[-1] in (1, 3, 4))
         if not single and x.ndim not in (3, 4):
             raise InputError(f"expected an image or a batch of images, got an array of shape {x.shape}")
-        images = [x] if single else list(x)
-        return self.normalize(np.stack([self.image(img) for img in images])), single
+        return self._convert([x] if single else list(x)), single
+
+    def _convert(self, images) -> np.ndarray:
+        """The normalized float32 batch of uint8 images, each converted to the model's colour and size."""
+        return self.normalize(np.stack([self.image(img) for img in images]))
 
     def image(self, img: np.ndarray) -> np.ndarray:
         """Convert one uint8 image to the model's colour and size (and invert it if asked): H x W x C uint8."""
