@@ -85,12 +85,18 @@ AUGMENT_HELP = ("Training augmentation: auto (the dataset's), none, shift (handw
                 "flip-shift-erase (flip-shift plus random erasing).")
 
 
-def _train_config(arch, epochs, batch_size, learning_rate, schedule, augment, patience, seed, strategy, cpu_devices):
+DETERMINISTIC_HELP = ("The same seed gives the same weights on one machine (TensorFlow's op determinism); "
+                      "--no-deterministic where a GPU kernel has no deterministic version.")
+
+
+def _train_config(arch, epochs, batch_size, learning_rate, schedule, augment, patience, seed, strategy, cpu_devices,
+                  deterministic):
     from edgecnn.train import TrainConfig, split_cpu
 
     if cpu_devices:
         split_cpu(cpu_devices)
-    return TrainConfig(arch, epochs or 20, batch_size, learning_rate, schedule, augment, seed, patience, strategy)
+    return TrainConfig(arch, epochs or 20, batch_size, learning_rate, schedule, augment, seed, patience, strategy,
+                       deterministic)
 
 
 @app.command()
@@ -108,6 +114,7 @@ def pipeline(
     runs: int = typer.Option(200, min=1, help="Timed batch-1 runs per artifact."),
     warmup: int = typer.Option(20, min=0, help="Untimed runs before timing."),
     seed: int = typer.Option(0, help="Seed for the split, training and calibration."),
+    deterministic: bool = typer.Option(True, help=DETERMINISTIC_HELP),
 ) -> None:
     """Train, export TFLite and ONNX in fp32 and int8, then benchmark every artifact.
 
@@ -115,7 +122,7 @@ def pipeline(
     """
     from edgecnn.pipeline import run_pipeline
 
-    config = _train_config(arch, epochs, 32, 1e-3, "cosine", augment, 5, seed, "default", None)
+    config = _train_config(arch, epochs, 32, 1e-3, "cosine", augment, 5, seed, "default", None, deterministic)
     run_pipeline(out, dataset, config, target.value, threads, calib_samples, warmup, runs, command=_command(),
                  console=console, data_dir=data_dir, image_size=image_size)
 
@@ -135,6 +142,7 @@ def train(
     patience: int = typer.Option(5, min=1, help="Stop this many epochs after the best validation accuracy."),
     image_size: int = typer.Option(28, min=8, max=512, help="Model input height and width."),
     seed: int = typer.Option(0, help="Seed for the split and training."),
+    deterministic: bool = typer.Option(True, help=DETERMINISTIC_HELP),
     strategy: str = typer.Option("default", help="tf.distribute strategy: default, mirrored or multi-worker."),
     cpu_devices: int = typer.Option(None, min=2, help="Split the CPU into N logical devices (for mirrored "
                                     "training without GPUs)."),
@@ -151,7 +159,7 @@ def train(
     from edgecnn.train import TrainConfig
 
     config = _train_config(arch, epochs, batch_size, learning_rate, schedule, augment, patience, seed, strategy,
-                           cpu_devices)
+                           cpu_devices, deterministic)
     if resume:
         config = TrainConfig(epochs=epochs) if epochs else None
     manifest = train_run(out, dataset, config, image_size, _command(), console, data_dir, resume)

@@ -8,7 +8,9 @@
 
 Each epoch writes, atomically, ``last.keras`` (weights and optimizer state), ``best.weights.h5`` when validation
 accuracy improves, and ``state.json`` (epochs done, best epoch, history) in the checkpoint folder. Training stops
-``patience`` epochs after the best one and returns the best weights. ``strategy`` is TensorFlow's own
+``patience`` epochs after the best one and returns the best weights. With ``deterministic`` (the default) the
+same seed, data and machine give the same weights, bit for bit; a resumed run is not bit-identical to an
+uninterrupted one (the shuffle and augmentation streams restart). ``strategy`` is TensorFlow's own
 ``tf.distribute``: ``mirrored`` over every GPU (or, without GPUs, over the logical CPUs made by
 :func:`split_cpu`), ``multi-worker`` where ``TF_CONFIG`` describes the cluster.
 """
@@ -52,6 +54,7 @@ class TrainConfig:
     seed: int = 0
     patience: int = 5
     strategy: str = "default"
+    deterministic: bool = True  # TensorFlow's op determinism: the same seed gives the same weights on one machine
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or not self.learning_rate > 0:
@@ -192,6 +195,8 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
     config.check()
     policy = ds.augmentation if config.augment == "auto" else config.augment
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()  # for the rest of the process: TensorFlow cannot undo it
     x_train, y_train = ds.inputs("train"), ds.split("train").labels
     x_val, y_val = ds.inputs("val"), ds.split("val").labels
     steps = int(np.ceil(len(y_train) / config.batch_size))
@@ -214,8 +219,14 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
             with Progress(*columns, TextColumn("{task.fields[metrics]}"), console=console) as bar:
                 callbacks = [RichProgress(bar, first, config.epochs, steps),
                              Checkpoints(folder, state, config.patience)]
-                model.fit(_input_pipeline(x_train, y_train, config, policy), validation_data=(x_val, y_val),
-                          epochs=config.epochs, initial_epoch=first, shuffle=False, verbose=0, callbacks=callbacks)
+                try:
+                    model.fit(_input_pipeline(x_train, y_train, config, policy), validation_data=(x_val, y_val),
+                              epochs=config.epochs, initial_epoch=first, shuffle=False, verbose=0,
+                              callbacks=callbacks)
+                except tf.errors.UnimplementedError as exc:  # an op with no deterministic kernel on this device
+                    if not config.deterministic:
+                        raise
+                    raise EdgecnnError(f"{exc.message.splitlines()[0]} (train with --no-deterministic)") from None
         seconds = time.perf_counter() - start
         model.load_weights(folder / BEST)
     return TrainResult(model, state["history"], seconds, state["epochs_done"], state["best_val_accuracy"],

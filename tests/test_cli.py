@@ -152,12 +152,14 @@ def test_training_writes_per_class_metrics_and_a_confusion_matrix(run_dir):
 
 def test_train_verb_resumes_with_the_settings_it_started_with(tmp_path):
     out = tmp_path / "run"
-    first = run_subprocess(["train", "--out", str(out), "--epochs", "1", "--batch-size", "128", "--arch", "seed-bn"])
+    first = run_subprocess(["train", "--out", str(out), "--epochs", "1", "--batch-size", "128", "--arch", "seed-bn",
+                            "--no-deterministic"])
     assert first.returncode == 0, first.stderr
     assert "Precision (%)" in first.stdout and "best epoch 1 of 1" in first.stdout
     again = run_subprocess(["train", "--out", str(out), "--resume", "--epochs", "2"])
     assert again.returncode == 0, again.stderr
     source = Manifest.load(out).source
     assert source["arch"] == "seed-bn" and source["epochs_run"] == 2 and source["training"]["batch_size"] == 128
+    assert source["training"]["deterministic"] is False
     missing = run_subprocess(["train", "--out", str(tmp_path / "none"), "--resume"])
     assert missing.returncode == 1 and "nothing to resume" in missing.stderr

@@ -8,9 +8,12 @@ import pytest
 from edgecnn.augment import build_augmentation
 from edgecnn.errors import EdgecnnError
 from edgecnn.models import build_model
+from edgecnn.quiet import import_tf
 from edgecnn.train import BEST, LAST, STATE, Checkpoints, TrainConfig, read_state, train
 
 from .conftest import run_subprocess
+
+tf, keras = import_tf()
 
 
 def test_resume_continues_the_last_checkpoint(digits, tmp_path):
@@ -75,6 +78,27 @@ def test_random_erasing_blanks_one_patch_in_about_half_the_images():
     rows, cols = np.nonzero(out[np.argmax(blanked), :, :, 0] == 0.0)
     assert len(rows) == (np.ptp(rows) + 1) * (np.ptp(cols) + 1)  # one rectangle
     assert np.all(out[blanked == 0] == 0.5)
+
+
+def test_the_same_seed_trains_the_same_weights(digits):
+    def weights(seed):  # augmentation, shuffling and multi-threaded kernels all draw on the seed or may reorder sums
+        config = TrainConfig(epochs=2, batch_size=64, augment="shift", seed=seed, patience=10)
+        return train(digits, config).model.get_weights()
+
+    first, again, other = weights(0), weights(0), weights(1)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def test_an_op_without_a_deterministic_kernel_names_the_way_out(digits, monkeypatch):
+    def fit(*args, **kwargs):  # what TensorFlow raises on a GPU whose kernel has no deterministic version
+        raise tf.errors.UnimplementedError(None, None, "Deterministic GPU implementation of Foo not available.\nmore")
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    with pytest.raises(EdgecnnError, match=r"^Deterministic GPU .* available\. \(train with --no-deterministic\)$"):
+        train(digits, TrainConfig(epochs=1))
+    with pytest.raises(tf.errors.UnimplementedError):
+        train(digits, TrainConfig(epochs=1, deterministic=False))
 
 
 def test_bad_training_settings_fail_in_one_line(digits):
