@@ -86,6 +86,7 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
     from edgecnn.export import MIN_CALIBRATION, ExportOptions, export_artifacts, resolve_tta
     from edgecnn.train import load_model
 
+    notes = console or Console(stderr=True)  # warnings and notes, off stdout when no console is given
     run_dir = Path(run_dir)
     if run_dir.suffix == ".keras":
         run_dir = run_dir.parent
@@ -93,7 +94,7 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
     options = options or ExportOptions()
     policy = manifest.source.get("training", {}).get("augmentation", "")
     if resolve_tta(manifest, options.tta, formats, precisions) == "flip" and "flip" not in policy:
-        (console or Console(stderr=True)).print(
+        notes.print(
             f"warning: {run_dir} was trained without flips (augmentation {policy or 'unknown'}): mirror averaging "
             "may lower its accuracy; compare the validation accuracy below with an export with --tta none")
     model = load_model(run_dir / KERAS_FILE)
@@ -105,11 +106,11 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
             raise EdgecnnError("--calib-samples must be at least 1 for int8 quantization")
         calibration = ds.calibration(calib_samples, seed=seed)
         if len(calibration) < calib_samples:
-            (console or Console(stderr=True)).print(
+            notes.print(
                 f"note: --calib-samples {calib_samples}, but the training split has {len(calibration)} images: "
                 "calibrating on all of them")
         if len(calibration) < MIN_CALIBRATION:
-            (console or Console(stderr=True)).print(
+            notes.print(
                 f"warning: int8 calibration on {len(calibration)} images; {MIN_CALIBRATION} or more are recommended")
         manifest.dataset = {**record, "calibration": f"{len(calibration)} training images, seed {seed}"}
     if command:
