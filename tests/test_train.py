@@ -31,6 +31,27 @@ def test_resume_continues_the_last_checkpoint(digits, tmp_path):
     assert resumed.best_epoch == 1 + int(np.argmax(resumed.history["val_accuracy"]))
 
 
+def test_a_run_resumed_after_a_kill_ends_with_the_weights_of_an_uninterrupted_one(digits, tmp_path, monkeypatch):
+    config = TrainConfig(epochs=3, patience=10, batch_size=64)  # digits: shift augmentation; edge-cnn: dropout
+    whole = train(digits, config, tmp_path / "whole")
+    save_checkpoint = Checkpoints.on_epoch_end
+
+    def killed_after_the_first_epoch(self, epoch, logs=None):
+        save_checkpoint(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoints, "on_epoch_end", killed_after_the_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(digits, config, tmp_path / "split")
+    assert read_state(tmp_path / "split")["epochs_done"] == 1
+    monkeypatch.setattr(Checkpoints, "on_epoch_end", save_checkpoint)
+    resumed = train(digits, config, tmp_path / "split", resume=True)
+    assert resumed.history == whole.history
+    for kept, uninterrupted in zip(resumed.model.get_weights(), whole.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, uninterrupted)
+
+
 def test_resume_refuses_a_missing_or_different_checkpoint(digits, tmp_path):
     with pytest.raises(EdgecnnError, match="nothing to resume"):
         train(digits, TrainConfig(epochs=1), tmp_path, resume=True)
