@@ -46,7 +46,8 @@ def main() -> None:
     document = {"dataset": "digits", "seeds": args.seeds, "runs": runs, "medians": medians,
                 "versions": tool_versions()}
     (RESULTS / "augmentation.json").write_text(json.dumps(document, indent=2) + "\n")
-    lines = ["| augment | seed | val % | test % | best epoch | epochs | train s |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| augment | seed | val % | test % | best epoch | epochs | train s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['policy']} | {r['seed']} | {r['val_accuracy']:.2f} | {r['test_accuracy']:.2f} | {r['best_epoch']} "
               f"| {r['epochs_run']} | {r['seconds']} |" for r in runs]
     lines += [f"| {policy} | median | {m['val_accuracy']:.2f} | {m['test_accuracy']:.2f} | | | |"
