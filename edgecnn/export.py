@@ -18,6 +18,7 @@ on each image and its mirror (:func:`edgecnn.models.with_tta`).
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -148,17 +149,41 @@ def quantize_onnx(fp32_path, path, calibration: np.ndarray, method: str = "minma
 
 
 def finish_onnx(path, manifest: Manifest) -> None:
-    """Store labels and preprocessing in ``metadata_props`` and give internal tensors short names.
+    """Store labels and preprocessing in ``metadata_props``, give internal tensors and symbolic dimensions short,
+    fixed names, and drop the graph's note: the same weights then give the same bytes in any process.
 
     The names are the exporter's and quantizer's (``model/block1_conv/...QuantizeLinear_Output``): 9 KB of
     a 45 KB int8 model. Graph inputs and outputs keep theirs; node names, which ONNX makes optional, are dropped.
+    The exporter numbers its note (a traced TensorFlow function) and its symbolic dimensions ("unk__58") with
+    process-wide counters, and the quantizer lists tensors in an order of its own.
     """
     import json
 
     import onnx
 
     model = onnx.load(str(path))
-    graph = model.graph
+    _short_names(model.graph)
+    _fixed_dimension_names(model.graph)
+    model.graph.doc_string = ""
+    onnx.helper.set_model_props(model, {
+        "edgecnn.labels": json.dumps(manifest.labels),
+        "edgecnn.preprocessing": json.dumps(manifest.preprocessing.to_dict()),
+    })
+    onnx.checker.check_model(model)
+    with atomic_output(path, suffix=".onnx") as tmp:
+        onnx.save(model, str(tmp))
+
+
+def _replace(field, items) -> None:
+    """Set the contents of a repeated protobuf field to ``items`` (copies: they may be its own elements)."""
+    items = [copy.deepcopy(item) for item in items]
+    del field[:]
+    field.extend(items)
+
+
+def _short_names(graph) -> None:
+    """Name internal tensors t0, t1, ... in the order the nodes use them, and list them in that order; drop node
+    names and the entries no node reads or writes (the quantizer leaves some behind)."""
     keep = {v.name for v in (*graph.input, *graph.output)}
     names: dict[str, str] = {}
 
@@ -167,19 +192,28 @@ def finish_onnx(path, manifest: Manifest) -> None:
             return name
         return names.setdefault(name, f"t{len(names)}")
 
+    used = {name for node in graph.node for name in (*node.input, *node.output)}
     for node in graph.node:
         node.name = ""
         node.input[:] = [short(n) for n in node.input]
         node.output[:] = [short(n) for n in node.output]
-    for tensor in (*graph.initializer, *graph.value_info):
-        tensor.name = short(tensor.name)
-    onnx.helper.set_model_props(model, {
-        "edgecnn.labels": json.dumps(manifest.labels),
-        "edgecnn.preprocessing": json.dumps(manifest.preprocessing.to_dict()),
-    })
-    onnx.checker.check_model(model)
-    with atomic_output(path, suffix=".onnx") as tmp:
-        onnx.save(model, str(tmp))
+    rank = {name: i for i, name in enumerate(names.values())}
+    for field in (graph.initializer, graph.value_info):
+        live = [t for t in field if t.name in used]
+        for tensor in live:
+            tensor.name = short(tensor.name)
+        _replace(field, sorted(live, key=lambda t: (rank.get(t.name, len(rank)), t.name)))
+
+
+def _fixed_dimension_names(graph) -> None:
+    """A classifier gives one output row per input image: both batch dimensions become "batch". Other symbols
+    (the doubled batch inside a --tta flip model) get names of their own, so equal names still mean equal sizes."""
+    symbols = {v.type.tensor_type.shape.dim[0].dim_param: "batch" for v in (*graph.input, *graph.output)}
+    symbols.pop("", None)
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = symbols.setdefault(dim.dim_param, f"dim{len(symbols)}")
 
 
 def verify_artifact(path, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -> tuple[dict, dict | None]:

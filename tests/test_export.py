@@ -42,6 +42,16 @@ def test_every_tflite_precision_is_verified_and_recorded(run_copy):
     assert manifest.entry("model_fp16.tflite").quantization == {"input": [0.0, 0], "output": [0.0, 0]}
 
 
+def test_exporting_again_writes_the_same_bytes(run_copy):
+    """The same weights and calibration give the same files, though the process traced more functions between."""
+    def artifacts():
+        export_run(run_copy, formats=("tflite", "onnx"), precisions=("fp32", "int8"))
+        return {p.name: sha256_file(p) for p in run_copy.glob("model_*") if p.suffix in (".tflite", ".onnx")}
+
+    first = artifacts()
+    assert len(first) == 4 and artifacts() == first
+
+
 def test_float_io_int8_and_onnx_opset(run_copy):
     export_run(run_copy, formats=("tflite", "onnx"), precisions=("int8",), options=ExportOptions(int8_io=False))
     assert Classifier(run_copy / "model_int8.tflite").backend.input_dtype == "float32"
