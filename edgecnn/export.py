@@ -208,7 +208,8 @@ def _short_names(graph) -> None:
 def _fixed_dimension_names(graph) -> None:
     """A classifier gives one output row per input image: both batch dimensions become "batch". Other symbols
     (the doubled batch inside a --tta flip model) get names of their own, so equal names still mean equal sizes."""
-    symbols = {v.type.tensor_type.shape.dim[0].dim_param: "batch" for v in (*graph.input, *graph.output)}
+    symbols = {v.type.tensor_type.shape.dim[0].dim_param: "batch" for v in (*graph.input, *graph.output)
+               if v.type.tensor_type.shape.dim}
     symbols.pop("", None)
     for value in (*graph.input, *graph.output, *graph.value_info):
         for dim in value.type.tensor_type.shape.dim:
