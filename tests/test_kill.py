@@ -1,4 +1,5 @@
-"""SIGKILL during `edgecnn train` and `edgecnn export`: what is on disk is always whole, and training resumes."""
+"""SIGKILL during `edgecnn train` and `edgecnn export`: what is on disk is always whole, and training resumes to the
+weights it would have had without the kill."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import sys
 import time
 import zipfile
 
+import numpy as np
 import pytest
 
 from edgecnn.manifest import Manifest, sha256_file
@@ -37,11 +39,26 @@ def _visible_files_are_whole(folder):
                 assert archive.testzip() is None, path
 
 
+TRAIN = ["train", "--epochs", "4", "--batch-size", "128", "--patience", "10"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The weights of the same training run left alone."""
+    from edgecnn.train import load_model
+
+    out = tmp_path_factory.mktemp("uninterrupted")
+    assert run_subprocess([*TRAIN, "--out", str(out)]).returncode == 0
+    return load_model(out / "model.keras").get_weights()
+
+
 @pytest.mark.parametrize("when", ["while loading", "after the first checkpoint", "mid second epoch"])
-def test_killed_training_leaves_whole_files_and_resumes(tmp_path, when):
+def test_killed_training_leaves_whole_files_and_resumes(tmp_path, when, uninterrupted):
+    from edgecnn.train import load_model
+
     out = tmp_path / "run"
     state = out / "checkpoints" / "state.json"
-    process = _start(["train", "--out", str(out), "--epochs", "4", "--batch-size", "128", "--patience", "10"])
+    process = _start([*TRAIN, "--out", str(out)])
     deadline = time.monotonic() + 240
     if when == "while loading":
         time.sleep(2.0)
@@ -65,6 +82,8 @@ def test_killed_training_leaves_whole_files_and_resumes(tmp_path, when):
     assert source["epochs_run"] == 4 and done_before >= 1
     assert not [p.name for p in out.rglob(".*")]  # temporaries of the killed writer were cleaned up
     _visible_files_are_whole(out)
+    for resumed_weights, weights in zip(load_model(out / "model.keras").get_weights(), uninterrupted, strict=True):
+        np.testing.assert_array_equal(resumed_weights, weights)  # as if it had never been killed
 
 
 def test_killed_export_leaves_the_previous_artifacts_whole(run_dir, tmp_path):
