@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from edgecnn.manifest import Manifest, sha256_file
+from edgecnn.train import load_model
 
 from .conftest import run_subprocess
 
@@ -45,8 +46,6 @@ TRAIN = ["train", "--epochs", "4", "--batch-size", "128", "--patience", "10"]
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     """The weights of the same training run left alone."""
-    from edgecnn.train import load_model
-
     out = tmp_path_factory.mktemp("uninterrupted")
     assert run_subprocess([*TRAIN, "--out", str(out)]).returncode == 0
     return load_model(out / "model.keras").get_weights()
@@ -54,8 +53,6 @@ def uninterrupted(tmp_path_factory):
 
 @pytest.mark.parametrize("when", ["while loading", "after the first checkpoint", "mid second epoch"])
 def test_killed_training_leaves_whole_files_and_resumes(tmp_path, when, uninterrupted):
-    from edgecnn.train import load_model
-
     out = tmp_path / "run"
     state = out / "checkpoints" / "state.json"
     process = _start([*TRAIN, "--out", str(out)])
