@@ -244,7 +244,7 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
                         model.fit(_epoch_data(examples, len(y_train), config.batch_size, seed, augment),
                                   validation_data=(x_val, y_val), initial_epoch=epoch, epochs=epoch + 1,
                                   shuffle=False, verbose=0, callbacks=callbacks)
-                        if _patience_spent(state, config.patience):
+                        if model.stop_training:  # set by Checkpoints once patience is spent
                             break
                 except tf.errors.UnimplementedError as exc:  # an op with no deterministic kernel on this device
                     if not config.deterministic:

@@ -73,6 +73,11 @@ def test_early_stopping_counts_from_the_best_epoch_in_the_state(tmp_path):
     assert model.stop_training and read_state(tmp_path)["epochs_done"] == 4
 
 
+def test_training_stops_once_patience_is_spent(digits):
+    result = train(digits, TrainConfig(epochs=30, patience=1, batch_size=128))
+    assert result.epochs_run == result.best_epoch + 1 < 30 and len(result.history["loss"]) == result.epochs_run
+
+
 def test_cosine_schedule_decays_to_one_percent(digits):
     result = train(digits, TrainConfig(epochs=1, batch_size=256))
     assert float(np.asarray(result.model.optimizer.learning_rate)) == pytest.approx(1e-5, rel=0.05)  # 1% of 1e-3
