@@ -20,8 +20,7 @@ from pathlib import Path
 from edgecnn.data import load_dataset
 from edgecnn.export import ExportOptions, export_artifacts
 from edgecnn.manifest import Manifest, tool_versions
-from edgecnn.models import TTA
-from edgecnn.train import load_model
+from edgecnn.models import TTA, load_model
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The gpu target on a CUDA machine: the shipped models through ONNX Runtime's CUDA provider at batch 1 and 256, and
-# the same machine's CPU for comparison. Needs `pip install '.[gpu]'` (onnxruntime-gpu with CUDA 13 and cuDNN 9)
-# and the test split: --data-dir / EDGECNN_DATA_DIR, or a test_split.npz beside each manifest.
+# The gpu target on a CUDA machine: the shipped models through ONNX Runtime's CUDA provider and Keras at batch 1 and
+# 256, and the same machine's CPU for comparison. Needs `pip install '.[gpu]'` (onnxruntime-gpu with CUDA 13 and
+# cuDNN 9), a Keras backend with GPU support (TensorFlow's, or JAX's/PyTorch's with KERAS_BACKEND set) and the test
+# split: --data-dir / EDGECNN_DATA_DIR, or a test_split.npz beside each manifest.
 #
-#   bash benchmarks/gpu.sh benchmarks/results models/mnist models/fashion_mnist
+#   KERAS_BACKEND=jax bash benchmarks/gpu.sh benchmarks/results models/mnist models/fashion_mnist
 #
 # Writes OUT/gpu.{json,md,png} (batch 1), OUT/gpu_batch256.{json,md} and OUT/gpu_host_cpu.json.
 # EDGECNN sets the command (default: edgecnn), e.g. EDGECNN="python3 -m edgecnn" on a machine without an install.

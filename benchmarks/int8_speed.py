@@ -113,8 +113,7 @@ def dynamic_range_model(run_dir: Path, folder: Path) -> Path:
     test-time augmentation of the run's other artifacts, so that it does the same work as they do."""
     from edgecnn.export import export_tflite
     from edgecnn.manifest import Manifest
-    from edgecnn.models import with_tta
-    from edgecnn.train import load_model
+    from edgecnn.models import load_model, with_tta
 
     path = folder / "dynamic.tflite"
     export_tflite(with_tta(load_model(run_dir / "model.keras"), Manifest.load(run_dir).tta), path, "dynamic")

@@ -16,10 +16,9 @@ from pathlib import Path
 
 from edgecnn.bench import accuracy_percent, test_split
 from edgecnn.manifest import Manifest, tool_versions
-from edgecnn.models import with_tta
+from edgecnn.models import load_model, with_tta
 from edgecnn.quiet import native_output_muted
 from edgecnn.runtime import Classifier
-from edgecnn.train import load_model
 
 RESULTS = Path(__file__).parent / "results"
 

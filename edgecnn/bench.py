@@ -184,29 +184,35 @@ def _artifact_macs(path: Path) -> int | None:
 
 
 def bench_keras(path: Path, manifest: Manifest, test, warmup: int, runs: int,
-                batch: int = 1) -> tuple[BenchRow, np.ndarray | None]:
-    """The Keras model as the float reference (skipped where TensorFlow is not installed), and its top-1
-    predictions on the test images (None without them)."""
+                batch: int = 1, want_gpu: bool = False) -> tuple[BenchRow, np.ndarray | None]:
+    """The Keras model as the float reference, on whichever Keras backend ``$KERAS_BACKEND`` names (skipped where
+    Keras or that backend is not installed), and its top-1 predictions on the test images (None without them).
+    ``want_gpu``: note on the row when the backend sees no GPU, so a CPU time is not read as a GPU one."""
     row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, note="reference", batch=batch)
     try:
-        from edgecnn.models import TTA_VIEWS, keras_macs, with_tta
-        from edgecnn.train import keras_device, load_model
-    except ImportError:
-        row.status, row.note = SKIPPED, "TensorFlow is not installed (pip install 'edgecnn[train]')"
+        from edgecnn.models import TTA_VIEWS, keras, keras_device, keras_macs, load_model, with_tta
+    except ImportError as exc:
+        row.status, row.note = SKIPPED, (f"Keras cannot start: no module {exc.name!r} (pip install 'edgecnn[train]', "
+                                         "or keras plus jax or torch with KERAS_BACKEND set)")
         return row, None
     top1 = None
     try:
         plain, row.load_ms = _timed(lambda: load_model(path))
         model = with_tta(plain, manifest.tta)  # the reference computes what the artifacts compute
+        backend = keras.backend.backend()
+        if backend != "tensorflow":
+            row.note += f", Keras on {backend}"
         if manifest.tta == "flip":
-            row.note = f"reference, {TWO_VIEWS}"
+            row.note += f", {TWO_VIEWS}"
         row.device = keras_device()
+        if want_gpu and row.device == "CPU":
+            row.note += f", on the CPU: Keras' {backend} backend sees no GPU"
         row.macs = keras_macs(plain) * TTA_VIEWS[manifest.tta]
         sample = np.zeros((batch, *manifest.preprocessing.input_shape), np.float32)
         _, row.first_ms = _timed(lambda: model.predict_on_batch(sample))
         if test:
             x = manifest.preprocessing(test[0])
-            probs = model.predict(x, batch_size=256, verbose=0)
+            probs = np.asarray(model.predict(x, batch_size=256, verbose=0))
             row.accuracy, row.n, top1 = accuracy_percent(test[1], probs), len(x), probs.argmax(1)
             row.agreement = 100.0
         _fill_latency(row, time_calls(lambda: model.predict_on_batch(sample), warmup, runs))
@@ -251,7 +257,7 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
                 splits[key] = test_split_or_none(manifest.dataset, data_dir, path.parent)
             test = splits[key]
         if path.suffix == ".keras":
-            row, top1 = bench_keras(path, manifest, test, warmup, runs, batch)
+            row, top1 = bench_keras(path, manifest, test, warmup, runs, batch, want_gpu=target.name == "gpu")
             if top1 is not None:
                 references[id(manifest)] = top1
         else:

@@ -4,19 +4,22 @@
     model.count_params()                       # 29,402
     describe_models((28, 28, 1), 10)           # [{"arch", "params", "macs", "input", "summary"}, ...]
     with_tta(model, "flip")                    # averages the predictions on each image and its mirror
+    load_model("runs/demo/model.keras")        # safe_mode=True; one-line EdgecnnError for a bad file
 
-Layers are Keras built-ins only (no Lambda), so saved models load with ``safe_mode=True``.
+Layers are Keras built-ins only (no Lambda), so saved models load with ``safe_mode=True``. This module needs Keras
+alone: on ``KERAS_BACKEND=jax`` (or ``torch``) it loads and runs ``.keras`` models without TensorFlow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from math import prod
+from pathlib import Path
 
 from edgecnn.errors import EdgecnnError, check_choice
-from edgecnn.quiet import import_tf
+from edgecnn.quiet import import_keras
 
-_, keras = import_tf()
+keras = import_keras()
 layers = keras.layers
 
 
@@ -179,3 +182,30 @@ def describe_models(input_shape=(28, 28, 1), num_classes: int = 10) -> list[dict
         rows.append({"arch": arch, "params": int(model.count_params()), "macs": keras_macs(model),
                      "input": list(input_shape), "summary": builder.__doc__.split(":")[0]})
     return rows
+
+
+def load_model(path: str | Path, compile: bool = False) -> keras.Model:
+    """Load a ``.keras`` model with ``safe_mode=True``; one-line EdgecnnError when it is missing or invalid."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgecnnError(f"model not found: {path}")
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=compile)
+    except Exception as exc:  # Keras raises many types for a bad file
+        raise EdgecnnError(f"{path} is not a loadable Keras model: {str(exc).splitlines()[0]}") from None
+
+
+def keras_device() -> str:
+    """Where Keras runs models here: "GPU" when its backend (TensorFlow, JAX or PyTorch) sees one, else "CPU"."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return "GPU" if jax.default_backend() == "gpu" else "CPU"
+    if backend == "torch":
+        import torch
+
+        return "GPU" if torch.cuda.is_available() else "CPU"
+    import tensorflow as tf
+
+    return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"

@@ -84,7 +84,7 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
     artifact on the validation split (``options``: an :class:`edgecnn.export.ExportOptions`)."""
     from edgecnn.data import load_dataset
     from edgecnn.export import MIN_CALIBRATION, ExportOptions, export_artifacts, resolve_tta
-    from edgecnn.train import load_model
+    from edgecnn.models import load_model
 
     notes = console or Console(stderr=True)  # warnings and notes, off stdout when no console is given
     run_dir = Path(run_dir)

@@ -1,10 +1,11 @@
-"""Mute native output around noisy calls, and import TensorFlow and Keras quietly.
+"""Mute native output around noisy calls, and import Keras (and TensorFlow) quietly.
 
 TensorFlow's C++ code, the TFLite converter and LiteRT ("Created TensorFlow Lite XNNPACK delegate") write
 straight to file descriptors 1 and 2, around Python's logging. The CLI mutes those descriptors during imports,
 conversions and model loads, unless ``EDGECNN_DEBUG=1`` (set by ``edgecnn --debug``)::
 
     tf, keras = import_tf()
+    keras = import_keras()      # Keras alone, on $KERAS_BACKEND (tensorflow unless set: jax and torch work too)
     with native_output_muted():
         tflite_bytes = converter.convert()
 """
@@ -40,13 +41,33 @@ def native_output_muted() -> Iterator[None]:
             os.close(fd)
 
 
-def import_tf():
-    """Return ``(tensorflow, keras)``, imported quietly with the TensorFlow backend."""
+def import_keras():
+    """Return ``keras``, imported quietly on ``$KERAS_BACKEND`` (TensorFlow unless the variable says otherwise).
+    Training and export need TensorFlow; loading and running a ``.keras`` model works on any Keras backend."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    # TensorFlow and JAX take (nearly) all GPU memory at start; bench shares the GPU with ONNX Runtime's CUDA provider
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     with native_output_muted():
         import keras
-        import tensorflow as tf
 
-        tf.get_logger().setLevel("ERROR")
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.get_logger().setLevel("ERROR")
+    return keras
+
+
+def import_tf():
+    """Return ``(tensorflow, keras)``, imported quietly. Training and export need Keras' TensorFlow backend:
+    an EdgecnnError says so when ``$KERAS_BACKEND`` names another."""
+    keras = import_keras()
+    if keras.backend.backend() != "tensorflow":
+        from edgecnn.errors import EdgecnnError
+
+        raise EdgecnnError(f"training and export need Keras' TensorFlow backend, but KERAS_BACKEND is "
+                           f"{keras.backend.backend()!r}: unset it (other backends can only bench .keras models)")
+    import tensorflow as tf
+
     return tf, keras

@@ -4,7 +4,7 @@
     result = train(ds, TrainConfig(arch="edge-cnn", epochs=15), checkpoint_dir="runs/demo/checkpoints")
     result.val_accuracy, result.seconds
     train(ds, TrainConfig(epochs=30), checkpoint_dir="runs/demo/checkpoints", resume=True)  # continue after a kill
-    save_model(result.model, "runs/demo/model.keras")   # atomic; reload with load_model (safe_mode=True)
+    save_model(result.model, "runs/demo/model.keras")   # atomic; reload with models.load_model
 
 Each epoch writes, atomically, ``last.keras`` (weights and optimizer state), ``best.weights.h5`` when validation
 accuracy improves, and ``state.json`` (epochs done, best epoch, history) in the checkpoint folder. Training stops
@@ -34,7 +34,7 @@ from edgecnn.atomic import atomic_output, write_json_atomic
 from edgecnn.augment import build_augmentation
 from edgecnn.data import Dataset
 from edgecnn.errors import EdgecnnError, check_choice
-from edgecnn.models import ARCHS, build_model
+from edgecnn.models import ARCHS, build_model, load_model
 from edgecnn.quiet import import_tf
 
 tf, keras = import_tf()
@@ -262,19 +262,3 @@ def save_model(model: keras.Model, path: str | Path) -> Path:
     with atomic_output(path, suffix=".keras") as tmp:
         model.save(tmp)
     return path
-
-
-def keras_device() -> str:
-    """Where Keras runs a model here: "GPU" when TensorFlow sees one, else "CPU"."""
-    return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
-
-
-def load_model(path: str | Path, compile: bool = False) -> keras.Model:
-    """Load a ``.keras`` model with ``safe_mode=True``; one-line EdgecnnError when it is missing or invalid."""
-    path = Path(path)
-    if not path.is_file():
-        raise EdgecnnError(f"model not found: {path}")
-    try:
-        return keras.models.load_model(path, safe_mode=True, compile=compile)
-    except Exception as exc:  # Keras raises many types for a bad file
-        raise EdgecnnError(f"{path} is not a loadable Keras model: {str(exc).splitlines()[0]}") from None

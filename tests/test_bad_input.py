@@ -143,7 +143,7 @@ def test_a_keras_model_carrying_code_is_refused(tmp_path):
     import keras
 
     from edgecnn.errors import EdgecnnError
-    from edgecnn.train import load_model
+    from edgecnn.models import load_model
 
     inputs = keras.Input((4,))
     keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(tmp_path / "lambda.keras")
@@ -155,3 +155,21 @@ def test_pipeline_refuses_a_file_as_its_output_before_announcing_training(bad, c
     assert run_cli(["pipeline", "--out", str(bad / "a_file")]) == 1
     captured = capsys.readouterr()
     assert "exists and is not a folder" in captured.err and "train" not in captured.out
+
+
+@pytest.mark.parametrize("verb, args", [("train", ["--epochs", "1", "--out", "{out}"]), ("export", ["{run}"])])
+def test_training_and_export_under_another_keras_backend_stop_in_one_line(run_dir, tmp_path, verb, args):
+    """KERAS_BACKEND=jax loads and benches .keras models; train and export need TensorFlow and say so."""
+    import os
+
+    from tests.conftest import run_subprocess
+
+    out = tmp_path / "out"
+    before = snapshot(run_dir)
+    result = run_subprocess([verb, *[a.format(run=run_dir, out=out) for a in args]],
+                            env={**os.environ, "KERAS_BACKEND": "jax"})
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0] == ("error: training and export need Keras' TensorFlow backend, but KERAS_BACKEND is 'jax': "
+                        "unset it (other backends can only bench .keras models)")
+    assert not out.exists() and snapshot(run_dir) == before

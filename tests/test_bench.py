@@ -195,3 +195,16 @@ def test_the_plot_format_follows_its_suffix(run_dir, tmp_path):
     bad = run_subprocess(["bench", str(run_dir), "--runs", "2", "--plot", str(tmp_path / "plot.txt")])
     assert bad.returncode == 2 and "plot.txt: expected a .png, .svg, .pdf file" in bad.stderr
     assert "Artifact" not in bad.stdout and not (tmp_path / "plot.txt").exists()  # refused before benchmarking
+
+
+def test_on_the_gpu_target_a_keras_row_that_ran_on_the_cpu_says_so(run_dir, monkeypatch):
+    import edgecnn.models
+    from edgecnn.bench import bench_keras
+    from edgecnn.manifest import Manifest
+
+    monkeypatch.setattr(edgecnn.models, "keras_device", lambda: "CPU")  # also on a machine with a GPU
+    manifest = Manifest.load(run_dir)
+    row, _ = bench_keras(run_dir / "model.keras", manifest, None, 0, 2, want_gpu=True)
+    assert (row.status, row.device) == ("passed", "CPU")
+    assert row.note == "reference, on the CPU: Keras' tensorflow backend sees no GPU"
+    assert bench_keras(run_dir / "model.keras", manifest, None, 0, 2)[0].note == "reference"

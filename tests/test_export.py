@@ -12,10 +12,10 @@ from edgecnn.errors import EdgecnnError
 from edgecnn.export import ExportOptions
 from edgecnn.inspection import inspect_artifact
 from edgecnn.manifest import Manifest, sha256_file
+from edgecnn.models import load_model
 from edgecnn.pipeline import export_run
 from edgecnn.runtime import Classifier
 from edgecnn.targets import resolve_target
-from edgecnn.train import load_model
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgecnn.manifest import Manifest, sha256_file
-from edgecnn.train import load_model
+from edgecnn.models import load_model
 
 from .conftest import run_subprocess
 

@@ -6,8 +6,8 @@ import pytest
 from edgecnn.errors import EdgecnnError
 from edgecnn.export import export_onnx, export_tflite, quantize_onnx
 from edgecnn.inspection import inspect_artifact
-from edgecnn.models import ARCHS, build_model, keras, keras_macs
-from edgecnn.train import load_model, save_model
+from edgecnn.models import ARCHS, build_model, keras, keras_macs, load_model
+from edgecnn.train import save_model
 
 from .conftest import run_subprocess
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from edgecnn.errors import EdgecnnError, InputError, IntegrityError
+from edgecnn.models import load_model
 from edgecnn.runtime import Classifier
-from edgecnn.train import load_model
 from tools.make_video import to_frame
 
 

@@ -1,5 +1,6 @@
 """The runtime where TensorFlow cannot be imported, as on a device with only edgecnn[runtime]."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -57,3 +58,24 @@ def test_tflite_falls_back_to_tensorflow_lite_when_litert_is_missing(run_dir):
     assert out.stdout.split()[1:] == ["(1,", "10)", "1.0"]
     out = run_blocked({"ai_edge_litert", "tflite_runtime", "tensorflow"}, body)
     assert out.returncode != 0 and "no TFLite interpreter installed: pip install ai-edge-litert" in out.stderr
+
+
+def test_bench_runs_the_keras_reference_on_jax_without_tensorflow(run_dir, report, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    body = f"""
+        import sys
+        from edgecnn.cli import main
+        try:
+            main(["bench", {str(run_dir)!r}, "--target", "cpu", "--threads", "1", "--runs", "3", "--warmup", "0",
+                  "--json", {str(tmp_path / "bench.json")!r}])
+        except SystemExit as exc:
+            print("exit", exc.code, "tensorflow imported:", "tensorflow" in sys.modules)
+    """
+    out = run_blocked({"tensorflow"}, body)
+    assert out.stdout.splitlines()[-1] == "exit 0 tensorflow imported: False", out.stderr
+    keras, *artifacts = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert (keras["artifact"], keras["status"], keras["note"]) == ("model.keras", "passed", "reference, Keras on jax")
+    assert keras["accuracy"] == report["rows"][0]["accuracy"]  # what the TensorFlow backend measured in the pipeline
+    # the agreement of each artifact is with the JAX-run reference: the float files agree on every image
+    assert [a["agreement"] for a in artifacts] == [r["agreement"] for r in report["rows"][1:]]
+    assert keras["macs"] == artifacts[0]["macs"] and keras["p50_ms"] > 0

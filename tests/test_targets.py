@@ -80,3 +80,20 @@ def test_gpu_target_runs_the_shipped_model_on_cuda_and_agrees_with_the_cpu():
         on_gpu, on_cpu = gpu.predict_proba(x), cpu.predict_proba(x)
     np.testing.assert_allclose(on_gpu, on_cpu, atol=2e-3)  # cuDNN may use TF32 matrix units
     assert (on_gpu.argmax(1) == on_cpu.argmax(1)).all()
+
+
+def test_keras_reference_runs_on_the_gpu_and_agrees_with_onnx_runtime():
+    from edgecnn.bench import bench_keras
+    from edgecnn.manifest import Manifest
+    from edgecnn.models import keras_device
+    from edgecnn.runtime import Classifier
+
+    if keras_device() != "GPU":
+        pytest.skip("needs an NVIDIA GPU that Keras' backend (TensorFlow, JAX or PyTorch) sees")
+    run = Path(__file__).parents[1] / "models" / "mnist"
+    images = np.random.default_rng(0).integers(0, 256, (64, 28, 28), np.uint8)
+    row, top1 = bench_keras(run / "model.keras", Manifest.load(run), (images, np.zeros(64, int)), 2, 5,
+                            want_gpu=True)
+    assert (row.status, row.device) == ("passed", "GPU") and "no GPU" not in row.note
+    with Classifier(run / "model_fp32.onnx") as cpu:
+        assert np.mean(top1 == cpu.predict_proba(images).argmax(1)) >= 0.95  # TF32 may flip a near tie
