@@ -122,8 +122,9 @@ def plot_suffix(path: str | Path) -> str:
 
 
 def write_plot(rows: list[BenchRow], path: str | Path, title: str) -> None:
-    """p50 latency (log scale) against test accuracy, one labelled point per artifact that has both; the format
-    follows the suffix (see ``plot_suffix``)."""
+    """p50 latency (log scale) against test accuracy, one point per artifact that has both, named in a legend
+    beside the axes (labels on the points would overlap where artifacts are close); the format follows the suffix
+    (see ``plot_suffix``)."""
     suffix = plot_suffix(path)
     try:
         import matplotlib
@@ -131,19 +132,23 @@ def write_plot(rows: list[BenchRow], path: str | Path, title: str) -> None:
         raise EdgecnnError("--plot needs matplotlib (pip install 'edgecnn[train]' or matplotlib)") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     points = [r for r in rows if r.p50_ms is not None and r.accuracy is not None]
     if not points:
         raise EdgecnnError("nothing to plot: no row has both a latency and an accuracy")
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.get_cmap("tab20").colors
     for i, r in enumerate(points):
         marker = {"keras": "s", "tflite": "o", "onnx": "^"}.get(r.format, "o")
-        ax.scatter(r.p50_ms, r.accuracy, marker=marker, s=60)
-        # labels alternate above and below their point, so two points at one accuracy keep readable labels
-        ax.annotate(f"{r.artifact} ({r.size_kb:.0f} KB)", (r.p50_ms, r.accuracy), textcoords="offset points",
-                    xytext=(6, 4 if i % 2 == 0 else -12), fontsize=8)
+        ax.scatter(r.p50_ms, r.accuracy, marker=marker, s=60, color=colors[i % len(colors)],
+                   label=f"{r.artifact} ({r.size_kb:.0f} KB)")
     ax.set_xscale("log")
-    ax.margins(x=0.25)  # room for the labels right of the last point
+    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))  # 0.1, 0.2, 0.5, 1 ms... as plain numbers
+    ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.margins(x=0.15)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, frameon=False)
     ax.set_xlabel(f"p50 latency per batch of {points[0].batch} (ms, log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=10)
