@@ -291,11 +291,15 @@ def bench(
     """Accuracy on the test split, agreement with the Keras model, load time, first call, latency percentiles,
     FPS, GMAC/s and memory of every artifact, as a table.
 
-    With --host, the artifacts, manifests and test split are copied to each host, benched there with
-    `python3 -m edgecnn bench ... --json -` and shown in one table, a section per host.
+    With --host, the artifacts, manifests and test split are copied to each host,
+    benched there with `python3 -m edgecnn bench ... --json -`, and shown in one table.
+
+    The Keras reference runs on the Keras backend that KERAS_BACKEND names
+    (TensorFlow unless set; jax and torch run it without TensorFlow).
 
     Examples:
       edgecnn bench runs/demo --target cpu --threads 1 --json bench.json --plot bench.png
+      KERAS_BACKEND=jax edgecnn bench models/mnist --target gpu --batch 256
       edgecnn bench models/mnist --target rpi --batch 8 --csv rpi.csv --md rpi.md
       edgecnn bench models/mnist --target rpi --host pi@pi4.local --host pi@pi5.local:2222
     """
