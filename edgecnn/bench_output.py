@@ -7,18 +7,22 @@
 JSON schema (``schema`` 4): ``created``, ``target`` (name, label, threads, providers, emulated), ``latency``
 (batch, warmup, runs, how FPS is computed), ``rows`` (one object per artifact, the fields of
 :class:`edgecnn.bench.BenchRow`: times in ms, sizes in KB, accuracy and agreement in %, peak RSS in MiB, ``host``
-empty for this machine) and ``versions``. With ``--host``: ``target`` holds the requested name only and ``hosts``
+empty for this machine) and ``versions`` (with ``keras-backend`` and that backend's version when the process
+imported Keras: the Keras row ran on it). With ``--host``: ``target`` holds the requested name only and ``hosts``
 lists each host with the target it resolved, its versions and its ``error`` (null when it ran). Schema 4 added
 each row's ``device`` to schema 3, which added ``host`` and ``hosts``. Every file is written atomically.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import sys
 import textwrap
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 from rich.console import Console
@@ -83,11 +87,23 @@ def report(rows: list[BenchRow], target: Target | dict, warmup: int, runs: int, 
         "latency": {"batch": batch or (rows[0].batch if rows else 1), "warmup": warmup, "runs": runs,
                     "fps": "batch * 1000 / p50_ms"},
         "rows": [asdict(r) for r in rows],
-        "versions": tool_versions(),
+        "versions": _versions(),
     }
     if hosts is not None:
         document["hosts"] = hosts
     return document
+
+
+def _versions() -> dict[str, str]:
+    """The tools' versions, and the Keras backend (with its version) when this process imported Keras."""
+    versions = tool_versions()
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        backend = keras.backend.backend()
+        versions["keras-backend"] = backend
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions.setdefault(backend, metadata.version(backend))
+    return versions
 
 
 def write_csv(rows: list[BenchRow], path: str | Path) -> None:

@@ -73,7 +73,9 @@ def test_bench_runs_the_keras_reference_on_jax_without_tensorflow(run_dir, repor
     """
     out = run_blocked({"tensorflow"}, body)
     assert out.stdout.splitlines()[-1] == "exit 0 tensorflow imported: False", out.stderr
-    keras, *artifacts = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    document = json.loads((tmp_path / "bench.json").read_text())
+    assert document["versions"]["keras-backend"] == "jax" and "jax" in document["versions"]
+    keras, *artifacts = document["rows"]
     assert (keras["artifact"], keras["status"], keras["note"]) == ("model.keras", "passed", "reference, Keras on jax")
     assert keras["accuracy"] == report["rows"][0]["accuracy"]  # what the TensorFlow backend measured in the pipeline
     # the agreement of each artifact is with the JAX-run reference: the float files agree on every image
