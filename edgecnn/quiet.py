@@ -17,6 +17,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from edgecnn.errors import EdgecnnError
+
 
 @contextmanager
 def native_output_muted() -> Iterator[None]:
@@ -64,8 +66,6 @@ def import_tf():
     an EdgecnnError says so when ``$KERAS_BACKEND`` names another."""
     keras = import_keras()
     if keras.backend.backend() != "tensorflow":
-        from edgecnn.errors import EdgecnnError
-
         raise EdgecnnError(f"training and export need Keras' TensorFlow backend, but KERAS_BACKEND is "
                            f"{keras.backend.backend()!r}: unset it (other backends can only bench .keras models)")
     import tensorflow as tf

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_subprocess
 
 
 @pytest.fixture(scope="module")
@@ -160,10 +161,6 @@ def test_pipeline_refuses_a_file_as_its_output_before_announcing_training(bad, c
 @pytest.mark.parametrize("verb, args", [("train", ["--epochs", "1", "--out", "{out}"]), ("export", ["{run}"])])
 def test_training_and_export_under_another_keras_backend_stop_in_one_line(run_dir, tmp_path, verb, args):
     """KERAS_BACKEND=jax loads and benches .keras models; train and export need TensorFlow and say so."""
-    import os
-
-    from tests.conftest import run_subprocess
-
     out = tmp_path / "out"
     before = snapshot(run_dir)
     result = run_subprocess([verb, *[a.format(run=run_dir, out=out) for a in args]],
