@@ -9,6 +9,10 @@ the same calls the wrapper makes, written inline). Calls alternate one by one, t
 spell of this noisy host hits all alike (rounds of 300 calls each gave ratios of 1.08 and 1.28 for one model in
 two runs a minute apart), and each artifact is measured in a few fresh processes. Writes
 benchmarks/results/runtime_overhead.{json,md}. Target (issue #5): wrapper median <= 1.05 x bare median.
+
+With --float-io, each run's int8 TFLite model is also exported with float input and output (`edgecnn export
+--float-io`: the same int8 kernels, quantizing and dequantizing inside the graph) into a scratch copy of the run,
+and measured the same way, the int8-I/O model's wrapper joining its rounds: how much an app gains end to end.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ import argparse
 import json
 import math
 import multiprocessing
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edgecnn.manifest import Manifest, tool_versions
+from edgecnn.bench import KERAS_FILE
+from edgecnn.manifest import MANIFEST_NAME, Manifest, tool_versions
 from edgecnn.quiet import native_output_muted
 from edgecnn.runtime import Classifier
 
@@ -85,36 +92,57 @@ def interleaved_times(calls: list, runs: int, warmup: int = 50) -> np.ndarray:
     return times
 
 
-def measure(path: Path, threads: int, runs: int) -> dict:
-    """One process's medians for one artifact, in ms; ``floor`` None where the model is not int8 LiteRT."""
+def measure(path: Path, threads: int, runs: int, versus: Path | None = None) -> dict:
+    """One process's medians for one artifact, in ms; ``floor`` None where the model is not int8 LiteRT;
+    ``versus`` None, or the wrapper's median on that other model, timed in the same rounds."""
     with native_output_muted():
         clf = Classifier(path, threads=threads)
+        other = Classifier(versus, threads=threads) if versus else None
     sample = np.random.default_rng(0).random((1, *clf.input_shape), dtype=np.float32)
     calls = [bare_call(clf, sample), lambda: clf.predict_proba(sample)]
-    floor = floor_call(clf, sample)
-    if floor:
-        np.testing.assert_array_equal(floor(), calls[1]())  # the same work, the same answer
-        calls.append(floor)
-    times = np.median(interleaved_times(calls, runs), axis=0)
-    return {"backend": clf.backend.name, "bare": float(times[0]), "wrapper": float(times[1]),
-            "floor": float(times[2]) if floor else None}
+    extra = {"floor": floor_call(clf, sample), "versus": other and (lambda: other.predict_proba(sample))}
+    if extra["floor"]:
+        np.testing.assert_array_equal(extra["floor"](), calls[1]())  # the same work, the same answer
+    calls += [call for call in extra.values() if call]
+    times = iter(np.median(interleaved_times(calls, runs), axis=0).tolist())
+    return {"backend": clf.backend.name, "bare": next(times), "wrapper": next(times),
+            **{name: next(times) if call else None for name, call in extra.items()}}
 
 
-def measure_in_fresh_processes(path: Path, threads: int, runs: int, processes: int) -> dict:
+def measure_in_fresh_processes(path: Path, threads: int, runs: int, processes: int, versus: Path | None = None,
+                               label: str | None = None) -> dict:
     """``measure`` in ``processes`` new processes, one after another: a process's medians can sit tens of
     percent above the next one's on this host, so the row gives medians over processes and the ratios' range."""
     context = multiprocessing.get_context("spawn")
     with context.Pool(1, maxtasksperchild=1) as pool:  # a fresh interpreter for every measurement
-        results = [pool.apply(measure, (path, threads, runs)) for _ in range(processes)]
+        results = [pool.apply(measure, (path, threads, runs, versus)) for _ in range(processes)]
     ratios = [r["wrapper"] / r["bare"] for r in results]
-    row = {"artifact": path.name, "backend": results[0]["backend"],
+    row = {"artifact": label or path.name, "backend": results[0]["backend"],
            "bare_p50_ms": round(float(np.median([r["bare"] for r in results])), 4),
            "wrapper_p50_ms": round(float(np.median([r["wrapper"] for r in results])), 4),
            "ratio": round(float(np.median(ratios)), 3), "ratio_min": round(min(ratios), 3),
            "ratio_max": round(max(ratios), 3), "floor_ratio": None}
     if results[0]["floor"] is not None:
         row["floor_ratio"] = round(float(np.median([r["floor"] / r["bare"] for r in results])), 3)
+    if versus:
+        row["versus_int8_io"] = round(float(np.median([r["wrapper"] / r["versus"] for r in results])), 3)
     return row
+
+
+def float_io_row(run_dir: Path, scratch: Path, threads: int, runs: int, processes: int) -> dict:
+    """Export ``run_dir``'s int8 TFLite model with float I/O into a copy of the run under ``scratch`` and measure
+    it, the run's own (int8-I/O) model_int8.tflite timed alongside."""
+    from edgecnn.export import ExportOptions  # TensorFlow, kept out of the processes that time
+    from edgecnn.pipeline import export_run
+
+    copy = scratch / run_dir.name
+    copy.mkdir()
+    for name in (KERAS_FILE, MANIFEST_NAME):
+        shutil.copy(run_dir / name, copy / name)
+    with native_output_muted():
+        export_run(copy, formats=("tflite",), precisions=("int8",), options=ExportOptions(int8_io=False))
+    return measure_in_fresh_processes(copy / "model_int8.tflite", threads, runs, processes,
+                                      versus=run_dir / "model_int8.tflite", label="model_int8.tflite, float I/O")
 
 
 def main() -> None:
@@ -123,24 +151,35 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3000, help="timed rounds per process")
     parser.add_argument("--processes", type=int, default=3, help="fresh processes per artifact")
+    parser.add_argument("--float-io", action="store_true", help="also an int8 TFLite export with float I/O")
     args = parser.parse_args()
-    rows = [{"run": str(run_dir), **measure_in_fresh_processes(run_dir / a.file, args.threads, args.runs,
-                                                                args.processes)}
-            for run_dir in args.run_dirs for a in Manifest.load(run_dir).artifacts]
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for run_dir in args.run_dirs:
+            rows += [{"run": str(run_dir), **measure_in_fresh_processes(run_dir / a.file, args.threads, args.runs,
+                                                                         args.processes)}
+                     for a in Manifest.load(run_dir).artifacts]
+            if args.float_io:
+                rows.append({"run": str(run_dir),
+                             **float_io_row(run_dir, Path(scratch), args.threads, args.runs, args.processes)})
     document = {"threads": args.threads, "runs": args.runs, "processes": args.processes, "batch": 1,
                 "target_ratio": 1.05, "rows": rows, "versions": tool_versions()}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "runtime_overhead.json").write_text(json.dumps(document, indent=2) + "\n")
-    lines = ["| run | artifact | backend | bare p50 (ms) | wrapper p50 (ms) | ratio | ratio range | floor ratio |",
-             "|---|---|---|---:|---:|---:|---|---:|"]
+    lines = ["| run | artifact | backend | bare p50 (ms) | wrapper p50 (ms) | ratio | ratio range | floor ratio "
+             "| wrapper vs int8-I/O wrapper |", "|---|---|---|---:|---:|---:|---|---:|---:|"]
     lines += [f"| {r['run']} | {r['artifact']} | {r['backend']} | {r['bare_p50_ms']} | {r['wrapper_p50_ms']} | "
-              f"{r['ratio']} | {r['ratio_min']}-{r['ratio_max']} | {r['floor_ratio'] or '-'} |" for r in rows]
+              f"{r['ratio']} | {r['ratio_min']}-{r['ratio_max']} | {r['floor_ratio'] or '-'} | "
+              f"{r.get('versus_int8_io') or '-'} |" for r in rows]
     (RESULTS / "runtime_overhead.md").write_text(
         f"# Runtime wrapper overhead, batch 1, {args.threads} thread(s)\n\n"
-        f"Command: `python benchmarks/runtime_overhead.py {' '.join(map(str, args.run_dirs))}`\n\n"
+        f"Command: `python benchmarks/runtime_overhead.py {' '.join(map(str, args.run_dirs))}"
+        f"{' --float-io' if args.float_io else ''}`\n\n"
         f"Each artifact measured in {args.processes} fresh processes of {args.runs} rounds, the calls alternating "
         "one by one; medians over the processes, and the range of their ratios. Floor ratio (int8 LiteRT): the "
-        "bare loop plus only the finite check, quantizing and dequantizing, inline, against the bare loop.\n\n"
+        "bare loop plus only the finite check, quantizing and dequantizing, inline, against the bare loop. "
+        "Float I/O rows (--float-io): the int8 model exported with float input and output, its wrapper's median "
+        "over the int8-I/O model's wrapper in the same rounds in the last column.\n\n"
         + "\n".join(lines) + "\n")
     print("\n".join(lines))
 

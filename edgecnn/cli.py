@@ -208,7 +208,10 @@ def export(
     quantize: str = typer.Option("none,int8", help="Comma-separated: none (fp32), fp16, dynamic, int8 "
                                  "(fp16 and dynamic are TFLite only)."),
     calib_samples: int = typer.Option(300, min=1, help="Training images used to calibrate int8."),
-    int8_io: bool = typer.Option(True, "--int8-io/--float-io", help="Full-int8 TFLite input/output type."),
+    int8_io: bool = typer.Option(
+        True, "--int8-io/--float-io",
+        help="Full-int8 TFLite input/output type: int8 for integer-only devices; float quantizes inside the graph, "
+             "faster from Python."),
     opset: int = typer.Option(None, min=13, help="ONNX opset (default: the exporter's)."),
     calibration: str = typer.Option("minmax", help="ONNX calibration: minmax, entropy or percentile."),
     onnx_activations: str = typer.Option("int8", help="ONNX int8 activations: int8 (S8S8) or uint8 (U8S8, "

@@ -52,9 +52,17 @@ def test_exporting_again_writes_the_same_bytes(run_copy):
     assert len(first) == 4 and artifacts() == first
 
 
-def test_float_io_int8_and_onnx_opset(run_copy):
+def test_float_io_int8_and_onnx_opset(run_copy, digits):
+    """--float-io moves quantizing into the graph: the same int8 model, the same answers, float in and out."""
+    x = digits.inputs("test")[:200]
+    with Classifier(run_copy / "model_int8.tflite") as clf:
+        int8_io, step = clf.predict_proba(x), clf.backend.output["quantization"][0]
     export_run(run_copy, formats=("tflite", "onnx"), precisions=("int8",), options=ExportOptions(int8_io=False))
-    assert Classifier(run_copy / "model_int8.tflite").backend.input_dtype == "float32"
+    with Classifier(run_copy / "model_int8.tflite") as clf:
+        assert clf.backend.input_dtype == "float32" and clf.backend.output["dtype"] == np.float32
+        float_io = clf.predict_proba(x)
+    assert np.abs(float_io - int8_io).max() <= step + 1e-6  # a rounding tie may fall the other way, no more
+    assert (float_io.argmax(1) == int8_io.argmax(1)).mean() >= 0.99
     assert Manifest.load(run_copy).entry("model_int8.tflite").input_dtype == "float32"
     export_run(run_copy, formats=("onnx",), precisions=("fp32",), options=ExportOptions(opset=17))
     opsets = {o.domain: o.version for o in onnx.load(str(run_copy / "model_fp32.onnx")).opset_import}
