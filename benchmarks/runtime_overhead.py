@@ -13,6 +13,8 @@ benchmarks/results/runtime_overhead.{json,md}. Target (issue #5): wrapper median
 With --float-io, each run's int8 TFLite model is also exported with float input and output (`edgecnn export
 --float-io`: the same int8 kernels, quantizing and dequantizing inside the graph) into a scratch copy of the run,
 and measured the same way, the int8-I/O model's wrapper joining its rounds: how much an app gains end to end.
+The export calibrates on the run's dataset (300 training images, seed 0), so MNIST and Fashion-MNIST runs need
+$EDGECNN_DATA_DIR.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def measure(path: Path, threads: int, runs: int, versus: Path | None = None) -> 
         other = Classifier(versus, threads=threads) if versus else None
     sample = np.random.default_rng(0).random((1, *clf.input_shape), dtype=np.float32)
     calls = [bare_call(clf, sample), lambda: clf.predict_proba(sample)]
-    extra = {"floor": floor_call(clf, sample), "versus": other and (lambda: other.predict_proba(sample))}
+    extra = {"floor": floor_call(clf, sample), "versus": (lambda: other.predict_proba(sample)) if other else None}
     if extra["floor"]:
         np.testing.assert_array_equal(extra["floor"](), calls[1]())  # the same work, the same answer
     calls += [call for call in extra.values() if call]
