@@ -107,6 +107,10 @@ def test_one_preprocessed_image_gets_the_same_checks_and_answer(run_dir, digits,
         damaged[0, 3, 4, 0] = bad
         with pytest.raises(InputError, match="NaN or infinite"):
             clf.predict_proba(damaged)
+        clf.predict_proba(np.repeat(x, 3, axis=0))  # a batch: the next image finds the runtime sized for three
+        with pytest.raises(InputError, match="NaN or infinite"):
+            clf.predict_proba(damaged)
+        np.testing.assert_array_equal(clf.predict_proba(x), general)
 
 
 def test_altered_model_is_refused_before_inference(run_dir, tmp_path):
