@@ -32,6 +32,7 @@ from edgecnn.targets import Target
 
 KERAS_FILE = "model.keras"
 TWO_VIEWS = "image + mirror (--tta flip)"  # the note on rows whose model averages each image and its mirror
+FLOAT_IO = "float I/O"  # the note on int8 TFLite rows that quantize inside the graph (export --float-io)
 TEST_SPLIT_FILE = "test_split.npz"  # images and labels shipped beside a manifest to a remote device
 PASSED, EVAL_FAILED, FAILED, SKIPPED = "passed", "exported, evaluation failed", "failed", "skipped"
 STATUSES = (PASSED, EVAL_FAILED, FAILED, SKIPPED)
@@ -156,8 +157,11 @@ def bench_artifact(path: Path, target: Target, test, warmup: int, runs: int, bat
             except EdgecnnError as exc:
                 row.status, row.note = EVAL_FAILED, str(exc)
         _fill_latency(row, time_calls(lambda: clf.predict_proba(sample), warmup, runs))
-        if clf.manifest and clf.manifest.tta == "flip" and not row.note:
-            row.note = TWO_VIEWS
+        if row.status == PASSED:
+            layout = [TWO_VIEWS] if clf.manifest and clf.manifest.tta == "flip" else []
+            if (fmt, row.precision) == ("tflite", "int8") and clf.backend.input_dtype == np.float32:  # --float-io
+                layout.append(FLOAT_IO)
+            row.note = ", ".join(filter(None, [row.note, *layout]))
     except EdgecnnError as exc:
         row.status, row.note = FAILED, str(exc)
     return row

@@ -63,6 +63,10 @@ def test_float_io_int8_and_onnx_opset(run_copy, digits):
         float_io = clf.predict_proba(x)
     assert np.abs(float_io - int8_io).max() <= step + 1e-6  # a rounding tie may fall the other way, no more
     assert (float_io.argmax(1) == int8_io.argmax(1)).mean() >= 0.99
+    notes = {r.artifact: r.note for r in bench_paths([run_copy / "model_int8.tflite", run_copy / "model_int8.onnx",
+                                                        run_copy / "model_fp32.tflite"], resolve_target("cpu", 1),
+                                                       warmup=1, runs=3)}
+    assert notes == {"model_int8.tflite": "float I/O", "model_int8.onnx": "", "model_fp32.tflite": ""}
     assert Manifest.load(run_copy).entry("model_int8.tflite").input_dtype == "float32"
     export_run(run_copy, formats=("onnx",), precisions=("fp32",), options=ExportOptions(opset=17))
     opsets = {o.domain: o.version for o in onnx.load(str(run_copy / "model_fp32.onnx")).opset_import}
