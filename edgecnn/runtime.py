@@ -90,8 +90,8 @@ class TFLiteBackend:
 
     def _bind(self, check_finite: bool):
         """One inference on the interpreter as allocated, every name it needs bound once (``check_finite``: refuse
-        NaN and inf first, inline). The hot path then makes three Python calls where it made four, and none of its
-        dozen attribute lookups: a median 1.1-1.4 us less a call on the default model (benchmarks/wrapper_ab.py).
+        NaN and inf first, inline). The hot path then makes one Python call fewer and none of its dozen attribute
+        lookups: a median 1.1-1.4 us less a call on the default model (benchmarks/wrapper_ab.py).
         """
         interpreter = self.interpreter
         set_tensor, invoke, get_tensor = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
