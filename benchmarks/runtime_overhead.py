@@ -111,13 +111,18 @@ def measure(path: Path, threads: int, runs: int, versus: Path | None = None) -> 
             **{name: next(times) if call else None for name, call in extra.items()}}
 
 
+def in_fresh_processes(fn, args: tuple, processes: int) -> list:
+    """``fn(*args)`` in ``processes`` new Python processes, one after another: each measurement gets a fresh
+    interpreter."""
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        return [pool.apply(fn, args) for _ in range(processes)]
+
+
 def measure_in_fresh_processes(path: Path, threads: int, runs: int, processes: int, versus: Path | None = None,
                                label: str | None = None) -> dict:
     """``measure`` in ``processes`` new processes, one after another: a process's medians can sit tens of
     percent above the next one's on this host, so the row gives medians over processes and the ratios' range."""
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1, maxtasksperchild=1) as pool:  # a fresh interpreter for every measurement
-        results = [pool.apply(measure, (path, threads, runs, versus)) for _ in range(processes)]
+    results = in_fresh_processes(measure, (path, threads, runs, versus), processes)
     ratios = [r["wrapper"] / r["bare"] for r in results]
     row = {"artifact": label or path.name, "backend": results[0]["backend"],
            "bare_p50_ms": round(float(np.median([r["bare"] for r in results])), 4),

@@ -3,9 +3,11 @@
     python benchmarks/wrapper_ab.py fe5ce15~1 runs/demo --processes 3 --runs 5000
 
 Loads `edgecnn/runtime.py` as it was at REV (`git show`) beside this tree's, and times both wrappers and the bare
-loop of `runtime_overhead.py` on each artifact of each run, at batch 1 on the same preprocessed input, call by call
-in rotation, in a few fresh processes: whole runs on this host move by more than a microsecond-sized change, while
-calls interleaved in one process share its state. Writes benchmarks/results/wrapper_ab.{json,md}.
+loop of `runtime_overhead.py`, each on an interpreter of its own, on each artifact of each run, at batch 1 on the
+same preprocessed input, call by call in rotation, half the rounds in each order of the two wrappers, in a few fresh
+processes: whole runs on this host move by more than a microsecond-sized change, while calls interleaved in one
+process share its state. Run it against HEAD with the runtime unchanged (--name wrapper_ab_control) to see what
+the method reads on equal code. Writes benchmarks/results/wrapper_ab.{json,md} (--name: another name).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import multiprocessing
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from runtime_overhead import bare_call, interleaved_times  # this folder's, on the path when run as a script
+
+# this folder's runtime_overhead.py, on the path when this file runs as a script
+from runtime_overhead import bare_call, in_fresh_processes, interleaved_times
 
 from edgecnn.manifest import Manifest, tool_versions
 from edgecnn.quiet import native_output_muted
@@ -43,13 +46,19 @@ def old_runtime_module(revision: str, folder: Path):
 def measure(path: Path, revision: str, folder: Path, threads: int, runs: int) -> dict:
     """One process's medians in microseconds: the bare loop, the wrapper at ``revision``, this tree's wrapper."""
     old = old_runtime_module(revision, folder)
-    with native_output_muted():
-        new_clf, old_clf = Classifier(path, threads=threads), old.Classifier(path, threads=threads)
+    with native_output_muted():  # three interpreters: neither wrapper shares one with the bare loop
+        bare_clf, new_clf = Classifier(path, threads=threads), Classifier(path, threads=threads)
+        old_clf = old.Classifier(path, threads=threads)
     sample = np.random.default_rng(0).random((1, *new_clf.input_shape), dtype=np.float32)
     np.testing.assert_array_equal(new_clf.predict_proba(sample), old_clf.predict_proba(sample))  # same answer
-    calls = [bare_call(new_clf, sample), lambda: old_clf.predict_proba(sample), lambda: new_clf.predict_proba(sample)]
-    bare, before, after = (float(t) * 1e3 for t in np.median(interleaved_times(calls, runs), axis=0))
-    return {"bare_us": bare, "revision_us": before, "tree_us": after}
+    bare, before, after = bare_call(bare_clf, sample), (lambda: old_clf.predict_proba(sample)), (
+        lambda: new_clf.predict_proba(sample))
+    # rotation keeps the cyclic order, so half the rounds run bare, old, new and half bare, new, old: each wrapper
+    # follows the bare loop, and the other wrapper, equally often
+    first = np.median(interleaved_times([bare, before, after], runs // 2), axis=0)
+    second = np.median(interleaved_times([bare, after, before], runs - runs // 2), axis=0)[[0, 2, 1]]
+    bare_us, before_us, after_us = ((first + second) / 2 * 1e3).tolist()
+    return {"bare_us": bare_us, "revision_us": before_us, "tree_us": after_us}
 
 
 def main() -> None:
@@ -59,15 +68,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=5000, help="timed rounds per process")
     parser.add_argument("--processes", type=int, default=3, help="fresh processes per artifact")
+    parser.add_argument("--name", default="wrapper_ab", help="results file name, without suffix (a control run "
+                        "against HEAD, where the runtime is unchanged, shows what the method reads on equal code)")
     args = parser.parse_args()
     rows = []
-    context = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as scratch:  # where each process writes the old module's source
         for run_dir in args.run_dirs:
             for artifact in Manifest.load(run_dir).artifacts:
-                with context.Pool(1, maxtasksperchild=1) as pool:  # a fresh interpreter for every measurement
-                    results = [pool.apply(measure, (run_dir / artifact.file, args.revision, Path(scratch),
-                                                    args.threads, args.runs)) for _ in range(args.processes)]
+                results = in_fresh_processes(measure, (run_dir / artifact.file, args.revision, Path(scratch),
+                                                       args.threads, args.runs), args.processes)
                 saved = [r["revision_us"] - r["tree_us"] for r in results]
                 rows.append({"run": str(run_dir), "artifact": artifact.file, "processes": results,
                              "saved_us_median": round(float(np.median(saved)), 2),
@@ -75,7 +84,7 @@ def main() -> None:
                              "faster_in": sum(s > 0 for s in saved)})
     document = {"revision": args.revision, "threads": args.threads, "runs": args.runs,
                 "processes": args.processes, "batch": 1, "rows": rows, "versions": tool_versions()}
-    (RESULTS / "wrapper_ab.json").write_text(json.dumps(document, indent=2) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(document, indent=2) + "\n")
     lines = ["| run | artifact | bare p50 (us) | wrapper at revision (us) | this tree (us) | saved per call (us), "
              "median and range | faster in |", "|---|---|---:|---:|---:|---|---:|"]
     for r in rows:
@@ -83,11 +92,13 @@ def main() -> None:
         lines.append(f"| {r['run']} | {r['artifact']} | {med['bare_us']} | {med['revision_us']} | {med['tree_us']} "
                      f"| {r['saved_us_median']} ({r['saved_us_min']} to {r['saved_us_max']}) "
                      f"| {r['faster_in']} of {len(r['processes'])} |")
-    (RESULTS / "wrapper_ab.md").write_text(
+    (RESULTS / f"{args.name}.md").write_text(
         f"# The runtime wrapper against its version at {args.revision}, batch 1, {args.threads} thread(s)\n\n"
-        f"Command: `python benchmarks/wrapper_ab.py {args.revision} {' '.join(map(str, args.run_dirs))}`\n\n"
+        f"Command: `python benchmarks/wrapper_ab.py {args.revision} {' '.join(map(str, args.run_dirs))}"
+        f"{'' if args.name == 'wrapper_ab' else f' --name {args.name}'}`\n\n"
         f"Each artifact in {args.processes} fresh processes of {args.runs} rounds, the bare loop and both wrappers "
-        "alternating call by call; medians per process, then over processes.\n\n" + "\n".join(lines) + "\n")
+        "alternating call by call (each on its own interpreter, half the rounds in each order of the two wrappers); "
+        "medians per process, then over processes.\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
