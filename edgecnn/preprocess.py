@@ -122,15 +122,12 @@ class Preprocessing:
         return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if four else cv2.COLOR_BGR2RGB)
 
 
-NON_FINITE = "input contains NaN or infinite values (or values too large to square, > 1e19)"
-
-
 def require_finite(x: np.ndarray) -> None:
     """InputError if the float array ``x`` holds NaN or infinite values (or values too large to square, > 1e19)."""
     # NaN and inf propagate through x.x. np.vdot flattens x itself: measured, one vdot costs the runtime call
     # that follows less than a reshape plus np.dot, and much less than x.sum()
     if not math.isfinite(np.vdot(x, x)):
-        raise InputError(NON_FINITE)
+        raise InputError("input contains NaN or infinite values (or values too large to square, > 1e19)")
 
 
 def decode_image(data: bytes) -> np.ndarray:

@@ -15,7 +15,6 @@ Thread safety: a Classifier is not thread-safe. Use one per thread, or guard its
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 
 from edgecnn.errors import EdgecnnError, InputError, IntegrityError, check_choice
 from edgecnn.manifest import Manifest
-from edgecnn.preprocess import NON_FINITE, Preprocessing, require_finite
+from edgecnn.preprocess import Preprocessing, require_finite
 from edgecnn.quiet import native_output_muted
 
 BACKENDS = ("auto", "tflite", "onnx")
@@ -84,47 +83,21 @@ class TFLiteBackend:
         # at 1x28x28x1, against 3.7 us for a fresh interpreter.tensor() view per call (LiteRT refuses to invoke
         # while a view is alive) and quantizing through 2-D reshapes of it
         self._codes = np.empty(self.input["shape"], self.input_dtype) if self._quantizer else None
-        self._invoke = self._bind(check_finite=False)
-        # the hot path: one preprocessed image, on an interpreter allocated for one
-        self.run_image = self._bind(check_finite=True) if self._batch == 1 else self._resize_and_run_image
-
-    def _bind(self, check_finite: bool):
-        """One inference on the interpreter as allocated, every name it needs bound once (``check_finite``: refuse
-        NaN and inf first, inline). The hot path then makes one Python call fewer and none of its dozen attribute
-        lookups: a median 1.1-1.4 us less a call on the default model (benchmarks/wrapper_ab.py).
-        """
-        interpreter = self.interpreter
-        set_tensor, invoke, get_tensor = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
-        index, output, codes = self.input["index"], self.output["index"], self._codes
-        quantize = self._quantizer.quantize if self._quantizer else None
-        dequantize = self._dequantizer.dequantize if self._dequantizer else None
-
-        def call(x: np.ndarray) -> np.ndarray:
-            if check_finite and not math.isfinite(np.vdot(x, x)):  # what require_finite does, inline
-                raise InputError(NON_FINITE)
-            try:
-                set_tensor(index, quantize(x, codes) if quantize else x)
-                invoke()
-                return dequantize(get_tensor(output)) if dequantize else get_tensor(output)
-            except (ValueError, RuntimeError) as exc:  # a model that loaded but cannot run (e.g. a damaged file)
-                raise EdgecnnError(f"inference failed: {_first_line(exc)}") from None
-
-        return call  # get_tensor returns a copy, and dequantize a new array: the next invoke cannot change them
-
-    def _resize_and_run_image(self, x: np.ndarray) -> np.ndarray:
-        require_finite(x)
-        return self.run(x)  # allocates for one image, which binds the hot path again
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities for a float32 batch that passed the input checks, the interpreter resized to its size."""
-        if len(batch) != self._batch:
-            try:
+        try:
+            if len(batch) != self._batch:
                 self.interpreter.resize_tensor_input(self.input["index"], [len(batch), *self.input_shape])
                 self.interpreter.allocate_tensors()
                 self._details()
-            except (ValueError, RuntimeError) as exc:
-                raise EdgecnnError(f"inference failed: {_first_line(exc)}") from None
-        return self._invoke(batch)
+            if self._quantizer:
+                batch = self._quantizer.quantize(batch, out=self._codes)
+            self.interpreter.set_tensor(self.input["index"], batch)
+            self.interpreter.invoke()
+            output = self.interpreter.get_tensor(self.output["index"])  # a copy: the next invoke reuses the buffer
+            return self._dequantizer.dequantize(output) if self._dequantizer else output
+        except (ValueError, RuntimeError) as exc:  # a model that loaded but cannot run (e.g. a damaged file)
+            raise EdgecnnError(f"inference failed: {_first_line(exc)}") from None
 
 
 def _load_pip_cuda_libraries(ort) -> None:
@@ -183,22 +156,12 @@ class OnnxBackend:
         self.input_dtype = np.dtype(np.float32)
         self.providers = self.session.get_providers()  # ORT drops a GPU provider that fails to start, silently
         self._run_options = ort.RunOptions()  # made once: measured 2-3% faster per call than run()'s default
-        self.run = self._bind(check_finite=False)  # probabilities for a float32 batch that passed the checks
-        self.run_image = self._bind(check_finite=True)  # the hot path: one preprocessed image
 
-    def _bind(self, check_finite: bool):
-        """One inference, every name it needs bound once, like TFLiteBackend._bind."""
-        run, outputs, name, options = self.session.run, [self.output_name], self.input_name, self._run_options
-
-        def call(x: np.ndarray) -> np.ndarray:
-            if check_finite and not math.isfinite(np.vdot(x, x)):  # what require_finite does, inline
-                raise InputError(NON_FINITE)
-            try:
-                return run(outputs, {name: x}, options)[0]
-            except Exception as exc:  # ORT's own exception types: a model that loaded but cannot run
-                raise EdgecnnError(f"inference failed: {_first_line(exc)}") from None
-
-        return call
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        try:
+            return self.session.run([self.output_name], {self.input_name: batch}, self._run_options)[0]
+        except Exception as exc:  # ORT's own exception types: a model that loaded but cannot run
+            raise EdgecnnError(f"inference failed: {_first_line(exc)}") from None
 
 
 class Classifier:
@@ -266,7 +229,8 @@ class Classifier:
         """Class probabilities, shape (N, classes), for one image or a batch."""
         one_image = type(x) is np.ndarray and x.dtype is _FLOAT32 and x.shape == self._one_image
         if one_image and self.backend is not None:
-            return self.backend.run_image(x)  # the hot path: 1.4 us of general checks skipped, NaN still refused
+            require_finite(x)  # the hot path, one preprocessed image: 1.4 us of general checks skipped
+            return self.backend.run(x)
         batch, _ = self.prepare(x)
         return self.backend.run(batch)
 
