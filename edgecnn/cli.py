@@ -1,8 +1,9 @@
 """The ``edgecnn`` command line: thin verbs over the library (see ``edgecnn --help``).
 
 Errors are one line on stderr: exit 2 for usage errors (bad option, missing file argument), 1 for runtime
-errors; ``--debug`` shows tracebacks and TensorFlow's own logs. TensorFlow is imported only by the verbs that
-train or export, so ``predict``, ``inspect``, ``live`` and ``bench`` of .tflite/.onnx artifacts run without it.
+errors; ``--debug`` shows tracebacks and the native logs of TensorFlow and OpenCV. TensorFlow is imported only
+by the verbs that train or export, so ``predict``, ``inspect``, ``live`` and ``bench`` of .tflite/.onnx artifacts
+run without it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.table import Table
 
 from edgecnn import __version__
 from edgecnn.errors import EdgecnnError
-from edgecnn.quiet import native_output_muted
+from edgecnn.quiet import mute_opencv_logs, native_output_muted
 
 app = typer.Typer(
     help="Train a compact CNN, quantize it to int8, export TFLite and ONNX, benchmark it and run it live.\n\n"
@@ -71,12 +72,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and TensorFlow's native logs."),
+    debug: bool = typer.Option(False, "--debug",
+                               help="Show tracebacks and the native logs of TensorFlow and OpenCV."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """edgecnn: train, quantize, export, benchmark and run compact CNNs on edge devices."""
     if debug:
         os.environ["EDGECNN_DEBUG"] = "1"
+    mute_opencv_logs()  # a camera that will not open, or a truncated PNG, gets OpenCV's warnings and our one line
 
 
 ARCH_HELP = "Architecture: edge-cnn, edge-vgg, seed-cnn, seed-bn, dscnn, resnet8 or resnet8-wide ('edgecnn models')."

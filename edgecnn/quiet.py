@@ -2,12 +2,14 @@
 
 TensorFlow's C++ code, the TFLite converter and LiteRT ("Created TensorFlow Lite XNNPACK delegate") write
 straight to file descriptors 1 and 2, around Python's logging. The CLI mutes those descriptors during imports,
-conversions and model loads, unless ``EDGECNN_DEBUG=1`` (set by ``edgecnn --debug``)::
+conversions and model loads, unless ``EDGECNN_DEBUG=1`` (set by ``edgecnn --debug``). OpenCV logs its own
+warnings ("[ WARN:0@0.04] ... can't open camera by index") beside the CLI's one-line errors; the CLI mutes them::
 
     tf, keras = import_tf()
     keras = import_keras()      # Keras alone, on $KERAS_BACKEND (tensorflow unless set: jax and torch work too)
     with native_output_muted():
         tflite_bytes = converter.convert()
+    mute_opencv_logs()
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ def native_output_muted() -> Iterator[None]:
         os.dup2(saved[1], 2)
         for fd in (*saved, devnull):
             os.close(fd)
+
+
+def mute_opencv_logs() -> None:
+    """Turn OpenCV's log off for this process (no-op when EDGECNN_DEBUG=1). For apps that report failures their
+    own way, as the CLI does: the library leaves OpenCV's logging as the app set it."""
+    if os.environ.get("EDGECNN_DEBUG") != "1":
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def import_keras():

@@ -114,7 +114,7 @@ CASES = [  # verb, arguments, exit code, part of the one-line message
 
 
 @pytest.mark.parametrize("verb, args, code, message", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_every_verb_refuses_bad_input_in_one_line(run_dir, bad, tmp_path, capsys, monkeypatch, verb, args, code,
+def test_every_verb_refuses_bad_input_in_one_line(run_dir, bad, tmp_path, capfd, monkeypatch, verb, args, code,
                                                   message):
     monkeypatch.delenv("EDGECNN_DATA_DIR", raising=False)  # no fallback to real dataset files...
     monkeypatch.setenv("HOME", str(tmp_path))  # ...nor to Keras' cache
@@ -122,7 +122,7 @@ def test_every_verb_refuses_bad_input_in_one_line(run_dir, bad, tmp_path, capsys
     args = [a.format(bad=bad, run=run_dir, out=out) for a in args]
     before = snapshot(bad), snapshot(run_dir)
     assert run_cli([verb, *args]) == code
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], captured.err
     assert "Traceback" not in captured.err + captured.out
@@ -170,3 +170,11 @@ def test_training_and_export_under_another_keras_backend_stop_in_one_line(run_di
     assert lines[0] == ("error: training and export need Keras' TensorFlow backend, but KERAS_BACKEND is 'jax': "
                         "unset it (other backends can only bench .keras models)")
     assert not out.exists() and snapshot(run_dir) == before
+
+
+def test_debug_shows_opencv_logs_that_the_cli_otherwise_mutes(run_dir):
+    """Without --debug the camera that will not open is one line (the case above); with it, OpenCV's own log too."""
+    result = run_subprocess(["--debug", "live", str(run_dir / "model_int8.tflite"), "--source", "9", "--no-display"])
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and lines[-1].startswith("error: cannot open video source '9'")
+    assert any(line.startswith("[ WARN:") for line in lines[:-1]), result.stderr
