@@ -19,6 +19,8 @@ CIFAR-10 (``cifar10``) is found the same way, in its binary or Python layout (se
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,12 +140,14 @@ def find_mnist_like(name: str, data_dir=None):
 
 
 def keras_download(name: str):
-    """Keras' own download of ``name`` (needs the network), or None when it fails."""
+    """Keras' own download of ``name`` (needs the network), or None when it fails. Keras prints its progress on
+    stdout, where ``--json -`` writes JSON, so that is kept back: a failed attempt shows only our error."""
     try:
         from edgecnn.quiet import import_tf
 
         _, keras = import_tf()
-        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+        with contextlib.redirect_stdout(io.StringIO()):
+            (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
     except Exception:  # no network, no TensorFlow, a proxy error page: all mean "not available here"
         return None
     return x_train, y_train, x_test, y_test
@@ -178,8 +182,9 @@ def _load_mnist_like(name: str, image_size: int, seed: int, data_dir) -> Dataset
     if arrays is None:
         folders = " or ".join(f"DIR/{sub}/" for sub in MNIST_LIKE[name][0])
         raise EdgecnnError(
-            f"{name} not found: put {', '.join(IDX_FILES)} in DIR or {folders} and pass --data-dir DIR "
-            f"(or set EDGECNN_DATA_DIR); looked in: {', '.join(map(str, data_dirs(data_dir))) or 'nowhere'}"
+            f"{name} not found, and Keras could not download it: put {', '.join(IDX_FILES)} in DIR or {folders} "
+            "and pass --data-dir DIR (or set EDGECNN_DATA_DIR); looked in: "
+            f"{', '.join(map(str, data_dirs(data_dir))) or 'nowhere'}"
         )
     policy = "shift" if name == "mnist" else "flip-shift"
     return _official_split(name, MNIST_LIKE[name][2], arrays, image_size, seed, 1, policy)
@@ -191,8 +196,9 @@ def _load_cifar10(image_size: int, seed: int, data_dir) -> Dataset:
         downloaded = keras_download("cifar10")  # RGB; flatten Keras' (N, 1) labels, reorder to BGR
         if downloaded is None:
             raise EdgecnnError(
-                "cifar10 not found: put cifar-10-batches-bin/ (or cifar-10-binary.tar.gz, or Keras' "
-                "cifar-10-batches-py/) in DIR and pass --data-dir DIR (or set EDGECNN_DATA_DIR); looked in: "
+                "cifar10 not found, and Keras could not download it: put cifar-10-batches-bin/ (or "
+                "cifar-10-binary.tar.gz, or Keras' cifar-10-batches-py/) in DIR and pass --data-dir DIR (or set "
+                "EDGECNN_DATA_DIR); looked in: "
                 f"{', '.join(map(str, data_dirs(data_dir))) or 'nowhere'}"
             )
         x_train, y_train, x_test, y_test = downloaded
@@ -208,13 +214,19 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
+def check_dataset_name(name: str) -> None:
+    """EdgecnnError for a name that is neither a built-in dataset nor ``folder:PATH`` (no file is looked at)."""
+    if not name.startswith(FOLDER_PREFIX):
+        check_choice("dataset", name, [*DATASETS, f"{FOLDER_PREFIX}PATH"])
+
+
 def load_dataset(name: str = "digits", image_size: int = 28, seed: int = 0, data_dir=None) -> Dataset:
     """Load a dataset by name (or ``folder:PATH``); EdgecnnError (one line) for an unknown name or missing files."""
     if not 8 <= image_size <= 512:
         raise EdgecnnError(f"image size must be between 8 and 512 pixels, got {image_size}")
+    check_dataset_name(name)
     if name.startswith(FOLDER_PREFIX):
         from edgecnn.image_folders import load_image_folder
 
         return load_image_folder(name[len(FOLDER_PREFIX):], image_size, seed)
-    check_choice("dataset", name, [*DATASETS, f"{FOLDER_PREFIX}PATH"])
     return DATASETS[name](image_size, seed, data_dir)

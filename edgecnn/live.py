@@ -121,6 +121,8 @@ def open_source(source: str):
     else:
         capture = cv2.VideoCapture(source)
     if not capture.isOpened():
+        if Path(source).is_file():
+            raise EdgecnnError(f"cannot open video source {source!r}: not a video OpenCV can read")
         raise EdgecnnError(f"cannot open video source {source!r}: check the camera index or path given to --source")
     return LatestFrameReader(capture) if is_live(source) else capture
 

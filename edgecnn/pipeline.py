@@ -125,11 +125,15 @@ def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu",
                  console: Console | None = None, data_dir=None, image_size: int = 28) -> dict:
     """Train, export every format and precision, benchmark on ``target``; print the table, write report.json."""
     console = console or Console()
-    run_folder(out)  # fail before anything prints when --out is a file, or the target is unusable
-    bench_target = resolve_target(target, threads)
+    from edgecnn.data import check_dataset_name
     from edgecnn.train import TrainConfig
 
+    # fail before anything prints when --out is a file, the target is unusable, or a name is unknown
+    run_folder(out)
+    bench_target = resolve_target(target, threads)
+    check_dataset_name(dataset)
     config = config or TrainConfig()
+    config.check()
     console.rule(f"[1/3] train {config.arch} on {dataset}")
     manifest = train_run(out, dataset, config, image_size, command, console, data_dir)
     src = manifest.source

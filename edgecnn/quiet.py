@@ -52,6 +52,8 @@ def mute_opencv_logs() -> None:
         import cv2
 
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        # FFmpeg logs apart ("moov atom not found"); OpenCV reads this when it first opens a video: AV_LOG_QUIET
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def import_keras():

@@ -84,6 +84,7 @@ CASES = [  # verb, arguments, exit code, part of the one-line message
     ("train", ["--dataset", "imagenet", "--out", "{out}"], RUNTIME, "unknown dataset 'imagenet'"),
     ("pipeline", ["--dataset", "imagenet", "--out", "{out}"], RUNTIME, "unknown dataset 'imagenet'"),
     ("train", ["--arch", "vgg99", "--out", "{out}"], RUNTIME, "unknown architecture 'vgg99'"),
+    ("pipeline", ["--arch", "vgg99", "--out", "{out}"], RUNTIME, "unknown architecture 'vgg99'"),
     ("models", ["--image-size", "0"], USAGE, "--image-size"),
     ("export", ["{bad}/run_copy", "--format", "coreml"], RUNTIME, "unknown format 'coreml'"),
     ("export", ["{bad}/run_copy", "--quantize", "int4"], RUNTIME, "unknown precision 'int4'"),
@@ -125,7 +126,7 @@ def test_every_verb_refuses_bad_input_in_one_line(run_dir, bad, tmp_path, capfd,
     captured = capfd.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], captured.err
-    assert "Traceback" not in captured.err + captured.out
+    assert "Traceback" not in captured.err and not captured.out  # stdout is for results (JSON with --json -)
     assert not out.exists() and (snapshot(bad), snapshot(run_dir)) == before  # nothing written anywhere
 
 
@@ -170,6 +171,16 @@ def test_training_and_export_under_another_keras_backend_stop_in_one_line(run_di
     assert lines[0] == ("error: training and export need Keras' TensorFlow backend, but KERAS_BACKEND is 'jax': "
                         "unset it (other backends can only bench .keras models)")
     assert not out.exists() and snapshot(run_dir) == before
+
+
+def test_a_file_that_is_not_a_video_is_one_line_without_ffmpeg_logs(run_dir, tmp_path):
+    """FFmpeg logs apart from OpenCV ("moov atom not found"), and reads its level when the first video opens: a
+    fresh process, as a user runs it."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(0).bytes(5000))
+    result = run_subprocess(["live", str(run_dir / "model_int8.tflite"), "--source", str(junk), "--no-display"])
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"error: cannot open video source '{junk}': not a video OpenCV can read"]
 
 
 def test_debug_shows_opencv_logs_that_the_cli_otherwise_mutes(run_dir):

@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -209,3 +210,19 @@ def test_on_the_gpu_target_a_keras_row_that_ran_on_the_cpu_says_so(run_dir, monk
     assert (row.status, row.device) == ("passed", "CPU")
     assert row.note == "reference, on the CPU: Keras' tensorflow backend sees no GPU"
     assert bench_keras(run_dir / "model.keras", manifest, None, 0, 2)[0].note == "reference"
+
+
+def test_json_on_stdout_stays_json_when_the_dataset_is_not_on_disk(tmp_path):
+    """The shipped MNIST model's test split is nowhere here (no data dir, an empty Keras cache, no network):
+    Keras' download attempt prints nothing on stdout, and the row says why accuracy is missing."""
+    import json
+    import os
+
+    from .conftest import run_subprocess
+
+    model = Path(__file__).resolve().parents[1] / "models" / "mnist" / "model_int8.tflite"
+    env = {k: v for k, v in os.environ.items() if k != "EDGECNN_DATA_DIR"} | {"HOME": str(tmp_path)}
+    done = run_subprocess(["bench", str(model), "--runs", "3", "--warmup", "1", "--json", "-"], env=env)
+    assert done.returncode == 0, done.stderr
+    row = json.loads(done.stdout)["rows"][0]  # the whole of stdout is one JSON document
+    assert row["status"] == "passed" and row["accuracy"] is None and "no test split" in row["note"]

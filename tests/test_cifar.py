@@ -70,7 +70,7 @@ def test_missing_cifar10_names_the_files(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("EDGECNN_DATA_DIR", raising=False)
     monkeypatch.setattr("edgecnn.data.keras_download", lambda name: None)
-    with pytest.raises(EdgecnnError, match="cifar10 not found: put cifar-10-batches-bin/"):
+    with pytest.raises(EdgecnnError, match="cifar10 not found, and Keras could not download it: put cifar-10-bat"):
         load_dataset("cifar10", data_dir=tmp_path)
 
 
