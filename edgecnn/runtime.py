@@ -15,6 +15,7 @@ Thread safety: a Classifier is not thread-safe. Use one per thread, or guard its
 
 from __future__ import annotations
 
+import numbers
 import re
 import sys
 from pathlib import Path
@@ -182,6 +183,10 @@ class Classifier:
         if not self.path.is_file():
             raise EdgecnnError(f"model not found: {self.path}")
         check_choice("backend", backend, BACKENDS)
+        if threads is not None and not (isinstance(threads, numbers.Integral) and threads >= 1):
+            raise EdgecnnError(f"threads must be a whole number of at least 1, or None for the runtime's default; "
+                               f"got {threads!r}")
+        threads = None if threads is None else int(threads)  # LiteRT takes only Python's int
         if backend == "auto":
             suffix = self.path.suffix.lower()
             if suffix not in _SUFFIX_BACKEND:

@@ -150,6 +150,14 @@ def test_bad_models_and_options(run_dir, tmp_path):
         Classifier(run_dir / "model_fp32.onnx", providers=["CUDAExecutionProvider"])
     with pytest.raises(InputError, match="top_k"):
         Classifier(run_dir / "model_fp32.onnx").predict(np.zeros((8, 8), np.uint8), top_k=0)
+    for name in ("model_int8.tflite", "model_int8.onnx"):  # LiteRT called 0 a bad model; ORT took -3 silently
+        for threads in (0, -3, 1.5, "2"):
+            with pytest.raises(EdgecnnError, match=f"threads must be a whole number of at least 1.*got {threads!r}"):
+                Classifier(run_dir / name, threads=threads)
+    image = np.zeros((8, 8), np.uint8)
+    numpy_int = Classifier(run_dir / "model_int8.tflite", threads=np.int64(2))  # numpy's integers are whole numbers
+    np.testing.assert_array_equal(numpy_int.predict_proba(image),
+                                  Classifier(run_dir / "model_int8.tflite", threads=1).predict_proba(image))
 
 
 # what ONNX Runtime 1.31's CUDA provider raised on an H100 machine run with CUDA_VISIBLE_DEVICES="" (abridged)
