@@ -250,8 +250,21 @@ def export(
     console.print(table)
 
 
+def _check_output(path):
+    """An output file (``-`` is stdout) is checked before the work that fills it: one that cannot be written is a
+    usage error (exit 2), not a failure after a long benchmark."""
+    from edgecnn.atomic import check_writable
+
+    if path is not None and str(path) != "-":
+        try:
+            check_writable(path)
+        except EdgecnnError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return path
+
+
 def _check_plot(path: Path | None) -> Path | None:
-    """--plot's format is checked before the benchmark runs: a bad one is a usage error (exit 2)."""
+    """--plot's format and folder are checked before the benchmark runs, as every output is."""
     from edgecnn.bench_output import plot_suffix
 
     if path is not None:
@@ -259,7 +272,7 @@ def _check_plot(path: Path | None) -> Path | None:
             plot_suffix(path)
         except EdgecnnError as exc:
             raise typer.BadParameter(str(exc)) from None
-    return path
+    return _check_output(path)
 
 
 def _check_hosts(hosts: list[str] | None) -> list[str] | None:
@@ -282,9 +295,10 @@ def bench(
     runs: int = typer.Option(200, min=1, help="Timed runs per artifact."),
     warmup: int = typer.Option(20, min=0, help="Untimed runs before timing."),
     batch: int = typer.Option(1, min=1, help="Images per timed call."),
-    json_out: str = typer.Option(None, "--json", help="Write the JSON report to this file ('-': stdout only)."),
-    csv_out: Path = typer.Option(None, "--csv", help="Write the rows as CSV."),
-    md_out: Path = typer.Option(None, "--md", help="Write the table as Markdown."),
+    json_out: str = typer.Option(None, "--json", callback=_check_output,
+                                 help="Write the JSON report to this file ('-': stdout only)."),
+    csv_out: Path = typer.Option(None, "--csv", callback=_check_output, help="Write the rows as CSV."),
+    md_out: Path = typer.Option(None, "--md", callback=_check_output, help="Write the table as Markdown."),
     plot: Path = typer.Option(None, callback=_check_plot,
                               help="Write a plot of latency against accuracy (.png, .svg or .pdf)."),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
@@ -432,7 +446,7 @@ def live(
     threads: int = typer.Option(None, min=1, help="Inference threads."),
     display: bool = typer.Option(True, "--display/--no-display", help="Show a window (needs a screen)."),
     json_lines: bool = typer.Option(False, "--json", help="One JSON line per frame, then a summary line."),
-    save: Path = typer.Option(None, help="Write the annotated video here (.mp4)."),
+    save: Path = typer.Option(None, help="Write the annotated video here (.mp4, .avi, .mov or .mkv)."),
     max_frames: int = typer.Option(None, min=1, help="Stop after this many frames."),
     reconnect: bool = typer.Option(False, help="Reopen a camera or stream that drops (5 tries, 1 s apart)."),
 ) -> None:

@@ -23,12 +23,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecnn.atomic import atomic_output
+from edgecnn.atomic import atomic_output, check_writable
 from edgecnn.errors import EdgecnnError
 from edgecnn.runtime import Classifier
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
 QUIT_KEYS = (ord("q"), 27)
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")  # containers the mp4v writer fills (OpenCV 5, FFmpeg)
 
 
 class FolderSource:
@@ -168,6 +169,8 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
     """
     out = out or sys.stdout
     check_source(source)  # a missing file is the first thing to say
+    if save:
+        check_video_path(save)
     if display and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         raise EdgecnnError("no display to show frames on: run with --no-display")
     if max_frames is not None and max_frames < 1:
@@ -175,7 +178,7 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
     capture = open_source(source)
     latencies, start, writer, reconnects, dropped, lost = [], time.perf_counter(), None, 0, 0, False
     try:
-        with atomic_output(save, suffix=Path(save).suffix or ".mp4") if save else nullcontext() as save_tmp:
+        with atomic_output(save, suffix=Path(save).suffix) if save else nullcontext() as save_tmp:
             while max_frames is None or len(latencies) < max_frames:
                 ok, frame = capture.read()
                 if not ok and reconnect and is_live(source):
@@ -203,7 +206,7 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
                 fps = len(latencies) / max(time.perf_counter() - start, 1e-9)
                 annotate(frame, box, top, fps, latencies[-1])
                 if save_tmp:
-                    writer = writer or _writer(save_tmp, capture, frame)
+                    writer = writer or _writer(save_tmp, save, capture, frame)
                     writer.write(frame)
                 if display and _show(frame, len(latencies)):
                     break
@@ -258,9 +261,17 @@ def _clip(roi, shape) -> tuple[int, int, int, int]:
     return x, y, min(w, shape[1] - x), min(h, shape[0] - y)
 
 
-def _writer(path: Path, capture, frame: np.ndarray) -> cv2.VideoWriter:
+def check_video_path(path) -> None:
+    """EdgecnnError for a --save path OpenCV cannot write MPEG-4 into, or that cannot be written at all."""
+    if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
+        raise EdgecnnError(f"cannot write video {path}: OpenCV writes MPEG-4 into {', '.join(VIDEO_SUFFIXES)} files")
+    check_writable(path)
+
+
+def _writer(tmp: Path, save, capture, frame: np.ndarray) -> cv2.VideoWriter:
+    """An MPEG-4 writer into ``tmp``, the temporary file that becomes ``save``."""
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
     if not writer.isOpened():
-        raise EdgecnnError(f"cannot write video {path}")
+        raise EdgecnnError(f"cannot write video {save}: OpenCV could not open an MPEG-4 writer for it")
     return writer

@@ -97,6 +97,14 @@ CASES = [  # verb, arguments, exit code, part of the one-line message
     ("bench", ["{run}", "--runs", "0"], USAGE, "--runs"),
     ("predict", ["{run}/model_int8.tflite", "{bad}/truncated.png", "--top-k", "0"], USAGE, "--top-k"),
     ("live", ["{run}/model_int8.tflite", "--roi", "1,2,3", "--no-display"], RUNTIME, "roi"),
+    # outputs that cannot be written: refused before the work
+    ("live", ["{run}/model_int8.tflite", "--source", "{bad}/one_class/cat", "--no-display",
+              "--save", "{out}.txt"], RUNTIME, "cannot write video"),
+    ("live", ["{run}/model_int8.tflite", "--source", "{bad}/one_class/cat", "--no-display",
+              "--save", "{bad}/a_file/v.mp4"], RUNTIME, "a file stands where its folder should be"),
+    ("bench", ["{run}", "--csv", "{bad}/a_file/b.csv"], USAGE, "a file stands where its folder should be"),
+    ("bench", ["{run}", "--json", "{bad}"], USAGE, "Is a directory"),
+    ("bench", ["{run}", "--plot", "{bad}/a_file/p.png"], USAGE, "a file stands where its folder should be"),
     # outputs that are files
     ("train", ["--out", "{bad}/a_file"], RUNTIME, "exists and is not a folder"),
     ("pipeline", ["--out", "{bad}/a_file"], RUNTIME, "exists and is not a folder"),

@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from edgecnn.atomic import atomic_output, write_json_atomic
-from edgecnn.errors import IntegrityError
+from edgecnn.errors import EdgecnnError, IntegrityError
 from edgecnn.manifest import Manifest, sha256_file
 from edgecnn.preprocess import Preprocessing
 
@@ -90,3 +90,15 @@ def test_atomic_writes_leave_no_partial_file(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # as open() would, not mkstemp's 0600
+
+
+def test_a_path_that_cannot_be_written_is_one_error_naming_it(tmp_path):
+    """Not the hidden temporary file's name, nor an OSError the CLI can only print with its type."""
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_folder").mkdir()
+    for path, reason in [(tmp_path / "a_file" / "b.json", "a file stands where its folder should be"),
+                         (tmp_path / "a_folder", "Is a directory")]:
+        with pytest.raises(EdgecnnError, match=f"^cannot write {path}: {reason}$"):
+            write_json_atomic(path, {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder"] and not any(
+        (tmp_path / "a_folder").iterdir())
