@@ -452,6 +452,8 @@ def live(
 ) -> None:
     """Classify a camera, video, stream or image folder frame by frame.
 
+    q or ESC in the window, or Ctrl-C, stops; the summary is printed and --save keeps the video so far.
+
     Example: edgecnn live runs/demo/model_int8.tflite --source digits.mp4 --no-display --json
     """
     from edgecnn.live import parse_roi, run_live
@@ -463,7 +465,8 @@ def live(
         sys.stdout.write(json.dumps({"summary": summary}) + "\n")
     else:
         console.print(f"{summary['frames']} frames, {summary['mean_fps']} FPS, p50 {summary['p50_ms']} ms, "
-                      f"{summary['dropped']} dropped, {summary['reconnects']} reconnects")
+                      f"{summary['dropped']} dropped, {summary['reconnects']} reconnects"
+                      + (", stopped by Ctrl-C" if summary["interrupted"] else ""))
     if summary["source_lost"]:
         Console(stderr=True).print(f"warning: lost {source} and could not reopen it", markup=False)
 

@@ -165,7 +165,8 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
     """Classify frames until the source ends, ``max_frames`` is reached or the user quits; return a summary.
 
     With ``reconnect``, each time a live source drops it is reopened, trying ``retries`` times ``retry_delay_s``
-    apart; when it stays lost the run ends with its summary, marked ``source_lost``.
+    apart; when it stays lost the run ends with its summary, marked ``source_lost``. Ctrl-C ends a run as q does:
+    the summary is marked ``interrupted`` and a video being saved keeps every frame written so far.
     """
     out = out or sys.stdout
     check_source(source)  # a missing file is the first thing to say
@@ -175,54 +176,89 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
         raise EdgecnnError("no display to show frames on: run with --no-display")
     if max_frames is not None and max_frames < 1:
         raise EdgecnnError(f"--max-frames must be at least 1, got {max_frames}")
-    capture = open_source(source)
-    latencies, start, writer, reconnects, dropped, lost = [], time.perf_counter(), None, 0, 0, False
+    feed = _Feed(source, reconnect, retries, retry_delay_s)
+    latencies, start, writer, interrupted = [], time.perf_counter(), None, False
     try:
         with atomic_output(save, suffix=Path(save).suffix) if save else nullcontext() as save_tmp:
-            while max_frames is None or len(latencies) < max_frames:
-                ok, frame = capture.read()
-                if not ok and reconnect and is_live(source):
-                    dropped += getattr(capture, "dropped", 0)
-                    capture.release()
-                    capture = _reopen(source, retries, retry_delay_s)
-                    if capture is not None:
-                        reconnects += 1
-                        continue
-                    capture, lost = _Closed(), True
-                if not ok:
-                    break
-                box = _clip(roi or centred_square(*frame.shape[:2]), frame.shape)
-                crop = frame[box[1]: box[1] + box[3], box[0]: box[0] + box[2]]
-                tick = time.perf_counter()
-                top = clf.predict(255 - crop if invert else crop, top_k=top_k)
-                latencies.append((time.perf_counter() - tick) * 1e3)
-                if json_lines:
-                    record = {"frame": len(latencies) - 1, "time_s": round(time.perf_counter() - start, 4),
-                              "top": [[label, round(score, 4)] for label, score in top],
-                              "latency_ms": round(latencies[-1], 3)}
-                    out.write(json.dumps(record) + "\n")
-                if not (display or save_tmp):
-                    continue
-                fps = len(latencies) / max(time.perf_counter() - start, 1e-9)
-                annotate(frame, box, top, fps, latencies[-1])
-                if save_tmp:
-                    writer = writer or _writer(save_tmp, save, capture, frame)
-                    writer.write(frame)
-                if display and _show(frame, len(latencies)):
-                    break
+            try:
+                while max_frames is None or len(latencies) < max_frames:
+                    ok, frame = feed.read()
+                    if not ok:
+                        break
+                    box = _clip(roi or centred_square(*frame.shape[:2]), frame.shape)
+                    tick = time.perf_counter()
+                    top = clf.predict(_crop(frame, box, invert), top_k=top_k)
+                    latencies.append((time.perf_counter() - tick) * 1e3)
+                    if json_lines:
+                        out.write(json.dumps({"frame": len(latencies) - 1,
+                                              "time_s": round(time.perf_counter() - start, 4),
+                                              "top": [[label, round(score, 4)] for label, score in top],
+                                              "latency_ms": round(latencies[-1], 3)}) + "\n")
+                    if display or save_tmp:
+                        annotate(frame, box, top, len(latencies) / max(time.perf_counter() - start, 1e-9),
+                                 latencies[-1])
+                    if save_tmp:
+                        writer = writer or _writer(save_tmp, save, feed.fps(), frame)
+                        writer.write(frame)
+                    if display and _show(frame, len(latencies)):
+                        break
+            except KeyboardInterrupt:  # Ctrl-C ends a headless run as q ends a shown one: the video so far is kept
+                interrupted = True
             if not latencies:  # a source that opened but gave nothing: no summary to print, no video to save
                 raise EdgecnnError(f"no frame could be read from {source}")
             if writer:
                 writer.release()
     finally:
-        dropped += getattr(capture, "dropped", 0)
-        capture.release()
+        feed.release()
         if display:
             cv2.destroyAllWindows()
     seconds = time.perf_counter() - start
-    return {"frames": len(latencies), "seconds": round(seconds, 3), "dropped": dropped, "reconnects": reconnects,
-            "source_lost": lost,
+    return {"frames": len(latencies), "seconds": round(seconds, 3), "dropped": feed.dropped,
+            "reconnects": feed.reconnects, "source_lost": feed.lost, "interrupted": interrupted,
             "mean_fps": round(len(latencies) / seconds, 1), "p50_ms": round(float(np.median(latencies)), 3)}
+
+
+class _Feed:
+    """``source``'s frames one by one. With ``reconnect``, a live source that ends is reopened (``retries`` tries
+    ``delay_s`` apart) and read on; ``reconnects``, ``dropped`` (frames a slow model skipped) and ``lost`` (it
+    stayed gone) count what happened."""
+
+    def __init__(self, source: str, reconnect: bool, retries: int, delay_s: float):
+        self.source, self.retries, self.delay_s = source, retries, delay_s
+        self.reconnect = reconnect and is_live(source)
+        self.capture = open_source(source)
+        self.reconnects = self.dropped = 0
+        self.lost = False
+
+    def read(self):
+        ok, frame = self.capture.read()
+        while not ok and self.reconnect and not self.lost:
+            self._close()
+            capture = _reopen(self.source, self.retries, self.delay_s)
+            if capture is None:
+                self.lost = True
+            else:
+                self.capture, self.reconnects = capture, self.reconnects + 1
+                ok, frame = self.capture.read()
+        return ok, frame
+
+    def fps(self) -> float:
+        return self.capture.get(cv2.CAP_PROP_FPS) if self.capture else 0.0
+
+    def release(self) -> None:
+        if self.capture:
+            self._close()
+
+    def _close(self) -> None:
+        self.dropped += getattr(self.capture, "dropped", 0)
+        self.capture.release()
+        self.capture = None
+
+
+def _crop(frame: np.ndarray, box, invert: bool) -> np.ndarray:
+    x, y, w, h = box
+    crop = frame[y: y + h, x: x + w]
+    return 255 - crop if invert else crop
 
 
 def _reopen(source: str, attempts: int, delay_s: float):
@@ -234,15 +270,6 @@ def _reopen(source: str, attempts: int, delay_s: float):
         except EdgecnnError:
             continue
     return None
-
-
-class _Closed:
-    """Stands in for a source that could not be reopened, so the loop's clean-up stays the same."""
-
-    dropped = 0
-
-    def release(self) -> None:
-        pass
 
 
 def _show(frame: np.ndarray, index: int) -> bool:
@@ -268,10 +295,9 @@ def check_video_path(path) -> None:
     check_writable(path)
 
 
-def _writer(tmp: Path, save, capture, frame: np.ndarray) -> cv2.VideoWriter:
-    """An MPEG-4 writer into ``tmp``, the temporary file that becomes ``save``."""
-    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
+def _writer(tmp: Path, save, fps: float, frame: np.ndarray) -> cv2.VideoWriter:
+    """An MPEG-4 writer into ``tmp``, the temporary file that becomes ``save``, at the source's ``fps`` (or 30)."""
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps or 30.0, (frame.shape[1], frame.shape[0]))
     if not writer.isOpened():
         raise EdgecnnError(f"cannot write video {save}: OpenCV could not open an MPEG-4 writer for it")
     return writer

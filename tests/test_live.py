@@ -35,6 +35,14 @@ def run(run_dir, source, capsys, **kwargs):
     return summary, records
 
 
+def frames_in(video) -> int:
+    capture = cv2.VideoCapture(str(video))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    return count
+
+
 def test_headless_run_labels_the_video_frames(run_dir, digit_video, capsys):
     path, truth = digit_video
     summary, records = run(run_dir, path, capsys)
@@ -50,11 +58,7 @@ def test_max_frames_stops_exactly_and_save_writes_every_frame(run_dir, digit_vid
     saved = tmp_path / "annotated.mp4"
     summary, records = run(run_dir, path, capsys, max_frames=17, save=saved)
     assert summary["frames"] == 17 and len(records) == 17
-    capture = cv2.VideoCapture(str(saved))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    assert count == 17
+    assert frames_in(saved) == 17
     assert [p.name for p in tmp_path.iterdir()] == ["annotated.mp4"]
 
 
@@ -183,3 +187,21 @@ def test_keys_s_saves_a_snapshot_and_q_quits(run_dir, digit_video, monkeypatch, 
     assert summary["frames"] == 3 and len(shown) == 3  # q on the third frame
     snapshot = cv2.imread(str(tmp_path / "edgecnn-snapshot-000002.png"))
     assert snapshot is not None and snapshot.shape == (96, 96, 3)
+
+
+class InterruptedCamera(FakeCamera):
+    """A camera whose user presses Ctrl-C while frame ``count + 1`` is awaited."""
+
+    def read(self):
+        if self.index == self.count:
+            raise KeyboardInterrupt
+        return super().read()
+
+
+def test_ctrl_c_ends_the_run_with_its_summary_and_keeps_the_saved_video(run_dir, monkeypatch, capsys, tmp_path):
+    camera = InterruptedCamera(count=7)
+    monkeypatch.setattr(live, "open_source", lambda source: camera)
+    saved = tmp_path / "session.mp4"
+    summary, records = run(run_dir, "0", capsys, save=saved)
+    assert summary["interrupted"] is True and summary["frames"] == len(records) == 7 and camera.released
+    assert frames_in(saved) == 7 and [p.name for p in tmp_path.iterdir()] == ["session.mp4"]
