@@ -188,18 +188,19 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
                     box = _clip(roi or centred_square(*frame.shape[:2]), frame.shape)
                     tick = time.perf_counter()
                     top = clf.predict(_crop(frame, box, invert), top_k=top_k)
-                    latencies.append((time.perf_counter() - tick) * 1e3)
+                    latency_ms = (time.perf_counter() - tick) * 1e3
                     if json_lines:
-                        out.write(json.dumps({"frame": len(latencies) - 1,
+                        out.write(json.dumps({"frame": len(latencies),
                                               "time_s": round(time.perf_counter() - start, 4),
                                               "top": [[label, round(score, 4)] for label, score in top],
-                                              "latency_ms": round(latencies[-1], 3)}) + "\n")
+                                              "latency_ms": round(latency_ms, 3)}) + "\n")
                     if display or save_tmp:
-                        annotate(frame, box, top, len(latencies) / max(time.perf_counter() - start, 1e-9),
-                                 latencies[-1])
+                        annotate(frame, box, top, (len(latencies) + 1) / max(time.perf_counter() - start, 1e-9),
+                                 latency_ms)
                     if save_tmp:
                         writer = writer or _writer(save_tmp, save, feed.fps(), frame)
                         writer.write(frame)
+                    latencies.append(latency_ms)  # a frame counts once it is written out: Ctrl-C may come anywhere
                     if display and _show(frame, len(latencies)):
                         break
             except KeyboardInterrupt:  # Ctrl-C ends a headless run as q ends a shown one: the video so far is kept
