@@ -205,6 +205,8 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
                         break
             except KeyboardInterrupt:  # Ctrl-C ends a headless run as q ends a shown one: the video so far is kept
                 interrupted = True
+            if not latencies and interrupted:  # stopped before the first frame: nothing to sum up or keep
+                raise KeyboardInterrupt
             if not latencies:  # a source that opened but gave nothing: no summary to print, no video to save
                 raise EdgecnnError(f"no frame could be read from {source}")
             if writer:

@@ -205,3 +205,8 @@ def test_ctrl_c_ends_the_run_with_its_summary_and_keeps_the_saved_video(run_dir,
     summary, records = run(run_dir, "0", capsys, save=saved)
     assert summary["interrupted"] is True and summary["frames"] == len(records) == 7 and camera.released
     assert frames_in(saved) == 7 and [p.name for p in tmp_path.iterdir()] == ["session.mp4"]
+    early = InterruptedCamera(count=0)  # Ctrl-C before the first frame: an interruption, and no file left behind
+    monkeypatch.setattr(live, "open_source", lambda source: early)
+    with pytest.raises(KeyboardInterrupt):
+        run(run_dir, "0", capsys, save=tmp_path / "none.mp4")
+    assert early.released and [p.name for p in tmp_path.iterdir()] == ["session.mp4"]
