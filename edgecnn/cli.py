@@ -375,19 +375,21 @@ def _bench_remote(hosts, paths, target, threads, warmup, runs, batch, data_dir, 
 @app.command()
 def predict(
     artifact: Path = typer.Argument(..., **EXISTING, dir_okay=False, help="A .tflite or .onnx model."),
-    images: list[Path] = typer.Argument(..., **EXISTING, dir_okay=False, help="Image files OpenCV can read."),
+    images: list[Path] = typer.Argument(..., **EXISTING,
+                                        help="Image files OpenCV can read, or folders of them (name order)."),
     top_k: int = typer.Option(3, min=1, help="How many labels to show per image."),
     threads: int = typer.Option(None, min=1, help="Inference threads."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Top-k labels with scores for each image, using the manifest beside the model (no TensorFlow).
 
-    Example: edgecnn predict runs/demo/model_int8.tflite digit.png
+    Example: edgecnn predict runs/demo/model_int8.tflite digit.png photos/
     """
-    from edgecnn.preprocess import read_image
+    from edgecnn.preprocess import image_files, read_image
 
+    files = [file for path in images for file in (image_files(path) if path.is_dir() else [path])]
     with _open_classifier(artifact, threads) as clf:
-        results = {str(path): clf.predict(read_image(path), top_k=top_k) for path in images}
+        results = {str(path): clf.predict(read_image(path), top_k=top_k) for path in files}
     if json_out:
         doc = [{"image": k, "top": [{"label": lbl, "score": s} for lbl, s in v]} for k, v in results.items()]
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")

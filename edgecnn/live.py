@@ -25,9 +25,9 @@ import numpy as np
 
 from edgecnn.atomic import atomic_output, check_writable
 from edgecnn.errors import EdgecnnError
+from edgecnn.preprocess import image_files
 from edgecnn.runtime import Classifier
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
 QUIT_KEYS = (ord("q"), 27)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")  # containers the mp4v writer fills (OpenCV 5, FFmpeg)
 
@@ -36,9 +36,7 @@ class FolderSource:
     """Images of a folder in name order, read like a ``cv2.VideoCapture``."""
 
     def __init__(self, folder: Path):
-        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not self.files:
-            raise EdgecnnError(f"no images in {folder}")
+        self.files = image_files(folder)
         self.index = 0
 
     def read(self):

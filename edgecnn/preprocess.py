@@ -139,6 +139,17 @@ def decode_image(data: bytes) -> np.ndarray:
     return image
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files of ``folder`` (by suffix), in name order; InputError if it holds none."""
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise InputError(f"no images in {folder}")
+    return files
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """The image file at ``path`` as a BGR uint8 frame, or one InputError naming the file."""
     try:

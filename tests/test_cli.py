@@ -163,3 +163,18 @@ def test_train_verb_resumes_with_the_settings_it_started_with(tmp_path):
     assert source["training"]["deterministic"] is False
     missing = run_subprocess(["train", "--out", str(tmp_path / "none"), "--resume"])
     assert missing.returncode == 1 and "nothing to resume" in missing.stderr
+
+
+def test_predict_takes_folders_of_images_in_name_order(run_dir, digits, tmp_path, capsys):
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    test = digits.split("test")
+    for i in (2, 0, 1):  # written out of order
+        cv2.imwrite(str(folder / f"{i:02d}.png"), to_frame(test.images[i]))
+    (folder / "notes.txt").write_text("not an image")
+    single = tmp_path / "single.png"
+    cv2.imwrite(str(single), to_frame(test.images[3]))
+    assert run_cli(["predict", str(run_dir / "model_int8.tflite"), str(single), str(folder), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in results] == [str(single), *(str(folder / f"{i:02d}.png") for i in range(3))]
+    assert [r["top"][0]["label"] for r in results] == [str(y) for y in test.labels[[3, 0, 1, 2]]]
