@@ -31,6 +31,7 @@ from edgecnn.runtime import GPU_PROVIDERS, Classifier
 from edgecnn.targets import Target
 
 KERAS_FILE = "model.keras"
+MODEL_SUFFIXES = (".keras", ".tflite", ".onnx")
 TWO_VIEWS = "image + mirror (--tta flip)"  # the note on rows whose model averages each image and its mirror
 FLOAT_IO = "float I/O"  # the note on int8 TFLite rows that quantize inside the graph (export --float-io)
 TEST_SPLIT_FILE = "test_split.npz"  # images and labels shipped beside a manifest to a remote device
@@ -225,22 +226,33 @@ def bench_keras(path: Path, manifest: Manifest, test, warmup: int, runs: int,
     return row, top1
 
 
+def check_bench_path(path: Path) -> None:
+    """EdgecnnError for what bench cannot take: a path that is not there, or a file that is not a model."""
+    if not path.exists():
+        raise EdgecnnError(f"no such run directory or artifact: {path}")
+    if path.is_file() and path.suffix.lower() not in MODEL_SUFFIXES:
+        raise EdgecnnError(f"{path} is not a model: bench takes {', '.join(MODEL_SUFFIXES)} files and run folders")
+
+
 def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest | None]]:
-    """Run directories become their manifest's artifacts (and the Keras reference where the target wants it)."""
+    """Run directories become their manifest's artifacts (and the Keras reference where the target wants it); a
+    file named twice, or by its folder and by itself, is benched once."""
     items = []
     for path in map(Path, paths):
+        check_bench_path(path)
         if path.is_dir():
             manifest = Manifest.load(path)
             if target.keras_reference and (path / KERAS_FILE).is_file():
                 items.append((path / KERAS_FILE, manifest))
             items += [(path / a.file, manifest) for a in manifest.artifacts]
-        elif path.is_file():
-            items.append((path, Manifest.beside(path)))
         else:
-            raise EdgecnnError(f"no such run directory or artifact: {path}")
+            items.append((path, Manifest.beside(path)))
     if not items:
         raise EdgecnnError("nothing to benchmark: the run directory lists no artifacts (run `edgecnn export`)")
-    return items
+    unique: dict[Path, tuple[Path, Manifest | None]] = {}
+    for path, manifest in items:
+        unique.setdefault(path.resolve(), (path, manifest))  # in the order of first mention
+    return list(unique.values())
 
 
 def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_dir=None,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.bench import FAILED, KERAS_FILE, TEST_SPLIT_FILE, BenchRow, test_split_or_none
+from edgecnn.bench import FAILED, KERAS_FILE, TEST_SPLIT_FILE, BenchRow, check_bench_path, test_split_or_none
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import MANIFEST_NAME, Manifest
 
@@ -123,14 +123,13 @@ class _Bundle:
 def bundle(path: str | Path, data_dir=None) -> _Bundle:
     """The files a run directory or artifact needs on the device, and its test split when it can be built here."""
     path = Path(path)
+    check_bench_path(path)
     if path.is_dir():
         manifest, folder, bench_name = Manifest.load(path), path, None
         files = [folder / MANIFEST_NAME] + [folder / a.file for a in manifest.artifacts if a.file != KERAS_FILE]
-    elif path.is_file():
+    else:
         manifest, folder, bench_name = Manifest.beside(path), path.parent, path.name
         files = [path] + ([folder / MANIFEST_NAME] if manifest else [])
-    else:
-        raise EdgecnnError(f"no such run directory or artifact: {path}")
     test = test_split_or_none(manifest.dataset, data_dir) if manifest and manifest.dataset else None
     # without a test split here, the device tries its own dataset
     return _Bundle(files, bench_name, test, folder.resolve().name)

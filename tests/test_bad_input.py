@@ -70,6 +70,7 @@ CASES = [  # verb, arguments, exit code, part of the one-line message
     ("live", ["{bad}/text.onnx", "--no-display"], RUNTIME, "not a loadable ONNX model"),
     ("export", ["{bad}/text.keras"], RUNTIME, "no manifest"),
     ("inspect", ["{bad}/truncated.png"], RUNTIME, "expected a .tflite or .onnx file"),
+    ("bench", ["{run}/manifest.json"], RUNTIME, "manifest.json is not a model: bench takes .keras, .tflite, .onnx"),
     # a model altered after export (sha256 differs from the manifest)
     ("predict", ["{bad}/altered/model_int8.tflite", "{bad}/truncated.png"], RUNTIME, "does not match its manifest"),
     ("live", ["{bad}/altered/model_int8.onnx", "--no-display"], RUNTIME, "does not match its manifest"),

@@ -226,3 +226,12 @@ def test_json_on_stdout_stays_json_when_the_dataset_is_not_on_disk(tmp_path):
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout)["rows"][0]  # the whole of stdout is one JSON document
     assert row["status"] == "passed" and row["accuracy"] is None and "no test split" in row["note"]
+
+
+def test_an_artifact_named_twice_is_benched_once_where_first_named(run_dir):
+    from edgecnn.manifest import Manifest
+
+    int8 = run_dir / "model_int8.tflite"
+    rows = bench_paths([int8, run_dir, int8], resolve_target("rpi", threads=1), warmup=0, runs=2)
+    listed = [a.file for a in Manifest.load(run_dir).artifacts]
+    assert [r.artifact for r in rows] == ["model_int8.tflite", *(f for f in listed if f != "model_int8.tflite")]
