@@ -20,6 +20,7 @@ from pathlib import Path
 
 from edgecnn.errors import EdgecnnError
 
+FILE_IN_THE_WAY = "a file stands where its folder should be"
 _UMASK = os.umask(0)  # read the process umask (the only way is to set it), then put it back
 os.umask(_UMASK)
 
@@ -59,7 +60,7 @@ def check_writable(path: str | os.PathLike) -> None:
     while not folder.exists():  # the nearest folder that is there; write makes the rest
         folder = folder.parent
     if not folder.is_dir():
-        raise EdgecnnError(f"cannot write {path}: a file stands where its folder should be")
+        raise EdgecnnError(f"cannot write {path}: {FILE_IN_THE_WAY}")
     if not os.access(folder, os.W_OK):
         raise EdgecnnError(f"cannot write {path}: Permission denied")
 
@@ -70,7 +71,7 @@ def _named_failure(path: Path) -> Iterator[None]:
     try:
         yield
     except FileExistsError:  # mkdir(parents=True) meeting a file where a folder should be
-        raise EdgecnnError(f"cannot write {path}: a file stands where its folder should be") from None
+        raise EdgecnnError(f"cannot write {path}: {FILE_IN_THE_WAY}") from None
     except OSError as exc:
         raise EdgecnnError(f"cannot write {path}: {exc.strerror or exc}") from None
 
