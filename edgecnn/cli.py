@@ -12,6 +12,8 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
@@ -250,16 +252,23 @@ def export(
     console.print(table)
 
 
+@contextmanager
+def _as_usage_error() -> Iterator[None]:
+    """For option callbacks: an EdgecnnError from a library check becomes typer's usage error (exit 2)."""
+    try:
+        yield
+    except EdgecnnError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def _check_output(path):
     """An output file (``-`` is stdout) is checked before the work that fills it: one that cannot be written is a
     usage error (exit 2), not a failure after a long benchmark."""
     from edgecnn.atomic import check_writable
 
     if path is not None and str(path) != "-":
-        try:
+        with _as_usage_error():
             check_writable(path)
-        except EdgecnnError as exc:
-            raise typer.BadParameter(str(exc)) from None
     return path
 
 
@@ -268,10 +277,8 @@ def _check_plot(path: Path | None) -> Path | None:
     from edgecnn.bench_output import plot_suffix
 
     if path is not None:
-        try:
+        with _as_usage_error():
             plot_suffix(path)
-        except EdgecnnError as exc:
-            raise typer.BadParameter(str(exc)) from None
     return _check_output(path)
 
 
@@ -280,10 +287,8 @@ def _check_hosts(hosts: list[str] | None) -> list[str] | None:
     from edgecnn.remote import Host
 
     for spec in hosts or []:
-        try:
+        with _as_usage_error():
             Host.parse(spec)
-        except EdgecnnError as exc:
-            raise typer.BadParameter(str(exc)) from None
     return hosts
 
 
