@@ -38,6 +38,7 @@ class Target:
     keras_reference: bool  # bench the Keras model too
     emulated: bool
     label: str
+    notes: tuple[str, ...] = ()  # what the profile changed from the request, e.g. threads capped
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,14 +64,15 @@ def cuda_device_count() -> int:
 
 
 def resolve_target(name: str, threads: int | None = None, providers: list[str] | None = None,
-                   machine: str | None = None, gpus: int | None = None) -> Target:
-    """Build the Target for ``name``. ``providers``, ``machine`` and ``gpus`` (CUDA devices) default to what
-    this host has."""
+                   machine: str | None = None, gpus: int | None = None, cores: int | None = None) -> Target:
+    """Build the Target for ``name``. ``providers``, ``machine``, ``gpus`` (CUDA devices) and ``cores`` default to
+    what this host has. A request the profile cannot honour (``rpi`` with more threads than it has) is capped, and
+    ``notes`` says so."""
     check_choice("target", name, TARGETS)
     if threads is not None and threads < 1:
         raise EdgecnnError(f"threads must be at least 1, got {threads}")
     machine = machine or platform.machine()
-    cores = os.cpu_count() or 1
+    cores = cores or os.cpu_count() or 1
     if name == "cpu":
         threads = threads or cores
         return Target("cpu", threads, ("CPUExecutionProvider",), ("tflite", "onnx"), True, False,
@@ -88,10 +90,15 @@ def resolve_target(name: str, threads: int | None = None, providers: list[str] |
         chosen = tuple(p for p in GPU_PROVIDERS if p in providers)
         return Target("gpu", threads or cores, (*chosen, "CPUExecutionProvider"), ("onnx",), True, False,
                       f"gpu ({', '.join(chosen)})")
-    threads = min(threads or RPI_MAX_THREADS, RPI_MAX_THREADS)
-    if machine in ARM_MACHINES:
-        return Target("rpi", threads, ("CPUExecutionProvider",), ("tflite", "onnx"), False, False,
-                      f"rpi (native {machine}, {threads} threads)")
-    threads = min(threads, cores)
-    return Target("rpi", threads, ("CPUExecutionProvider",), ("tflite", "onnx"), False, True,
-                  f"rpi (emulated on {machine}, {threads} threads)")
+    emulated = machine not in ARM_MACHINES
+    limits = [(RPI_MAX_THREADS, "a Raspberry Pi has 4 cores")]
+    if emulated:
+        limits.append((cores, f"this host has {cores} cores"))
+    used = min(threads or RPI_MAX_THREADS, *(n for n, _ in limits))
+    notes = ()
+    if threads and threads > used:
+        notes = (f"{threads} threads asked, {used} used: "
+                 + " and ".join(reason for n, reason in limits if n < threads),)
+    where = f"emulated on {machine}" if emulated else f"native {machine}"
+    return Target("rpi", used, ("CPUExecutionProvider",), ("tflite", "onnx"), False, emulated,
+                  f"rpi ({where}, {used} threads)", notes)

@@ -170,7 +170,7 @@ def test_bench_verb_writes_json_csv_markdown_and_plot(run_dir, tmp_path):
                            "--csv", str(out["csv"]), "--md", str(out["md"]), "--plot", str(out["png"])])
     assert done.returncode == 0, done.stderr
     document = json.loads(out["json"].read_text())
-    assert document["schema"] == 4 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
+    assert document["schema"] == 5 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
     assert document["versions"]["keras-backend"] == "tensorflow"
     table = list(csv.DictReader(out["csv"].open()))
     assert [r["artifact"] for r in table] == [r["artifact"] for r in document["rows"]]

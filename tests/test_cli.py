@@ -1,6 +1,7 @@
 """End to end: `edgecnn pipeline` on the built-in digits, then every verb as a user types it."""
 
 import json
+import os
 import shutil
 
 import cv2
@@ -87,9 +88,11 @@ def test_export_and_bench_verbs_on_a_run_directory(run_dir, tmp_path):
     assert manifest.source["command"].startswith("edgecnn pipeline")  # how the model was trained stays
 
     out = run_subprocess(["bench", str(copy / "model_int8.tflite"), "--runs", "5", "--warmup", "1",
-                          "--target", "rpi", "--json", "-"])
+                          "--target", "rpi", "--threads", "64", "--json", "-"])
     document = json.loads(out.stdout)
-    assert document["target"]["emulated"] is True
+    assert document["target"]["emulated"] is True and document["target"]["threads"] == min(4, os.cpu_count())
+    note = f"64 threads asked, {document['target']['threads']} used: a Raspberry Pi has 4 cores"
+    assert document["target"]["notes"][0].startswith(note) and f"warning: {note}" in out.stderr
     assert document["rows"][0]["accuracy"] >= 95.0 and document["rows"][0]["n"] == 360
 
 

@@ -59,6 +59,20 @@ def test_rpi_target_is_emulated_off_arm_and_native_on_it():
     assert not native.emulated and native.threads == 4 and "native" in native.label
 
 
+@pytest.mark.parametrize("machine, cores, asked, used, note", [
+    ("aarch64", 8, 8, 4, "8 threads asked, 4 used: a Raspberry Pi has 4 cores"),
+    ("x86_64", 2, 3, 2, "3 threads asked, 2 used: this host has 2 cores"),
+    ("x86_64", 2, 8, 2, "8 threads asked, 2 used: a Raspberry Pi has 4 cores and this host has 2 cores"),
+    ("x86_64", 16, 8, 4, "8 threads asked, 4 used: a Raspberry Pi has 4 cores"),
+    ("x86_64", 16, 3, 3, None),
+    ("x86_64", 2, None, 2, None),  # the profile's own default is no request: nothing to note
+])
+def test_rpi_target_notes_a_capped_thread_request(machine, cores, asked, used, note):
+    target = resolve_target("rpi", threads=asked, machine=machine, cores=cores)
+    assert target.threads == used and target.notes == ((note,) if note else ())
+    assert f"{used} threads" in target.label
+
+
 def test_bad_target_requests():
     with pytest.raises(EdgecnnError, match="unknown target 'tpu'"):
         resolve_target("tpu")
