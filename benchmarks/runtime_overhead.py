@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import shutil
 import tempfile
@@ -33,6 +32,7 @@ import numpy as np
 
 from edgecnn.bench import KERAS_FILE
 from edgecnn.manifest import MANIFEST_NAME, Manifest, tool_versions
+from edgecnn.preprocess import MAX_ABS_SUM
 from edgecnn.quiet import native_output_muted
 from edgecnn.runtime import Classifier
 
@@ -58,7 +58,7 @@ def bare_call(clf: Classifier, sample: np.ndarray):
 
 def floor_call(clf: Classifier, sample: np.ndarray):
     """For a LiteRT model with int8 input and output, the bare loop plus the three steps any wrapper must add,
-    made as the wrapper makes them (np.vdot, cv2.addWeighted, a table lookup) but inline: what is left when the
+    made as the wrapper makes them (cv2.norm, cv2.addWeighted, a table lookup) but inline: what is left when the
     wrapper's own code is gone. None for other models."""
     backend = clf.backend
     if backend.name != "tflite" or backend._quantizer is None or backend._dequantizer is None:
@@ -68,7 +68,7 @@ def floor_call(clf: Classifier, sample: np.ndarray):
     scale, zero_point, cv_type = quantizer.inverse_scale, quantizer.zero_point, quantizer._cv_type
 
     def call():
-        if not math.isfinite(np.vdot(sample, sample)):
+        if not cv2.norm(sample, cv2.NORM_L1) <= MAX_ABS_SUM:
             raise ValueError("NaN")
         interpreter.set_tensor(inp, cv2.addWeighted(sample, scale, sample, 0.0, zero_point, codes, cv_type))
         interpreter.invoke()

@@ -111,6 +111,11 @@ def test_one_preprocessed_image_gets_the_same_checks_and_answer(run_dir, digits,
         with pytest.raises(InputError, match="NaN or infinite"):
             clf.predict_proba(damaged)
         np.testing.assert_array_equal(clf.predict_proba(x), general)
+    with pytest.raises(InputError, match="NaN or infinite"):
+        clf.predict_proba(np.full(x.shape, 1e39))  # finite in float64, inf once cast to the model's float32
+    with pytest.raises(InputError, match="absurd"):  # finite, but float32 overflows inside the model: NaN out
+        clf.predict_proba(np.full(x.shape, np.finfo(np.float32).max, np.float32))
+    assert np.isfinite(clf.predict_proba(x * np.float32(1e15))).all()  # large, and still an answer
 
 
 def test_altered_model_is_refused_before_inference(run_dir, tmp_path):
