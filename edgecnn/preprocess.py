@@ -77,8 +77,9 @@ class Preprocessing:
         if x.size == 0:
             raise InputError(f"empty input {x.shape}: expected at least one image")
         if x.dtype.kind == "f" and x.shape[-3:] == self.input_shape and x.ndim in (3, 4):
-            batch = x.reshape((-1, *self.input_shape)).astype(np.float32, copy=False)
-            require_finite(batch)  # after the cast: a float64 1e39 is a float32 inf
+            with np.errstate(over="ignore"):  # a float64 1e39 becomes a float32 inf, which the check refuses
+                batch = x.reshape((-1, *self.input_shape)).astype(np.float32, copy=False)
+            require_finite(batch)
             return batch, x.ndim == 3
         if x.dtype != np.uint8:
             raise InputError(
