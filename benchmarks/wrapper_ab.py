@@ -2,7 +2,8 @@
 
     python benchmarks/wrapper_ab.py fe5ce15~1 runs/demo --processes 3 --runs 5000
 
-Loads `edgecnn/runtime.py` as it was at REV (`git show`) beside this tree's, and times both wrappers and the bare
+Loads `edgecnn/runtime.py` as it was at REV (`git show`) beside this tree's, with the names it imports from
+`edgecnn/preprocess.py` (the finite check) as they were at REV too, and times both wrappers and the bare
 loop of `runtime_overhead.py`, each on an interpreter of its own, on each artifact of each run, at batch 1 on the
 same preprocessed input, call by call in rotation, half the rounds in each order of the two wrappers, in a few fresh
 processes: whole runs on this host move by more than a microsecond-sized change, while calls interleaved in one
@@ -16,6 +17,7 @@ import argparse
 import importlib.util
 import json
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -31,15 +33,28 @@ from edgecnn.runtime import Classifier
 RESULTS = Path(__file__).parent / "results"
 
 
-def old_runtime_module(revision: str, folder: Path):
-    """`edgecnn/runtime.py` at ``revision``, imported as a module of its own (it imports the rest of edgecnn)."""
-    source = subprocess.run(["git", "show", f"{revision}:edgecnn/runtime.py"], capture_output=True, text=True,
+def _module_at(revision: str, file: str, name: str, folder: Path):
+    """``file`` as it was at ``revision``, imported as module ``name`` (it imports the rest of edgecnn)."""
+    source = subprocess.run(["git", "show", f"{revision}:{file}"], capture_output=True, text=True,
                             check=True, cwd=Path(__file__).parent).stdout
-    path = folder / "runtime_at_revision.py"
+    path = folder / f"{name}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("runtime_at_revision", path)
-    module = importlib.util.module_from_spec(spec)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up there
     spec.loader.exec_module(module)
+    return module
+
+
+def old_runtime_module(revision: str, folder: Path):
+    """`edgecnn/runtime.py` at ``revision``, with what it takes from `edgecnn/preprocess.py` (the finite check, the
+    preprocessing) at ``revision`` too."""
+    import edgecnn.preprocess
+
+    module = _module_at(revision, "edgecnn/runtime.py", "runtime_at_revision", folder)
+    preprocess = _module_at(revision, "edgecnn/preprocess.py", "preprocess_at_revision", folder)
+    for name, value in list(vars(module).items()):
+        if value is getattr(edgecnn.preprocess, name, None) and hasattr(preprocess, name):
+            setattr(module, name, getattr(preprocess, name))
     return module
 
 
