@@ -54,10 +54,10 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def _warn(lines) -> None:
-    """Each line as ``warning: LINE`` on stderr."""
+def _to_stderr(lines) -> None:
+    """Print each line on stderr, as it is: warnings ("warning: ...") and notes ("note: ...") stay off stdout."""
     for line in lines:
-        Console(stderr=True).print(f"warning: {line}", markup=False, soft_wrap=True)
+        Console(stderr=True).print(line, markup=False, soft_wrap=True)
 
 
 def _open_classifier(path: Path, threads: int | None):
@@ -67,8 +67,8 @@ def _open_classifier(path: Path, threads: int | None):
     with native_output_muted():
         clf = Classifier(path, threads=threads)
     if clf.manifest is None:
-        _warn([f"{path.name} has no manifest beside it: its integrity is not checked and its labels are class "
-               "indices"])
+        _to_stderr([f"warning: {path.name} has no manifest beside it: its integrity is not checked and its labels "
+                    "are class indices"])
     return clf
 
 
@@ -344,7 +344,7 @@ def bench(
         from edgecnn.targets import resolve_target
 
         bench_target = resolve_target(target.value, threads)
-        _warn(bench_target.notes)
+        _to_stderr(f"note: {note}" for note in bench_target.notes)
         rows = bench_paths(paths, bench_target, warmup, runs, data_dir, batch)
         document = report(rows, bench_target, warmup, runs)
         title = f"edgecnn bench on {bench_target.label}, batch {batch}"
@@ -375,7 +375,7 @@ def _bench_remote(hosts, paths, target, threads, warmup, runs, batch, data_dir, 
 
     options = RemoteOptions(target, threads, warmup, runs, batch, python, ssh_config and str(ssh_config), timeout)
     results = bench_hosts(hosts, paths, options, data_dir)
-    _warn([f"{r.host}: {note}" for r in results if r.target for note in r.target.get("notes", ())])
+    _to_stderr(f"note: {r.host}: {note}" for r in results if r.target for note in r.target.get("notes", ()))
     if len(results) == 1 and results[0].error:
         raise EdgecnnError(results[0].error)
     summary = [{"host": r.host, "target": r.target, "versions": r.versions, "error": r.error} for r in results]
@@ -483,7 +483,7 @@ def live(
                       f"{summary['dropped']} dropped, {summary['reconnects']} reconnects"
                       + (", stopped by Ctrl-C" if summary["interrupted"] else ""))
     if summary["source_lost"]:
-        _warn([f"lost {source} and could not reopen it"])
+        _to_stderr([f"warning: lost {source} and could not reopen it"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -144,7 +144,7 @@ def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu",
                on_done=lambda e: console.print(f"wrote {e.file} ({e.bytes / 1024:.1f} KB)"))
     console.rule(f"[3/3] bench on {bench_target.label}")
     for note in bench_target.notes:
-        console.print(f"warning: {note}", markup=False)
+        console.print(f"note: {note}", markup=False)
     rows = bench_paths([out], bench_target, warmup, runs, data_dir)
     document = report(rows, bench_target, warmup, runs)
     write_json_atomic(Path(out) / REPORT_FILE, document)

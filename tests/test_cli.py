@@ -92,7 +92,7 @@ def test_export_and_bench_verbs_on_a_run_directory(run_dir, tmp_path):
     document = json.loads(out.stdout)
     assert document["target"]["emulated"] is True and document["target"]["threads"] == min(4, os.cpu_count())
     note = f"64 threads asked, {document['target']['threads']} used: a Raspberry Pi has 4 cores"
-    assert document["target"]["notes"][0].startswith(note) and f"warning: {note}" in out.stderr
+    assert document["target"]["notes"][0].startswith(note) and f"note: {note}" in out.stderr
     assert document["rows"][0]["accuracy"] >= 95.0 and document["rows"][0]["n"] == 360
 
 

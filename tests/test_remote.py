@@ -83,7 +83,7 @@ def test_fleet_bench_over_ssh_matches_the_local_accuracy(run_dir, sshd):
     hosts = [h["host"] for h in document["hosts"]]
     assert hosts == ["loopback", f"{getpass.getuser()}@127.0.0.1:{port}"]
     for host in hosts:  # each host capped the request itself, and said so
-        assert f"warning: {host}: 64 threads asked, {min(4, os.cpu_count())} used" in done.stderr
+        assert f"note: {host}: 64 threads asked, {min(4, os.cpu_count())} used" in done.stderr
     assert all(h["error"] is None and "emulated" in h["target"]["label"] for h in document["hosts"])
     local = {r.artifact: r for r in bench_paths([run_dir], resolve_target("rpi"), warmup=1, runs=2)}
     for host in hosts:
