@@ -285,6 +285,20 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
     return rows
 
 
+def failure_summary(report_rows: list[dict]) -> str | None:
+    """One line naming the rows of a report (``bench_output.report(...)["rows"]``) that failed or could not be
+    evaluated, or None where none did. ``bench`` and ``pipeline`` print the table and write the JSON first, then
+    exit 1 with this line, so a script sees the failure that the table shows.
+
+        failure_summary(document["rows"])   # "1 of 5 artifacts did not pass: model_int8.tflite (failed); ..."
+    """
+    bad = [row for row in report_rows if row["status"] in (FAILED, EVAL_FAILED)]
+    if not bad:
+        return None
+    names = ", ".join(f"{row['host'] + ': ' if row['host'] else ''}{row['artifact']} ({row['status']})" for row in bad)
+    return f"{len(bad)} of {len(report_rows)} artifacts did not pass: {names}; see the table"
+
+
 def _fill_latency(row: BenchRow, ms: np.ndarray) -> None:
     for key, value in latency_stats(ms, row.batch).items():
         setattr(row, key, value)

@@ -134,8 +134,9 @@ def pipeline(
     from edgecnn.pipeline import run_pipeline
 
     config = _train_config(arch, epochs, 32, 1e-3, "cosine", augment, 5, seed, "default", None, deterministic)
-    run_pipeline(out, dataset, config, target.value, threads, calib_samples, warmup, runs, command=_command(),
-                 console=console, data_dir=data_dir, image_size=image_size)
+    document = run_pipeline(out, dataset, config, target.value, threads, calib_samples, warmup, runs,
+                            command=_command(), console=console, data_dir=data_dir, image_size=image_size)
+    _exit_if_failed(document)
 
 
 @app.command()
@@ -325,6 +326,8 @@ def bench(
     With --host, the artifacts, manifests and test split are copied to each host,
     benched there with `python3 -m edgecnn bench ... --json -`, and shown in one table.
 
+    A failed row leaves the others, the table and the JSON in place; the exit status is then 1.
+
     The Keras reference runs on the Keras backend that KERAS_BACKEND names
     (TensorFlow unless set; jax and torch run it without TensorFlow).
 
@@ -365,6 +368,16 @@ def bench(
     failed = [h["host"] for h in document.get("hosts", []) if h["error"]]
     if failed:
         raise EdgecnnError(f"{len(failed)} of {len(host)} hosts failed: {', '.join(failed)} (see the table)")
+    _exit_if_failed(document)
+
+
+def _exit_if_failed(document: dict) -> None:
+    """After the table: exit 1 with one line where an artifact failed or could not be evaluated."""
+    from edgecnn.bench import failure_summary
+
+    problem = failure_summary(document["rows"])
+    if problem:
+        raise EdgecnnError(problem)
 
 
 def _bench_remote(hosts, paths, target, threads, warmup, runs, batch, data_dir, ssh_config, python, timeout):

@@ -86,14 +86,18 @@ def _ssh_base(tool: str, host: Host, options: RemoteOptions) -> list[str]:
     return argv
 
 
-def _run(argv: list[str], host: Host, step: str, options: RemoteOptions) -> str:
-    """Run one local ssh/scp command; its stdout, or an EdgecnnError naming the host and the step."""
+def _run(argv: list[str], host: Host, step: str, options: RemoteOptions, report: bool = False) -> str:
+    """Run one local ssh/scp command; its stdout, or an EdgecnnError naming the host and the step. ``report``: the
+    command is a bench with ``--json -``, whose exit status 1 after a JSON report means an artifact failed there
+    (the report's rows say which), not that the step did."""
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=options.timeout, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise EdgecnnError(f"{argv[0]} not found: install the OpenSSH client to bench with --host") from None
     except subprocess.TimeoutExpired:
         raise EdgecnnError(f"{host.spec}: timed out after {options.timeout:g} s while {step}") from None
+    if report and done.returncode == 1 and done.stdout.lstrip().startswith("{"):
+        return done.stdout
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit status {done.returncode}"
@@ -105,9 +109,9 @@ def _run(argv: list[str], host: Host, step: str, options: RemoteOptions) -> str:
     return done.stdout
 
 
-def _remote(host: Host, options: RemoteOptions, step: str, *words: str) -> str:
+def _remote(host: Host, options: RemoteOptions, step: str, *words: str, report: bool = False) -> str:
     command = shlex.join(words)  # the remote shell sees each word quoted
-    return _run([*_ssh_base("ssh", host, options), "--", host.destination, command], host, step, options)
+    return _run([*_ssh_base("ssh", host, options), "--", host.destination, command], host, step, options, report)
 
 
 @dataclass
@@ -151,7 +155,7 @@ def bench_host(spec: str, bundles: list[_Bundle], options: RemoteOptions) -> Hos
                    "--json", "-"]
             if options.threads:
                 cli += ["--threads", str(options.threads)]
-            out = _remote(host, options, "running edgecnn bench", *cli)
+            out = _remote(host, options, "running edgecnn bench", *cli, report=True)
         finally:
             try:
                 _remote(host, options, "removing the work folder", "rm", "-rf", "--", remote_dir)

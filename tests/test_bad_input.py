@@ -141,13 +141,34 @@ def test_every_verb_refuses_bad_input_in_one_line(run_dir, bad, tmp_path, capfd,
 
 
 def test_bench_marks_an_altered_artifact_and_one_without_manifest(run_dir, bad, capsys):
+    """Every row is benched and reported; then the altered one makes the verb exit 1, in one line."""
     import json
 
     assert run_cli(["bench", f"{bad}/altered/model_int8.tflite", f"{bad}/orphan/model_int8.tflite",
-                    "--runs", "3", "--warmup", "0", "--json", "-"]) == 0
-    rows = json.loads(capsys.readouterr().out)["rows"]
+                    "--runs", "3", "--warmup", "0", "--json", "-"]) == 1
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)["rows"]
     assert rows[0]["status"] == "failed" and "does not match its manifest" in rows[0]["note"]
     assert rows[1]["status"] == "passed" and rows[1]["accuracy"] is None and "no manifest" in rows[1]["note"]
+    assert captured.err.splitlines() == [
+        "error: 1 of 2 artifacts did not pass: altered/model_int8.tflite (failed); see the table"]
+
+
+def test_bench_with_every_artifact_passing_exits_0(bad, capsys):
+    assert run_cli(["bench", f"{bad}/orphan/model_int8.tflite", "--runs", "3", "--warmup", "0"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_pipeline_exits_1_after_its_table_when_an_artifact_fails(monkeypatch, tmp_path, capsys):
+    """The pipeline's own exit rule, on a report whose ONNX int8 row failed (the run itself is not repeated)."""
+    import edgecnn.pipeline
+
+    rows = [{"artifact": "model_int8.tflite", "status": "passed", "host": ""},
+            {"artifact": "model_int8.onnx", "status": "failed", "host": ""}]
+    monkeypatch.setattr(edgecnn.pipeline, "run_pipeline", lambda *args, **kwargs: {"rows": rows})
+    assert run_cli(["pipeline", "--out", str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: 1 of 2 artifacts did not pass: model_int8.onnx (failed); see the table"]
 
 
 def test_a_keras_model_carrying_code_is_refused(tmp_path):

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn.bench import bench_paths, latency_stats, time_calls
+from edgecnn.bench import bench_paths, failure_summary, latency_stats, time_calls
+from edgecnn.bench_output import report
 from edgecnn.errors import EdgecnnError
 from edgecnn.runtime import Classifier
 from edgecnn.targets import Target, resolve_target
@@ -61,14 +62,18 @@ def test_an_artifact_that_loads_but_cannot_evaluate_is_marked_so(run_dir, monkey
 
     original = Classifier.predict_proba
 
-    def no_raw_images(self, x):  # a model that runs, but not on what the test split holds
-        if np.asarray(x).dtype == np.uint8:
+    def no_raw_images(self, x):  # an ONNX model that runs, but not on what the test split holds
+        if self.backend.name == "onnx" and np.asarray(x).dtype == np.uint8:
             raise EdgecnnError("wrong input")
         return original(self, x)
 
     monkeypatch.setattr(Classifier, "predict_proba", no_raw_images)
-    row = bench_paths([run_dir / "model_int8.onnx"], resolve_target("cpu"), warmup=0, runs=3)[0]
-    assert row.status == "exported, evaluation failed" and "wrong input" in row.note
+    target = resolve_target("cpu")
+    rows = bench_paths([run_dir / "model_int8.onnx", run_dir / "model_int8.tflite"], target, warmup=0, runs=3)
+    assert rows[0].status == "exported, evaluation failed" and "wrong input" in rows[0].note
+    assert rows[0].p50_ms > 0  # still timed
+    assert failure_summary(report(rows, target, 0, 3)["rows"]) == (
+        "1 of 2 artifacts did not pass: model_int8.onnx (exported, evaluation failed); see the table")
 
 
 def test_emulated_rpi_bench_uses_runtime_backends_only(run_dir):

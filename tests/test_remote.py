@@ -119,6 +119,24 @@ def _int8_copy(run_dir: Path, folder: Path) -> Path:
 
 
 @needs_sshd
+def test_an_artifact_that_fails_on_the_device_comes_back_as_its_row_and_exit_1(run_dir, sshd, tmp_path):
+    """The device's bench exits 1 after its JSON report; the rows still come back, and so does the failure."""
+    ssh_config, _ = sshd
+    altered = _int8_copy(run_dir, tmp_path / "altered")
+    with altered.open("ab") as f:
+        f.write(b"\0")  # no longer the sha256 its manifest lists
+    done = _remote_bench([str(altered), str(run_dir / "model_fp32.tflite")], ssh_config, "loopback")
+    assert done.returncode == 1
+    document = json.loads(done.stdout)
+    assert document["hosts"][0]["error"] is None  # the host worked; one of its artifacts did not
+    statuses = [(r["artifact"], r["status"]) for r in document["rows"]]
+    assert statuses == [("altered/model_int8.tflite", "failed"), (f"{run_dir.name}/model_fp32.tflite", "passed")]
+    assert "does not match its manifest" in document["rows"][0]["note"]
+    assert done.stderr.splitlines()[-1] == (
+        "error: 1 of 2 artifacts did not pass: loopback: altered/model_int8.tflite (failed); see the table")
+
+
+@needs_sshd
 def test_shell_metacharacters_in_paths_reach_the_device_as_plain_names(run_dir, sshd, tmp_path):
     ssh_config, _ = sshd
     hostile = _int8_copy(run_dir, tmp_path / "a b;touch PWNED;$(touch PWNED2):x'\"")
