@@ -239,17 +239,23 @@ def verify_artifact(path, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -
     return check, quantization
 
 
-def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration: np.ndarray | None,
-                     validation: tuple[np.ndarray, np.ndarray], formats=FORMATS, precisions=("fp32", "int8"),
-                     options: ExportOptions = ExportOptions(),
-                     on_done: Callable[[ArtifactEntry], None] | None = None) -> list[ArtifactEntry]:
-    """Export, verify and record every supported format x precision; see the module docstring."""
+def check_plan(formats, precisions) -> None:
+    """EdgecnnError for an unknown format or precision, or a precision none of the formats has: checked before
+    the model and the dataset load."""
     for fmt in formats:
         check_choice("format", fmt, FORMATS)
     for precision in precisions:
         check_choice("precision", precision, PRECISIONS)
         if not any(precision in SUPPORTED[fmt] for fmt in formats):
             raise EdgecnnError(f"{precision} is a TFLite precision: add tflite to --format")
+
+
+def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration: np.ndarray | None,
+                     validation: tuple[np.ndarray, np.ndarray], formats=FORMATS, precisions=("fp32", "int8"),
+                     options: ExportOptions = ExportOptions(),
+                     on_done: Callable[[ArtifactEntry], None] | None = None) -> list[ArtifactEntry]:
+    """Export, verify and record every supported format x precision; see the module docstring."""
+    check_plan(formats, precisions)
     tta = resolve_tta(manifest, options.tta, formats, precisions)
     model = with_tta(model, tta)
     manifest.tta = tta

@@ -83,7 +83,7 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
     """Export the run's ``model.keras``, calibrating int8 on ``calib_samples`` training images and verifying every
     artifact on the validation split (``options``: an :class:`edgecnn.export.ExportOptions`)."""
     from edgecnn.data import load_dataset
-    from edgecnn.export import MIN_CALIBRATION, ExportOptions, export_artifacts, resolve_tta
+    from edgecnn.export import MIN_CALIBRATION, ExportOptions, check_plan, export_artifacts, resolve_tta
     from edgecnn.models import load_model
 
     notes = console or Console(stderr=True)  # warnings and notes, off stdout when no console is given
@@ -91,6 +91,7 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
     if run_dir.suffix == ".keras":
         run_dir = run_dir.parent
     manifest = Manifest.load(run_dir)
+    check_plan(formats, precisions)
     options = options or ExportOptions()
     policy = manifest.source.get("training", {}).get("augmentation", "")
     if resolve_tta(manifest, options.tta, formats, precisions) == "flip" and "flip" not in policy:

@@ -90,6 +90,7 @@ CASES = [  # verb, arguments, exit code, part of the one-line message
     ("models", ["--image-size", "0"], USAGE, "--image-size"),
     ("export", ["{bad}/run_copy", "--format", "coreml"], RUNTIME, "unknown format 'coreml'"),
     ("export", ["{bad}/run_copy", "--quantize", "int4"], RUNTIME, "unknown precision 'int4'"),
+    ("export", ["{bad}/run_copy", "--format", "onnx", "--quantize", "fp16"], RUNTIME, "fp16 is a TFLite precision"),
     ("bench", ["{run}", "--target", "tpu"], USAGE, "'tpu' is not one of"),
     ("pipeline", ["--target", "tpu", "--out", "{out}"], USAGE, "'tpu' is not one of"),
     ("frobnicate", [], USAGE, "No such command"),
@@ -169,6 +170,24 @@ def test_pipeline_exits_1_after_its_table_when_an_artifact_fails(monkeypatch, tm
     assert run_cli(["pipeline", "--out", str(tmp_path / "run")]) == 1
     assert capsys.readouterr().err.splitlines() == [
         "error: 1 of 2 artifacts did not pass: model_int8.onnx (failed); see the table"]
+
+
+@pytest.mark.parametrize("args, message", [(["--quantize", "int4"], "unknown precision 'int4'"),
+                                           (["--format", "coreml"], "unknown format 'coreml'")])
+def test_export_names_a_bad_choice_before_looking_for_the_dataset(tmp_path, monkeypatch, capsys, args, message):
+    """The shipped MNIST run, with no MNIST files anywhere: the bad choice is the error, not the missing dataset."""
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "models" / "mnist"
+    run = tmp_path / "mnist"
+    run.mkdir()
+    for name in ("model.keras", "manifest.json"):
+        shutil.copy(shipped / name, run / name)
+    monkeypatch.delenv("EDGECNN_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no Keras cache either
+    assert run_cli(["export", str(run), "--data-dir", str(tmp_path / "no_data"), *args]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"error: {message}; choose from: " + (
+        "fp32, fp16, dynamic, int8" if "precision" in message else "tflite, onnx")]
 
 
 def test_a_keras_model_carrying_code_is_refused(tmp_path):
