@@ -19,6 +19,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgecnn import __version__
@@ -209,7 +210,10 @@ def models(
     for name in ("Arch", "Parameters", "MACs", "int8 weights (KB)", "Description"):
         table.add_column(name, justify="right" if name in ("Parameters", "MACs", "int8 weights (KB)") else "left")
     for r in rows:
-        table.add_row(r["arch"], f"{r['params']:,}", f"{r['macs']:,}", f"{r['params'] / 1024:.1f}", r["summary"])
+        if r["error"]:
+            table.add_row(r["arch"], "-", "-", "-", f"{r['summary']} ([red]{escape(r['error'])}[/red])")
+        else:
+            table.add_row(r["arch"], f"{r['params']:,}", f"{r['macs']:,}", f"{r['params'] / 1024:.1f}", r["summary"])
     console.print(table)
 
 

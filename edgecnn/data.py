@@ -32,7 +32,7 @@ from sklearn.model_selection import train_test_split
 from edgecnn.cifar import LABELS as CIFAR_LABELS
 from edgecnn.cifar import read_cifar10
 from edgecnn.errors import EdgecnnError, check_choice
-from edgecnn.preprocess import Preprocessing
+from edgecnn.preprocess import MAX_SIDE, MIN_SIDE, Preprocessing
 from edgecnn.readers import read_idx, read_npz
 
 SPLITS = ("train", "val", "test")
@@ -222,8 +222,8 @@ def check_dataset_name(name: str) -> None:
 
 def load_dataset(name: str = "digits", image_size: int = 28, seed: int = 0, data_dir=None) -> Dataset:
     """Load a dataset by name (or ``folder:PATH``); EdgecnnError (one line) for an unknown name or missing files."""
-    if not 8 <= image_size <= 512:
-        raise EdgecnnError(f"image size must be between 8 and 512 pixels, got {image_size}")
+    if not MIN_SIDE <= image_size <= MAX_SIDE:
+        raise EdgecnnError(f"image size must be between {MIN_SIDE} and {MAX_SIDE} pixels, got {image_size}")
     check_dataset_name(name)
     if name.startswith(FOLDER_PREFIX):
         from edgecnn.image_folders import load_image_folder

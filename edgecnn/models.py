@@ -2,7 +2,7 @@
 
     model = build_model("edge-cnn", input_shape=(28, 28, 1), num_classes=10)
     model.count_params()                       # 29,402
-    describe_models((28, 28, 1), 10)           # [{"arch", "params", "macs", "input", "summary"}, ...]
+    describe_models((28, 28, 1), 10)           # [{"arch", "params", "macs", "input", "summary", "error"}, ...]
     with_tta(model, "flip")                    # averages the predictions on each image and its mirror
     load_model("runs/demo/model.keras")        # safe_mode=True; one-line EdgecnnError for a bad file
 
@@ -12,11 +12,13 @@ alone: on ``KERAS_BACKEND=jax`` (or ``torch``) it loads and runs ``.keras`` mode
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from math import prod
 from pathlib import Path
 
 from edgecnn.errors import EdgecnnError, check_choice
+from edgecnn.preprocess import MAX_SIDE
 from edgecnn.quiet import import_keras
 
 keras = import_keras()
@@ -134,8 +136,22 @@ def build_model(arch: str, input_shape: tuple[int, int, int], num_classes: int) 
     builder = ARCHS[check_choice("architecture", arch, ARCHS)]
     try:
         return builder(tuple(input_shape), num_classes)
-    except ValueError as exc:  # e.g. valid convolutions on an input that shrinks below 1 pixel
-        raise EdgecnnError(f"{arch} cannot take a {input_shape} input: {str(exc).splitlines()[0]}") from None
+    except ValueError as exc:  # e.g. valid convolutions and pooling that shrink a small input below one pixel
+        height, width, channels = input_shape
+        sides = range(max(height, width) + 1, MAX_SIDE + 1)
+        smallest = bisect_left(sides, True, key=lambda side: _builds(builder, (side, side, channels), num_classes))
+        if smallest == len(sides):
+            raise EdgecnnError(f"{arch} cannot take a {height}x{width} input: {str(exc).splitlines()[0]}") from None
+        raise EdgecnnError(f"{arch} needs an input of at least {sides[smallest]}x{sides[smallest]}: its convolutions "
+                           f"and pooling shrink {height}x{width} below one pixel") from None
+
+
+def _builds(builder: Callable, input_shape: tuple[int, int, int], num_classes: int) -> bool:
+    try:
+        builder(input_shape, num_classes)
+    except ValueError:
+        return False
+    return True
 
 
 def keras_macs(model: keras.Model) -> int:
@@ -178,9 +194,14 @@ def describe_models(input_shape=(28, 28, 1), num_classes: int = 10) -> list[dict
     """Parameters and multiply-accumulates (one image) of every architecture at ``input_shape``."""
     rows = []
     for arch, builder in ARCHS.items():
-        model = build_model(arch, input_shape, num_classes)
-        rows.append({"arch": arch, "params": int(model.count_params()), "macs": keras_macs(model),
-                     "input": list(input_shape), "summary": builder.__doc__.split(":")[0]})
+        row = {"arch": arch, "params": None, "macs": None, "input": list(input_shape),
+               "summary": builder.__doc__.split(":")[0], "error": None}
+        try:
+            model = build_model(arch, input_shape, num_classes)
+            row.update(params=int(model.count_params()), macs=keras_macs(model))
+        except EdgecnnError as exc:  # an input too small for this one: the others are still listed
+            row["error"] = str(exc)
+        rows.append(row)
     return rows
 
 

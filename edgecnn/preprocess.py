@@ -25,6 +25,7 @@ from edgecnn.errors import InputError
 LAYOUT = "NHWC"
 FORMULA = "x = (pixel * scale - mean) / std"
 RESIZE = "cv2.INTER_AREA when shrinking, cv2.INTER_LINEAR when enlarging"
+MIN_SIDE, MAX_SIDE = 8, 512  # the model input sizes datasets are loaded at (--image-size)
 
 
 @dataclass(frozen=True)

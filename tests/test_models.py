@@ -72,9 +72,20 @@ def test_models_lists_every_architecture_with_params_and_macs():
     assert done.returncode == 0 and "resnet8" in done.stdout and "12,501,632" in done.stdout  # MLPerf Tiny's 12.5M
 
 
-def test_an_input_too_small_for_an_architecture_is_a_one_line_error():
-    with pytest.raises(EdgecnnError, match="seed-cnn cannot take a"):
-        build_model("seed-cnn", (8, 8, 1), 10)
+def test_an_input_too_small_for_an_architecture_names_the_smallest_it_takes():
+    """seed-cnn's valid 3x3 convolutions and 2x2 pools: 18 -> 16 -> 8 -> 6 -> 3 -> 1; 17 ends at 0."""
+    with pytest.raises(EdgecnnError, match="seed-cnn needs an input of at least 18x18: .* shrink 17x17 below"):
+        build_model("seed-cnn", (17, 17, 1), 10)
+    assert build_model("seed-cnn", (18, 18, 1), 10).output.shape == (None, 10)
+
+
+def test_models_lists_every_architecture_and_marks_one_an_input_is_too_small_for():
+    done = run_subprocess(["models", "--image-size", "9", "--json"])
+    assert done.returncode == 0, done.stderr
+    rows = {r["arch"]: r for r in json.loads(done.stdout)}
+    assert set(rows) == set(ARCHS)
+    assert rows["seed-cnn"]["params"] is None and "at least 18x18" in rows["seed-cnn"]["error"]
+    assert all(r["error"] is None and r["params"] > 0 for a, r in rows.items() if a != "seed-cnn")
 
 
 def _onnx_conv(path, input_type, extra_op: str = ""):
