@@ -142,7 +142,7 @@ def bench_artifact(path: Path, target: Target, test, warmup: int, runs: int, bat
         row.device = _require_gpu_if_asked(clf, target)
         entry = clf.manifest.entry(path.name) if clf.manifest else None
         row.precision = entry.precision if entry else "?"
-        row.macs = _artifact_macs(path)
+        row.macs = artifact_macs(path)
         sample = np.zeros((batch, *clf.input_shape), np.float32)
         _, row.first_ms = _timed(lambda: clf.predict_proba(sample))
         if clf.manifest is None or not test:
@@ -178,7 +178,9 @@ def _require_gpu_if_asked(clf: Classifier, target: Target) -> str:
     return ran[0].removesuffix("ExecutionProvider")
 
 
-def _artifact_macs(path: Path) -> int | None:
+def artifact_macs(path: Path) -> int | None:
+    """Multiply-accumulates per image of a .tflite or .onnx file, or None where it cannot be parsed here (ONNX needs
+    the onnx package, which a runtime-only device lacks)."""
     from edgecnn.inspection import inspect_artifact
 
     try:

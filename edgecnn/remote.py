@@ -28,7 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.bench import FAILED, KERAS_FILE, TEST_SPLIT_FILE, BenchRow, check_bench_path, test_split_or_none
+from edgecnn.bench import (
+    FAILED,
+    KERAS_FILE,
+    TEST_SPLIT_FILE,
+    BenchRow,
+    artifact_macs,
+    check_bench_path,
+    test_split_or_none,
+)
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import MANIFEST_NAME, Manifest
 
@@ -163,6 +171,7 @@ def bench_host(spec: str, bundles: list[_Bundle], options: RemoteOptions) -> Hos
                 pass  # a leftover temporary folder on the device is not worth failing the bench for
         _read_report(result, out)
         _local_folder_names(result.rows, bundles)
+        _count_macs_here(result.rows, bundles)
     except EdgecnnError as exc:
         result.error = str(exc)
     return result
@@ -174,6 +183,19 @@ def _local_folder_names(rows: list[BenchRow], bundles: list[_Bundle]) -> None:
         index, slash, name = row.artifact.partition("/")
         if slash and index.isdigit() and int(index) < len(bundles):
             row.artifact = f"{bundles[int(index)].folder_name}/{name}"
+
+
+def _count_macs_here(rows: list[BenchRow], bundles: list[_Bundle]) -> None:
+    """A runtime-only device cannot count an ONNX model's MACs (that takes the onnx package): count them here, on
+    the file that was copied, and derive GMAC/s from the device's own FPS."""
+    names = [{f.name: f for f in item.files} for item in bundles]
+    for row in rows:
+        folder, _, name = row.artifact.rpartition("/")
+        local = [n[name] for n, item in zip(names, bundles, strict=True)
+                 if name in n and (not folder or folder == item.folder_name)]
+        if row.macs is None and row.fps and len(local) == 1:  # a name two folders share is left alone
+            row.macs = artifact_macs(local[0])
+            row.gmacs = row.macs * row.fps / 1e9 if row.macs else None
 
 
 def _upload(host: Host, bundles: list[_Bundle], remote_dir: str, options: RemoteOptions) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edgecnn.bench import bench_paths
+from edgecnn.bench import artifact_macs, bench_paths
 from edgecnn.errors import EdgecnnError
 from edgecnn.remote import Host, RemoteOptions, _run
 from edgecnn.targets import resolve_target
@@ -134,6 +134,39 @@ def test_an_artifact_that_fails_on_the_device_comes_back_as_its_row_and_exit_1(r
     assert "does not match its manifest" in document["rows"][0]["note"]
     assert done.stderr.splitlines()[-1] == (
         "error: 1 of 2 artifacts did not pass: loopback: altered/model_int8.tflite (failed); see the table")
+
+
+RUNTIME_ONLY = """import sys
+
+
+class Blocker:  # a device with edgecnn[runtime] alone
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("onnx", "tensorflow", "keras", "sklearn"):
+            raise ImportError(name + " is not installed on this device")
+
+
+sys.meta_path.insert(0, Blocker())
+"""
+
+
+@needs_sshd
+def test_a_runtime_only_device_gets_its_onnx_macs_counted_here(run_dir, sshd, tmp_path):
+    """Counting an ONNX model's MACs takes the onnx package, which edgecnn[runtime] lacks: the rows that come back
+    from such a device get them from the local copy of the same file, and GMAC/s from the device's FPS."""
+    ssh_config, _ = sshd
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(RUNTIME_ONLY)
+    device_python = tmp_path / "device_python"
+    device_python.write_text(f'#!/bin/sh\nPYTHONPATH="{tmp_path / "site"}" exec "{sys.executable}" "$@"\n')
+    device_python.chmod(0o755)
+    assert subprocess.run([device_python, "-c", "import onnx"], capture_output=True).returncode == 1
+    done = run_subprocess(["bench", str(run_dir / "model_int8.onnx"), "--target", "rpi", "--runs", "10",
+                           "--warmup", "2", "--host", "loopback", "--ssh-config", str(ssh_config),
+                           "--remote-python", str(device_python), "--json", "-"])
+    assert done.returncode == 0, done.stderr
+    row = json.loads(done.stdout)["rows"][0]
+    assert row["status"] == "passed" and row["macs"] == artifact_macs(run_dir / "model_int8.onnx") > 0
+    assert row["gmacs"] == pytest.approx(row["macs"] * row["fps"] / 1e9)
 
 
 @needs_sshd
