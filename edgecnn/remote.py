@@ -170,31 +170,29 @@ def bench_host(spec: str, bundles: list[_Bundle], options: RemoteOptions) -> Hos
             except EdgecnnError:
                 pass  # a leftover temporary folder on the device is not worth failing the bench for
         _read_report(result, out)
-        _local_folder_names(result.rows, bundles)
-        _count_macs_here(result.rows, bundles)
+        _match_local(result.rows, bundles)
     except EdgecnnError as exc:
         result.error = str(exc)
     return result
 
 
-def _local_folder_names(rows: list[BenchRow], bundles: list[_Bundle]) -> None:
-    """Rows from several folders come back named after the device's folders 0, 1, ...: give them the local names."""
+def _match_local(rows: list[BenchRow], bundles: list[_Bundle]) -> None:
+    """Give the device's rows what is known here. Rows from several folders come back named after the device's
+    folders 0, 1, ...: they get the local names. A runtime-only device cannot count an ONNX model's MACs (that
+    takes the onnx package): they are counted here, on the local copy of the same file, with GMAC/s from the
+    device's own FPS."""
     for row in rows:
         index, slash, name = row.artifact.partition("/")
         if slash and index.isdigit() and int(index) < len(bundles):
-            row.artifact = f"{bundles[int(index)].folder_name}/{name}"
-
-
-def _count_macs_here(rows: list[BenchRow], bundles: list[_Bundle]) -> None:
-    """A runtime-only device cannot count an ONNX model's MACs (that takes the onnx package): count them here, on
-    the file that was copied, and derive GMAC/s from the device's own FPS."""
-    names = [{f.name: f for f in item.files} for item in bundles]
-    for row in rows:
-        folder, _, name = row.artifact.rpartition("/")
-        local = [n[name] for n, item in zip(names, bundles, strict=True)
-                 if name in n and (not folder or folder == item.folder_name)]
-        if row.macs is None and row.fps and len(local) == 1:  # a name two folders share is left alone
-            row.macs = artifact_macs(local[0])
+            item = bundles[int(index)]
+            row.artifact = f"{item.folder_name}/{name}"
+        elif not slash and len(bundles) == 1:  # one folder on the device: bare names
+            item, name = bundles[0], row.artifact
+        else:
+            continue
+        local = next((f for f in item.files if f.name == name), None)
+        if row.macs is None and row.fps and local is not None:
+            row.macs = artifact_macs(local)
             row.gmacs = row.macs * row.fps / 1e9 if row.macs else None
 
 
