@@ -3,7 +3,7 @@
 # port, and on the "device" side the aarch64 Python that tools/qemu_pi.sh makes (Cortex-A72 under qemu-user, with
 # edgecnn[runtime] from PyPI's aarch64 wheels). The same models are then benched here on x86 with --target rpi, so
 # the two tables compare what the ARM and x86 builds of LiteRT and ONNX Runtime compute. Latency on the ARM side is
-# an emulator's: 10-40x a real Pi's, for the record only.
+# the emulator's, not a Pi's: for the record only.
 #
 #   sudo bash benchmarks/rpi_qemu.sh benchmarks/results models/mnist      # needs the test split: EDGECNN_DATA_DIR
 #

@@ -304,5 +304,10 @@ def failure_summary(report_rows: list[dict]) -> str | None:
 def _fill_latency(row: BenchRow, ms: np.ndarray) -> None:
     for key, value in latency_stats(ms, row.batch).items():
         setattr(row, key, value)
-    if row.macs:
+    fill_gmacs(row)
+
+
+def fill_gmacs(row: BenchRow) -> None:
+    """The row's achieved GMAC/s at p50, where its MACs and FPS are known."""
+    if row.macs and row.fps:
         row.gmacs = row.macs * row.fps / 1e9

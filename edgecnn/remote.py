@@ -35,6 +35,7 @@ from edgecnn.bench import (
     BenchRow,
     artifact_macs,
     check_bench_path,
+    fill_gmacs,
     test_split_or_none,
 )
 from edgecnn.errors import EdgecnnError
@@ -193,7 +194,7 @@ def _match_local(rows: list[BenchRow], bundles: list[_Bundle]) -> None:
         local = next((f for f in item.files if f.name == name), None)
         if row.macs is None and row.fps and local is not None:
             row.macs = artifact_macs(local)
-            row.gmacs = row.macs * row.fps / 1e9 if row.macs else None
+            fill_gmacs(row)
 
 
 def _upload(host: Host, bundles: list[_Bundle], remote_dir: str, options: RemoteOptions) -> list[str]:

@@ -19,6 +19,7 @@ from edgecnn.errors import EdgecnnError
 from edgecnn.remote import Host, RemoteOptions, _run
 from edgecnn.targets import resolve_target
 from tests.conftest import run_subprocess
+from tests.test_runtime_isolation import BLOCKER
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 needs_sshd = pytest.mark.skipif(not (Path(SSHD).is_file() and shutil.which("ssh") and shutil.which("scp")),
@@ -136,26 +137,15 @@ def test_an_artifact_that_fails_on_the_device_comes_back_as_its_row_and_exit_1(r
         "error: 1 of 2 artifacts did not pass: loopback: altered/model_int8.tflite (failed); see the table")
 
 
-RUNTIME_ONLY = """import sys
-
-
-class Blocker:  # a device with edgecnn[runtime] alone
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in ("onnx", "tensorflow", "keras", "sklearn"):
-            raise ImportError(name + " is not installed on this device")
-
-
-sys.meta_path.insert(0, Blocker())
-"""
-
-
 @needs_sshd
 def test_a_runtime_only_device_gets_its_onnx_macs_counted_here(run_dir, sshd, tmp_path):
     """Counting an ONNX model's MACs takes the onnx package, which edgecnn[runtime] lacks: the rows that come back
     from such a device get them from the local copy of the same file, and GMAC/s from the device's FPS."""
     ssh_config, _ = sshd
     (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "sitecustomize.py").write_text(RUNTIME_ONLY)
+    # a device with edgecnn[runtime] alone
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCKER.format(blocked={"onnx", "tensorflow", "keras",
+                                                                                "sklearn"}))
     device_python = tmp_path / "device_python"
     device_python.write_text(f'#!/bin/sh\nPYTHONPATH="{tmp_path / "site"}" exec "{sys.executable}" "$@"\n')
     device_python.chmod(0o755)
