@@ -413,24 +413,50 @@ def predict(
 ) -> None:
     """Top-k labels with scores for each image, using the manifest beside the model (no TensorFlow).
 
+    An image that cannot be read is marked in the table (an "error" entry with --json) and the others are still
+    classified; then the verb exits 1 with one line naming the unreadable files.
+
     Example: edgecnn predict runs/demo/model_int8.tflite digit.png photos/
     """
+    from edgecnn.errors import ImageReadError
     from edgecnn.preprocess import image_files, read_image
 
     files = [file for path in images for file in (image_files(path) if path.is_dir() else [path])]
+    results, unreadable = {}, []  # results: image -> top-k pairs, or the ImageReadError, in file order
     with _open_classifier(artifact, threads) as clf:
-        results = {str(path): clf.predict(read_image(path), top_k=top_k) for path in files}
+        for path in files:
+            try:
+                image = read_image(path)
+            except ImageReadError as exc:
+                results[str(path)] = exc
+                unreadable.append(exc)
+                continue
+            results[str(path)] = clf.predict(image, top_k=top_k)
+    if len(unreadable) == len(files):
+        raise unreadable[0] if len(files) == 1 else EdgecnnError(_unreadable_summary(unreadable, len(files)))
     if json_out:
-        doc = [{"image": k, "top": [{"label": lbl, "score": s} for lbl, s in v]} for k, v in results.items()]
+        doc = [{"image": k, "error": v.reason} if isinstance(v, ImageReadError) else
+               {"image": k, "top": [{"label": lbl, "score": s} for lbl, s in v]} for k, v in results.items()]
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-        return
-    table = Table(title=f"{artifact.name}")
-    table.add_column("Image")
-    for rank in range(1, top_k + 1):
-        table.add_column(f"#{rank}")
-    for image, top in results.items():
-        table.add_row(image, *(f"{label} ({score:.3f})" for label, score in top))
-    console.print(table)
+    else:
+        table = Table(title=f"{artifact.name}")
+        table.add_column("Image")
+        for rank in range(1, top_k + 1):
+            table.add_column(f"#{rank}")
+        for image, top in results.items():
+            cells = ([f"[red]unreadable: {escape(top.reason)}[/]"] if isinstance(top, ImageReadError) else
+                     [f"{label} ({score:.3f})" for label, score in top])
+            table.add_row(escape(image), *cells)
+        console.print(table)
+    if unreadable:
+        raise EdgecnnError(_unreadable_summary(unreadable, len(files)))
+
+
+def _unreadable_summary(unreadable: list, total: int) -> str:
+    """One line naming the images that could not be read (the first three, then a count)."""
+    named = ", ".join(f"{e.path} ({e.reason})" for e in unreadable[:3])
+    more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+    return f"cannot read {len(unreadable)} of {total} images: {named}{more}"
 
 
 @app.command()

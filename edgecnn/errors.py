@@ -13,6 +13,14 @@ class InputError(EdgecnnError, ValueError):
     """An input array or image that a model cannot take (wrong shape, dtype, NaN, empty batch)."""
 
 
+class ImageReadError(InputError):
+    """An image file that cannot be read or decoded; ``path`` and ``reason`` say which and why."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"cannot read image {path}: {reason}")
+        self.path, self.reason = path, reason
+
+
 class IntegrityError(EdgecnnError, ValueError):
     """A model file whose sha256 differs from its manifest, or a manifest that is not valid."""
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecnn.errors import InputError
+from edgecnn.errors import ImageReadError, InputError
 
 LAYOUT = "NHWC"
 FORMULA = "x = (pixel * scale - mean) / std"
@@ -160,10 +160,10 @@ def image_files(folder: str | Path) -> list[Path]:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """The image file at ``path`` as a BGR uint8 frame, or one InputError naming the file."""
+    """The image file at ``path`` as a BGR uint8 frame, or an ImageReadError naming the file and the reason."""
     try:
         return decode_image(Path(path).read_bytes())
     except OSError as exc:
-        raise InputError(f"cannot read image {path}: {exc.strerror or exc}") from None
+        raise ImageReadError(path, exc.strerror or str(exc)) from None
     except InputError as exc:
-        raise InputError(f"cannot read image {path}: {exc}") from None
+        raise ImageReadError(path, str(exc)) from None

@@ -181,3 +181,24 @@ def test_predict_takes_folders_of_images_in_name_order(run_dir, digits, tmp_path
     results = json.loads(capsys.readouterr().out)
     assert [r["image"] for r in results] == [str(single), *(str(folder / f"{i:02d}.png") for i in range(3))]
     assert [r["top"][0]["label"] for r in results] == [str(y) for y in test.labels[[3, 0, 1, 2]]]
+
+
+def test_predict_classifies_the_readable_images_and_names_the_others(run_dir, digits, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    test = digits.split("test")
+    for i in (0, 2):
+        cv2.imwrite(str(folder / f"{i}.png"), to_frame(test.images[i]))
+    (folder / "1.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")  # between the two in name order
+    model = str(run_dir / "model_int8.tflite")
+    assert run_cli(["predict", model, str(folder), "--json"]) == 1
+    captured = capsys.readouterr()
+    results = json.loads(captured.out)
+    assert [r["image"] for r in results] == [str(folder / n) for n in ("0.png", "1.jpg", "2.png")]
+    assert results[1] == {"image": str(folder / "1.jpg"), "error": "not an image OpenCV can decode"}
+    assert [results[i]["top"][0]["label"] for i in (0, 2)] == [str(y) for y in test.labels[[0, 2]]]
+    assert captured.err.splitlines() == [
+        f"error: cannot read 1 of 3 images: {folder / '1.jpg'} (not an image OpenCV can decode)"]
+    assert run_cli(["predict", model, str(folder)]) == 1  # the table marks the row
+    table = capsys.readouterr().out
+    assert "unreadable: not an image OpenCV can decode" in table and table.count(f"{folder}") == 3
