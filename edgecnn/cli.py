@@ -527,6 +527,9 @@ def live(
                       + (", stopped by Ctrl-C" if summary["interrupted"] else ""))
     if summary["source_lost"]:
         _to_stderr([f"warning: lost {source} and could not reopen it"])
+    if summary["unreadable"]:
+        _to_stderr([f"warning: skipped {len(summary['unreadable'])} image(s) of {source} that OpenCV could not "
+                    f"decode, e.g. {summary['unreadable'][0]}"])
 
 
 def main(argv: list[str] | None = None) -> None:

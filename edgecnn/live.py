@@ -33,18 +33,24 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")  # containers the mp4v writer 
 
 
 class FolderSource:
-    """Images of a folder in name order, read like a ``cv2.VideoCapture``."""
+    """Images of a folder in name order, read like a ``cv2.VideoCapture``; ``current`` is the file of the last
+    frame read, ``skipped`` the files OpenCV could not decode."""
 
     def __init__(self, folder: Path):
         self.files = image_files(folder)
         self.index = 0
+        self.current: Path | None = None
+        self.skipped: list[Path] = []
 
     def read(self):
         while self.index < len(self.files):
-            frame = cv2.imread(str(self.files[self.index]), cv2.IMREAD_COLOR)
+            path = self.files[self.index]
+            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
             self.index += 1
             if frame is not None:
+                self.current = path
                 return True, frame
+            self.skipped.append(path)
         return False, None
 
     def get(self, prop):
@@ -164,7 +170,9 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
 
     With ``reconnect``, each time a live source drops it is reopened, trying ``retries`` times ``retry_delay_s``
     apart; when it stays lost the run ends with its summary, marked ``source_lost``. Ctrl-C ends a run as q does:
-    the summary is marked ``interrupted`` and a video being saved keeps every frame written so far.
+    the summary is marked ``interrupted`` and a video being saved keeps every frame written so far. From an image
+    folder, each JSON line names its ``file``, the summary lists the ``unreadable`` ones, and a saved video scales
+    every image to the first one's size.
     """
     out = out or sys.stdout
     check_source(source)  # a missing file is the first thing to say
@@ -188,16 +196,18 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
                     top = clf.predict(_crop(frame, box, invert), top_k=top_k)
                     latency_ms = (time.perf_counter() - tick) * 1e3
                     if json_lines:
-                        out.write(json.dumps({"frame": len(latencies),
-                                              "time_s": round(time.perf_counter() - start, 4),
-                                              "top": [[label, round(score, 4)] for label, score in top],
-                                              "latency_ms": round(latency_ms, 3)}) + "\n")
+                        record = {"frame": len(latencies), "time_s": round(time.perf_counter() - start, 4),
+                                  "top": [[label, round(score, 4)] for label, score in top],
+                                  "latency_ms": round(latency_ms, 3)}
+                        out.write(json.dumps(record | ({"file": feed.file} if feed.file else {})) + "\n")
                     if display or save_tmp:
                         annotate(frame, box, top, (len(latencies) + 1) / max(time.perf_counter() - start, 1e-9),
                                  latency_ms)
                     if save_tmp:
-                        writer = writer or _writer(save_tmp, save, feed.fps(), frame)
-                        writer.write(frame)
+                        if writer is None:
+                            writer, size = _writer(save_tmp, save, feed.fps(), frame), frame.shape[1::-1]
+                        # a video has one frame size: images of a folder that differ are scaled to the first's
+                        writer.write(frame if frame.shape[1::-1] == size else cv2.resize(frame, size))
                     latencies.append(latency_ms)  # a frame counts once it is written out: Ctrl-C may come anywhere
                     if display and _show(frame, len(latencies)):
                         break
@@ -215,7 +225,8 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
             cv2.destroyAllWindows()
     seconds = time.perf_counter() - start
     return {"frames": len(latencies), "seconds": round(seconds, 3), "dropped": feed.dropped,
-            "reconnects": feed.reconnects, "source_lost": feed.lost, "interrupted": interrupted,
+            "unreadable": [str(p) for p in feed.skipped], "reconnects": feed.reconnects, "source_lost": feed.lost,
+            "interrupted": interrupted,
             "mean_fps": round(len(latencies) / seconds, 1), "p50_ms": round(float(np.median(latencies)), 3)}
 
 
@@ -230,6 +241,7 @@ class _Feed:
         self.capture = open_source(source)
         self.reconnects = self.dropped = 0
         self.lost = False
+        self.skipped = getattr(self.capture, "skipped", [])  # an image folder's undecodable files, as they are met
 
     def read(self):
         ok, frame = self.capture.read()
@@ -242,6 +254,12 @@ class _Feed:
                 self.capture, self.reconnects = capture, self.reconnects + 1
                 ok, frame = self.capture.read()
         return ok, frame
+
+    @property
+    def file(self) -> str | None:
+        """For an image folder, the file of the frame just read; None for other sources."""
+        current = getattr(self.capture, "current", None)
+        return str(current) if current else None
 
     def fps(self) -> float:
         return self.capture.get(cv2.CAP_PROP_FPS) if self.capture else 0.0

@@ -73,6 +73,21 @@ def test_image_folder_source_and_roi(run_dir, digits, capsys, tmp_path):
     assert [r["top"][0][0] for r in records] == [str(y) for y in digits.split("test").labels[:5]]
 
 
+def test_an_image_folder_of_mixed_sizes_saves_every_frame_and_names_each_file(run_dir, digits, capsys, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    images, labels = digits.split("test").images[:3], digits.split("test").labels[:3]
+    for i, side in enumerate((64, 96, 48)):  # three sizes: a video writer takes only the first one's
+        cv2.imwrite(str(folder / f"{i}.png"), to_frame(images[i], side))
+    (folder / "1b.png").write_bytes(b"not an image")  # read between 1.png and 2.png
+    saved = tmp_path / "out.mp4"
+    summary, records = run(run_dir, folder, capsys, save=saved)
+    assert [r["file"] for r in records] == [str(folder / f"{i}.png") for i in range(3)]
+    assert [r["top"][0][0] for r in records] == [str(y) for y in labels]
+    assert summary["frames"] == 3 and summary["unreadable"] == [str(folder / "1b.png")]
+    assert frames_in(saved) == 3
+
+
 class FakeCamera:
     """A capture that yields numbered frames every ``period_s``, then fails after ``count`` of them."""
 
