@@ -6,7 +6,8 @@
 ``PATH/train/``, ``PATH/val/`` and ``PATH/test/`` (each with the same class folders) are used as given when
 ``train/`` exists; a missing ``val/`` or ``test/`` is drawn from the training images with the seed. Any image
 OpenCV reads counts; grayscale, colour and alpha mix freely (colour wins: grayscale images are converted),
-sizes are resized to the model input. Unreadable files are skipped, counted and reported.
+sizes are resized to the model input. Unreadable files are skipped, counted and reported; class folders under val/ or test/ that train/ lacks are
+ignored with a warning.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ SPLIT_FOLDERS = ("train", "val", "test")
 
 def _class_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _unknown_classes(root: Path, classes: list[str]) -> list[str]:
+    """The class folders of a val/ or test/ folder that training has no class for."""
+    return [p.name for p in _class_folders(root) if p.name not in classes]
 
 
 def _read(path: Path, size: int) -> np.ndarray | None:
@@ -86,9 +92,11 @@ def load_image_folder(path: str | Path, image_size: int = 28, seed: int = 0, con
     if (counts == 0).any():
         raise EdgecnnError(f"class folder(s) without readable images: "
                            f"{', '.join(c for c, n in zip(classes, counts, strict=True) if n == 0)}")
-    if skipped:  # warned only when training goes on: a failure above is one line
-        (console or Console(stderr=True)).print(
-            f"warning: skipped {len(skipped)} unreadable file(s) in {root}, e.g. {skipped[0].name}", markup=False)
+    warnings = [f"skipped {len(skipped)} unreadable file(s) in {root}, e.g. {skipped[0].name}"] if skipped else []
+    warnings += [f"ignored {roots[s] / name}: {name} is not a class folder of {train_root}"
+                 for s in ("val", "test") if s in roots for name in _unknown_classes(roots[s], classes)]
+    for warning in warnings:  # warned only when training goes on: a failure above is one line
+        (console or Console(stderr=True)).print(f"warning: {warning}", markup=False, soft_wrap=True)
     colour = any(i.ndim == 3 for imgs, _, _ in read.values() for i in imgs)
     arrays = {s: (_stack(imgs, colour), np.asarray(lbls, np.int64)) for s, (imgs, lbls, _) in read.items() if imgs}
     splits = _splits(arrays, seed)

@@ -35,13 +35,16 @@ def test_mixed_colour_gray_and_sizes_become_colour(tmp_path):
     assert ds.split("train").images.shape[1:] == (32, 32, 3)
 
 
-def test_given_val_and_test_folders_are_used(tmp_path):
+def test_given_val_and_test_folders_are_used(tmp_path, capsys):
     for split, count in (("train", 12), ("val", 3), ("test", 4)):
         for name in ("x", "y"):
             _images(tmp_path / split / name, count, colour=False)
+    _images(tmp_path / "test" / "z", 2, colour=False)  # a class that training never saw
     ds = load_dataset(f"folder:{tmp_path}")
     assert [len(ds.split(s).labels) for s in ("train", "val", "test")] == [24, 6, 8]
     assert ds.labels == ["x", "y"]
+    assert capsys.readouterr().err.strip() == (f"warning: ignored {tmp_path / 'test' / 'z'}: z is not a class folder "
+                                               f"of {tmp_path / 'train'}")
 
 
 def test_unreadable_images_are_skipped_counted_and_reported(tmp_path, capsys):
