@@ -6,8 +6,8 @@
 ``PATH/train/``, ``PATH/val/`` and ``PATH/test/`` (each with the same class folders) are used as given when
 ``train/`` exists; a missing ``val/`` or ``test/`` is drawn from the training images with the seed. Any image
 OpenCV reads counts; grayscale, colour and alpha mix freely (colour wins: grayscale images are converted),
-sizes are resized to the model input. Unreadable files are skipped, counted and reported; class folders under val/ or test/ that train/ lacks are
-ignored with a warning.
+sizes are resized to the model input. Unreadable files are skipped, counted and reported; class folders under
+``val/`` or ``test/`` that ``train/`` lacks are ignored with a warning.
 """
 
 from __future__ import annotations
