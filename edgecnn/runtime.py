@@ -241,8 +241,8 @@ class Classifier:
 
     def predict(self, x, top_k: int = 3):
         """Top-k ``(label, score)`` pairs for one image, or a list of such lists for a batch."""
-        if top_k < 1:
-            raise InputError(f"top_k must be at least 1, got {top_k}")
+        if not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool) or top_k < 1:
+            raise InputError(f"top_k must be a whole number of at least 1, got {top_k!r}")
         batch, single = self.prepare(x)
         probs = self.backend.run(batch)
         labels = self.labels or [str(i) for i in range(probs.shape[1])]

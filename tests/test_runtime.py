@@ -153,8 +153,9 @@ def test_bad_models_and_options(run_dir, tmp_path):
         Classifier(tmp_path / "junk.tflite")
     with pytest.raises(EdgecnnError, match="no CUDAExecutionProvider"):
         Classifier(run_dir / "model_fp32.onnx", providers=["CUDAExecutionProvider"])
-    with pytest.raises(InputError, match="top_k"):
-        Classifier(run_dir / "model_fp32.onnx").predict(np.zeros((8, 8), np.uint8), top_k=0)
+    for top_k in (0, 1.5, "2", True):
+        with pytest.raises(InputError, match=f"top_k must be a whole number of at least 1, got {top_k!r}"):
+            Classifier(run_dir / "model_fp32.onnx").predict(np.zeros((8, 8), np.uint8), top_k=top_k)
     for name in ("model_int8.tflite", "model_int8.onnx"):  # LiteRT called 0 a bad model; ORT took -3 silently
         for threads in (0, -3, 1.5, "2"):
             with pytest.raises(EdgecnnError, match=f"threads must be a whole number of at least 1.*got {threads!r}"):
