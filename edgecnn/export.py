@@ -242,6 +242,9 @@ def verify_artifact(path, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -
 def check_plan(formats, precisions) -> None:
     """EdgecnnError for an unknown format or precision, or a precision none of the formats has: checked before
     the model and the dataset load."""
+    if not formats or not precisions:
+        raise EdgecnnError(f"nothing to export: name at least one {'format' if not formats else 'precision'} "
+                           f"({', '.join(FORMATS if not formats else PRECISIONS)})")
     for fmt in formats:
         check_choice("format", fmt, FORMATS)
     for precision in precisions:

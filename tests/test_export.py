@@ -119,6 +119,8 @@ def test_asking_for_more_calibration_images_than_the_training_split_has_says_so(
     ({"formats": ("onnx",), "precisions": ("fp16",)}, "fp16 is a TFLite precision"),
     ({"precisions": ("int4",)}, "unknown precision 'int4'"),
     ({"formats": ("coreml",)}, "unknown format 'coreml'"),
+    ({"formats": ()}, r"nothing to export: name at least one format \(tflite, onnx\)"),
+    ({"precisions": ()}, r"nothing to export: name at least one precision \(fp32, fp16, dynamic, int8\)"),
 ])
 def test_bad_export_requests(run_copy, kwargs, message):
     with pytest.raises(EdgecnnError, match=message):
