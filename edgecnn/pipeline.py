@@ -11,6 +11,7 @@ source model, and each artifact's format, precision and sha256).
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -55,9 +56,15 @@ def train_run(out, dataset: str = "digits", config=None, image_size: int = 28, c
     config = config or TrainConfig()
     config.check()
     ds = load_dataset(dataset, image_size=image_size, seed=config.seed, data_dir=data_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)  # only now: a bad dataset, setting or architecture leaves nothing behind
-    result = train(ds, config, checkpoints, resume=resume, console=console,
-                   meta={"dataset": dataset, "image_size": image_size, "command": command})
+    try:
+        result = train(ds, config, checkpoints, resume=resume, console=console,
+                       meta={"dataset": dataset, "image_size": image_size, "command": command})
+    except EdgecnnError:  # e.g. diverged in its first epoch: a folder made for this run, with no checkpoint, goes
+        if created and not any(checkpoints.glob("*")):
+            shutil.rmtree(out)
+        raise
     metrics = class_metrics(ds.labels, ds.split("test").labels,
                             result.model.predict(ds.inputs("test"), batch_size=256, verbose=0))
     write_json_atomic(out / METRICS_FILE, metrics)

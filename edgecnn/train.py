@@ -130,8 +130,21 @@ class Checkpoints(keras.callbacks.Callback):
     def __init__(self, folder: Path, state: dict, patience: int):
         super().__init__()
         self.folder, self.state, self.patience = folder, state, patience
+        self.epoch = 0
+        self.diverged: tuple[int, int, float] | None = None  # (epoch, batch, loss) where the loss stopped being finite
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):  # stop at once: nothing after it is worth a checkpoint
+            self.diverged = (self.epoch + 1, batch + 1, float(loss))
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.diverged:  # the weights are no longer numbers: keep the checkpoints of the epochs before
+            return
         logs = {k: float(v) for k, v in (logs or {}).items()}
         for key, value in logs.items():
             self.state["history"].setdefault(key, []).append(value)
@@ -250,6 +263,10 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
                     if not config.deterministic:
                         raise
                     raise EdgecnnError(f"{exc.message.splitlines()[0]} (train with --no-deterministic)") from None
+            if callbacks[1].diverged:
+                epoch, batch, loss = callbacks[1].diverged
+                raise EdgecnnError(f"training diverged: the loss became {loss} in epoch {epoch}, batch {batch}; "
+                                   f"train again with a lower learning rate than {config.learning_rate:g}")
         seconds = time.perf_counter() - start
         model.load_weights(folder / BEST)
     return TrainResult(model, state["history"], seconds, state["epochs_done"], state["best_val_accuracy"],

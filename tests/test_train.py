@@ -73,6 +73,33 @@ def test_early_stopping_counts_from_the_best_epoch_in_the_state(tmp_path):
     assert model.stop_training and read_state(tmp_path)["epochs_done"] == 4
 
 
+def test_a_loss_that_stops_being_finite_stops_training_and_keeps_the_epochs_before(tmp_path):
+    model = build_model("edge-cnn", (16, 16, 1), 3)
+    state = {"epochs_done": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": {}}
+    callback = Checkpoints(tmp_path, state, patience=5)
+    callback.set_model(model)
+    model.stop_training = False
+    callback.on_epoch_begin(0)
+    callback.on_train_batch_end(0, {"loss": 2.3})
+    callback.on_epoch_end(0, {"loss": 2.3, "val_accuracy": 0.4})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    callback.on_epoch_begin(1)
+    callback.on_train_batch_end(6, {"loss": float("inf")})
+    assert model.stop_training and callback.diverged == (2, 7, float("inf"))
+    callback.on_epoch_end(1, {"loss": float("nan"), "val_accuracy": 0.1})
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # epoch 1's checkpoints, untouched
+    assert read_state(tmp_path)["epochs_done"] == 1
+
+
+def test_a_diverging_run_is_one_line_and_leaves_no_folder(digits, tmp_path):
+    from edgecnn.pipeline import train_run
+
+    with pytest.raises(EdgecnnError, match=r"^training diverged: the loss became nan in epoch 1, batch \d+; train "
+                                           r"again with a lower learning rate than 1e\+09$"):
+        train_run(tmp_path / "run", "digits", TrainConfig(epochs=2, learning_rate=1e9))
+    assert not (tmp_path / "run").exists()
+
+
 def test_training_stops_once_patience_is_spent(digits):
     result = train(digits, TrainConfig(epochs=30, patience=1, batch_size=128))
     assert result.epochs_run == result.best_epoch + 1 < 30 and len(result.history["loss"]) == result.epochs_run
