@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgecnn import __version__
-from edgecnn.errors import EdgecnnError
+from edgecnn.errors import EdgecnnError, ImageReadError
 from edgecnn.quiet import mute_opencv_logs, native_output_muted
 
 app = typer.Typer(
@@ -418,7 +418,6 @@ def predict(
 
     Example: edgecnn predict runs/demo/model_int8.tflite digit.png photos/
     """
-    from edgecnn.errors import ImageReadError
     from edgecnn.preprocess import image_files, read_image
 
     files = [file for path in images for file in (image_files(path) if path.is_dir() else [path])]
