@@ -109,23 +109,31 @@ def _versions() -> dict[str, str]:
 
 
 def write_csv(rows: list[BenchRow], path: str | Path) -> None:
-    """Every BenchRow field, one row per artifact."""
+    """Every BenchRow field, one row per artifact (``path`` ``-``: stdout)."""
     names = [f.name for f in fields(BenchRow)]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=names)
     writer.writeheader()
     writer.writerows(asdict(r) for r in rows)
-    write_bytes_atomic(path, buffer.getvalue().encode())
+    _write_text(path, buffer.getvalue())
 
 
 def write_markdown(rows: list[BenchRow], path: str | Path, title: str) -> None:
-    """The table as GitHub Markdown."""
+    """The table as GitHub Markdown (``path`` ``-``: stdout)."""
     columns = _columns(rows)
     headers = [h for h, _, _ in columns] + ["Status"]
     lines = [f"# {title}", "", "| " + " | ".join(headers) + " |",
              "|" + "|".join("---:" if spec else "---" for _, _, spec in columns) + "|---|"]
     lines += ["| " + " | ".join([*(_cell(r, f, spec) for _, f, spec in columns), _status(r)]) + " |" for r in rows]
-    write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
+    _write_text(path, "\n".join(lines) + "\n")
+
+
+def _write_text(path: str | Path, text: str) -> None:
+    """``text`` into the file ``path``, atomically, or onto stdout where ``path`` is ``-``."""
+    if str(path) == "-":
+        sys.stdout.write(text)
+    else:
+        write_bytes_atomic(path, text.encode())
 
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")

@@ -312,9 +312,11 @@ def bench(
     warmup: int = typer.Option(20, min=0, help="Untimed runs before timing."),
     batch: int = typer.Option(1, min=1, help="Images per timed call."),
     json_out: str = typer.Option(None, "--json", callback=_check_output,
-                                 help="Write the JSON report to this file ('-': stdout only)."),
-    csv_out: Path = typer.Option(None, "--csv", callback=_check_output, help="Write the rows as CSV."),
-    md_out: Path = typer.Option(None, "--md", callback=_check_output, help="Write the table as Markdown."),
+                                 help="Write the JSON report to this file ('-': stdout, instead of the table)."),
+    csv_out: Path = typer.Option(None, "--csv", callback=_check_output,
+                                 help="Write the rows as CSV ('-': stdout, instead of the table)."),
+    md_out: Path = typer.Option(None, "--md", callback=_check_output,
+                                help="Write the table as Markdown ('-': stdout, instead of the table)."),
     plot: Path = typer.Option(None, callback=_check_plot,
                               help="Write a plot of latency against accuracy (.png, .svg or .pdf)."),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
@@ -343,6 +345,10 @@ def bench(
     """
     from edgecnn.bench_output import print_table, report, write_csv, write_markdown, write_plot
 
+    to_stdout = [name for name, value in (("--json", json_out), ("--csv", csv_out), ("--md", md_out))
+                 if value is not None and str(value) == "-"]
+    if len(to_stdout) > 1:
+        raise typer.BadParameter(f"only one output can go to stdout ('-'), not {' and '.join(to_stdout)}")
     if host:
         rows, document, title = _bench_remote(host, paths, target.value, threads, warmup, runs, batch, data_dir,
                                               ssh_config, remote_python, timeout)
@@ -363,7 +369,7 @@ def bench(
         write_markdown(rows, md_out, title)
     if json_out == "-":
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
-    else:
+    elif not to_stdout:
         print_table(rows, title=title, console=console)
     if json_out and json_out != "-":
         from edgecnn.atomic import write_json_atomic

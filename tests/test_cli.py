@@ -202,3 +202,19 @@ def test_predict_classifies_the_readable_images_and_names_the_others(run_dir, di
     assert run_cli(["predict", model, str(folder)]) == 1  # the table marks the row
     table = capsys.readouterr().out
     assert "unreadable: not an image OpenCV can decode" in table and table.count(f"{folder}") == 3
+
+
+def test_bench_writes_csv_or_markdown_to_stdout_in_place_of_the_table(run_dir, tmp_path, capsys, monkeypatch):
+    import csv
+
+    monkeypatch.chdir(tmp_path)  # where a file named "-" would land
+    model = str(run_dir / "model_int8.tflite")
+    assert run_cli(["bench", model, "--runs", "2", "--warmup", "0", "--csv", "-"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert [r["artifact"] for r in rows] == ["model_int8.tflite"] and float(rows[0]["accuracy"]) >= 90
+    assert run_cli(["bench", model, "--runs", "2", "--warmup", "0", "--md", "-"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("# edgecnn bench on cpu") and lines[4].startswith("| model_int8.tflite | tflite |")
+    assert not any("┃" in line for line in lines) and list(tmp_path.iterdir()) == []
+    assert run_cli(["bench", model, "--csv", "-", "--md", "-"]) == 2
+    assert "only one output can go to stdout ('-'), not --csv and --md" in capsys.readouterr().err
