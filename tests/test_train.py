@@ -60,12 +60,18 @@ def test_resume_refuses_a_missing_or_different_checkpoint(digits, tmp_path):
         train(digits, TrainConfig(epochs=1), tmp_path, resume=True)
 
 
-def test_early_stopping_counts_from_the_best_epoch_in_the_state(tmp_path):
+def _checkpoints(folder, patience):
+    """A Checkpoints callback on a small fresh model, with a fresh state: (callback, model, state)."""
     model = build_model("edge-cnn", (16, 16, 1), 3)
     state = {"epochs_done": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": {}}
-    callback = Checkpoints(tmp_path, state, patience=2)
+    callback = Checkpoints(folder, state, patience=patience)
     callback.set_model(model)
     model.stop_training = False
+    return callback, model, state
+
+
+def test_early_stopping_counts_from_the_best_epoch_in_the_state(tmp_path):
+    callback, model, state = _checkpoints(tmp_path, patience=2)
     for epoch, accuracy in enumerate([0.5, 0.7, 0.6]):
         callback.on_epoch_end(epoch, {"val_accuracy": accuracy})
     assert state["best_epoch"] == 2 and not model.stop_training
@@ -74,11 +80,7 @@ def test_early_stopping_counts_from_the_best_epoch_in_the_state(tmp_path):
 
 
 def test_a_loss_that_stops_being_finite_stops_training_and_keeps_the_epochs_before(tmp_path):
-    model = build_model("edge-cnn", (16, 16, 1), 3)
-    state = {"epochs_done": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": {}}
-    callback = Checkpoints(tmp_path, state, patience=5)
-    callback.set_model(model)
-    model.stop_training = False
+    callback, model, _ = _checkpoints(tmp_path, patience=5)
     callback.on_epoch_begin(0)
     callback.on_train_batch_end(0, {"loss": 2.3})
     callback.on_epoch_end(0, {"loss": 2.3, "val_accuracy": 0.4})
