@@ -115,7 +115,7 @@ def write_csv(rows: list[BenchRow], path: str | Path) -> None:
     writer = csv.DictWriter(buffer, fieldnames=names)
     writer.writeheader()
     writer.writerows(asdict(r) for r in rows)
-    _write_text(path, buffer.getvalue())
+    write_output(path, buffer.getvalue())
 
 
 def write_markdown(rows: list[BenchRow], path: str | Path, title: str) -> None:
@@ -125,11 +125,11 @@ def write_markdown(rows: list[BenchRow], path: str | Path, title: str) -> None:
     lines = [f"# {title}", "", "| " + " | ".join(headers) + " |",
              "|" + "|".join("---:" if spec else "---" for _, _, spec in columns) + "|---|"]
     lines += ["| " + " | ".join([*(_cell(r, f, spec) for _, f, spec in columns), _status(r)]) + " |" for r in rows]
-    _write_text(path, "\n".join(lines) + "\n")
+    write_output(path, "\n".join(lines) + "\n")
 
 
-def _write_text(path: str | Path, text: str) -> None:
-    """``text`` into the file ``path``, atomically, or onto stdout where ``path`` is ``-``."""
+def write_output(path: str | Path, text: str) -> None:
+    """``text`` into the file ``path``, atomically, or onto stdout where ``path`` is ``-`` (--json, --csv, --md)."""
     if str(path) == "-":
         sys.stdout.write(text)
     else:

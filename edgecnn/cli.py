@@ -343,7 +343,7 @@ def bench(
       edgecnn bench models/mnist --target rpi --batch 8 --csv rpi.csv --md rpi.md
       edgecnn bench models/mnist --target rpi --host pi@pi4.local --host pi@pi5.local:2222
     """
-    from edgecnn.bench_output import print_table, report, write_csv, write_markdown, write_plot
+    from edgecnn.bench_output import print_table, report, write_csv, write_markdown, write_output, write_plot
 
     to_stdout = [name for name, value in (("--json", json_out), ("--csv", csv_out), ("--md", md_out))
                  if value is not None and str(value) == "-"]
@@ -367,14 +367,10 @@ def bench(
         write_csv(rows, csv_out)
     if md_out:
         write_markdown(rows, md_out, title)
-    if json_out == "-":
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
-    elif not to_stdout:
+    if json_out:
+        write_output(json_out, json.dumps(document, indent=2) + "\n")
+    if not to_stdout:
         print_table(rows, title=title, console=console)
-    if json_out and json_out != "-":
-        from edgecnn.atomic import write_json_atomic
-
-        write_json_atomic(json_out, document)
     failed = [h["host"] for h in document.get("hosts", []) if h["error"]]
     if failed:
         raise EdgecnnError(f"{len(failed)} of {len(host)} hosts failed: {', '.join(failed)} (see the table)")
@@ -427,18 +423,18 @@ def predict(
     from edgecnn.preprocess import image_files, read_image
 
     files = [file for path in images for file in (image_files(path) if path.is_dir() else [path])]
-    results, unreadable = {}, []  # results: image -> top-k pairs, or the ImageReadError, in file order
+    results = {}  # image -> top-k pairs, or the ImageReadError, in file order
     with _open_classifier(artifact, threads) as clf:
         for path in files:
             try:
                 image = read_image(path)
             except ImageReadError as exc:
                 results[str(path)] = exc
-                unreadable.append(exc)
                 continue
             results[str(path)] = clf.predict(image, top_k=top_k)
-    if len(unreadable) == len(files):
-        raise unreadable[0] if len(files) == 1 else EdgecnnError(_unreadable_summary(unreadable, len(files)))
+    unreadable = [r for r in results.values() if isinstance(r, ImageReadError)]
+    if len(unreadable) == len(results):
+        raise unreadable[0] if len(results) == 1 else EdgecnnError(_unreadable_summary(unreadable, len(results)))
     if json_out:
         doc = [{"image": k, "error": v.reason} if isinstance(v, ImageReadError) else
                {"image": k, "top": [{"label": lbl, "score": s} for lbl, s in v]} for k, v in results.items()]
@@ -454,7 +450,7 @@ def predict(
             table.add_row(escape(image), *cells)
         console.print(table)
     if unreadable:
-        raise EdgecnnError(_unreadable_summary(unreadable, len(files)))
+        raise EdgecnnError(_unreadable_summary(unreadable, len(results)))
 
 
 def _unreadable_summary(unreadable: list, total: int) -> str:

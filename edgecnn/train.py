@@ -248,8 +248,8 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
             augmentation = build_augmentation(policy, config.seed)
             augment = None if augmentation is None else tf.function(lambda images: augmentation(images, training=True))
             with Progress(*columns, TextColumn("{task.fields[metrics]}"), console=console) as bar:
-                callbacks = [RichProgress(bar, first, config.epochs, steps),
-                             Checkpoints(folder, state, config.patience)]
+                checkpoints = Checkpoints(folder, state, config.patience)
+                callbacks = [RichProgress(bar, first, config.epochs, steps), checkpoints]
                 try:
                     for epoch in range(first, config.epochs):  # one fit per epoch, reseeded from the epoch alone
                         seed = _epoch_seed(config.seed, epoch)
@@ -263,8 +263,8 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
                     if not config.deterministic:
                         raise
                     raise EdgecnnError(f"{exc.message.splitlines()[0]} (train with --no-deterministic)") from None
-            if callbacks[1].diverged:
-                epoch, batch, loss = callbacks[1].diverged
+            if checkpoints.diverged:
+                epoch, batch, loss = checkpoints.diverged
                 raise EdgecnnError(f"training diverged: the loss became {loss} in epoch {epoch}, batch {batch}; "
                                    f"train again with a lower learning rate than {config.learning_rate:g}")
         seconds = time.perf_counter() - start
