@@ -35,7 +35,7 @@ from edgecnn.errors import EdgecnnError, check_choice
 from edgecnn.manifest import ArtifactEntry, Manifest
 from edgecnn.models import TTA, with_tta
 from edgecnn.quiet import import_tf, native_output_muted
-from edgecnn.runtime import Classifier
+from edgecnn.runtime import Classifier, quantization_params
 
 tf, keras = import_tf()
 
@@ -232,10 +232,10 @@ def verify_artifact(path, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -
         "max_abs_diff": round(float(np.abs(probs - reference).max()), 5),
         "accuracy": round(accuracy_percent(y, probs), 3),
     }
-    quantization = None
+    quantization = None  # for a model with float input and output (ONNX, or TFLite fp32, fp16, --float-io)
     if clf.backend.name == "tflite":
-        quantization = {"input": list(clf.backend.input["quantization"]),
-                        "output": list(clf.backend.output["quantization"])}
+        params = {"input": quantization_params(clf.backend.input), "output": quantization_params(clf.backend.output)}
+        quantization = params if any(params.values()) else None
     return check, quantization
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgecnn.errors import EdgecnnError, IntegrityError
 from edgecnn.manifest import Manifest
-from edgecnn.runtime import TFLiteBackend
+from edgecnn.runtime import TFLiteBackend, quantization_params
 
 
 def inspect_artifact(path: str | Path) -> dict:
@@ -74,7 +74,7 @@ def _tflite(path: Path) -> dict:
 
 def _tflite_tensor(detail: dict) -> dict:
     return {"name": detail["name"], "dtype": np.dtype(detail["dtype"]).name,
-            "shape": [int(d) for d in detail["shape"]], "quantization": list(detail["quantization"])}
+            "shape": [int(d) for d in detail["shape"]], "quantization": quantization_params(detail)}
 
 
 def _onnx(path: Path) -> dict:

@@ -70,7 +70,7 @@ class ArtifactEntry:
     bytes: int
     input_dtype: str = "float32"
     verification: dict | None = None  # agreement with the float model on the validation split, see export.py
-    quantization: dict | None = None  # TFLite input/output [scale, zero_point]
+    quantization: dict | None = None  # TFLite int8 input/output [scale, zero_point]; None for float I/O
 
 
 @dataclass

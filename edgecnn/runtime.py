@@ -273,9 +273,8 @@ class Quantizer:
     @classmethod
     def of(cls, detail: dict) -> Quantizer | None:
         """The quantizer of a LiteRT tensor, or None for a float tensor."""
-        scale, zero_point = detail["quantization"]
-        dtype = np.dtype(detail["dtype"])
-        return cls(scale, zero_point, dtype) if scale and dtype in (np.int8, np.uint8) else None
+        params = quantization_params(detail)
+        return cls(*params, np.dtype(detail["dtype"])) if params else None
 
     def quantize(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The codes of a float32 array ``x``: x / scale + zero_point, rounded and saturated to the dtype, written
@@ -290,6 +289,12 @@ class Quantizer:
         """The real values of codes ``q``: one table lookup per value. The table is ordered by byte, and take()
         counts a negative index from the end, so the int8 code -k reads entry 256 - k, the one of its byte."""
         return self.table.take(q)
+
+
+def quantization_params(detail: dict) -> list | None:
+    """A LiteRT tensor's ``[scale, zero_point]``, or None for a float tensor (LiteRT reports those as [0.0, 0])."""
+    scale, zero_point = detail["quantization"]
+    return [scale, zero_point] if scale and np.dtype(detail["dtype"]) in (np.int8, np.uint8) else None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -64,6 +64,8 @@ def test_inspect_reports_tensors_operators_and_parameters(run_dir):
     info = json.loads(out.stdout)
     assert info["inputs"][0]["dtype"] == "int8" and info["inputs"][0]["quantization"][0] > 0
     assert info["operators"]["CONV_2D"] == 3 and info["precision"] == "int8"
+    fp32_info = json.loads(run_subprocess(["inspect", str(run_dir / "model_fp32.tflite"), "--json"]).stdout)
+    assert [t["quantization"] for t in fp32_info["inputs"] + fp32_info["outputs"]] == [None, None]  # not [0.0, 0]
     assert info["manifest"] == "sha256 verified" and info["tta"] == "none"
     params = Manifest.load(run_dir).source["params"]
     assert 0.95 * params < info["parameters"] <= params  # BatchNorm folded into the convolutions
