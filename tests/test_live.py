@@ -2,8 +2,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -51,6 +53,18 @@ def test_headless_run_labels_the_video_frames(run_dir, digit_video, capsys):
     assert np.mean(predicted == truth) >= 0.95
     assert [r["frame"] for r in records] == list(range(len(truth)))
     assert summary["mean_fps"] > 0 and summary["p50_ms"] > 0 and summary["dropped"] == 0
+
+
+def test_make_video_takes_colour_datasets_and_names_a_bad_one_in_one_line(tmp_path):
+    blue = np.zeros((8, 8, 3), np.uint8)
+    blue[..., 0] = 200  # BGR: a colour image (CIFAR-10, image folders) keeps its channels
+    assert to_frame(blue, 16).shape == (16, 16, 3) and to_frame(blue, 16)[..., 0].min() == 200
+    assert to_frame(blue, 16)[..., 1:].max() == 0
+    script = Path(__file__).resolve().parents[1] / "tools" / "make_video.py"
+    out = subprocess.run([sys.executable, str(script), "--dataset", "imagenet", "--out", str(tmp_path / "v.mp4")],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and out.stderr.startswith("error: unknown dataset 'imagenet'") and not out.stdout
+    assert "Traceback" not in out.stderr and not any(tmp_path.iterdir())
 
 
 def test_max_frames_stops_exactly_and_save_writes_every_frame(run_dir, digit_video, capsys, tmp_path):

@@ -17,10 +17,11 @@ import numpy as np
 
 
 def to_frame(image: np.ndarray, size: int = 96) -> np.ndarray:
-    """A grayscale dataset image enlarged to a size x size BGR frame. Bilinear, as training enlarges images and as
-    a camera sees smooth strokes: nearest-neighbour blocks put the 8x8 digits off-distribution (measured on the
-    360 digits test images: 92.96% of frames right with nearest, against 98.33% for the images themselves)."""
-    return cv2.cvtColor(cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR), cv2.COLOR_GRAY2BGR)
+    """A grayscale or BGR dataset image enlarged to a size x size BGR frame. Bilinear, as training enlarges images
+    and as a camera sees smooth strokes: nearest-neighbour blocks put the 8x8 digits off-distribution (measured on
+    the 360 digits test images: 92.96% of frames right with nearest, against 98.33% for the images themselves)."""
+    frame = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+    return frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
 
 
 def make_video(images: np.ndarray, labels: list[str], out: str | Path, frames_per_image: int = 3,
@@ -57,13 +58,19 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=Path("digits.mp4"))
     args = parser.parse_args()
+    if min(args.count, args.frames_per_image, args.size) < 1 or not args.fps > 0:
+        parser.error("--count, --frames-per-image and --size must be at least 1, and --fps above 0")
     from edgecnn.data import load_dataset
+    from edgecnn.errors import EdgecnnError
 
-    ds = load_dataset(args.dataset, data_dir=args.data_dir)
+    try:
+        ds = load_dataset(args.dataset, data_dir=args.data_dir)
+    except EdgecnnError as exc:
+        parser.exit(1, f"error: {exc}\n")
     test = ds.split("test")
-    labels = [ds.labels[y] for y in test.labels[: args.count]]
-    truth = make_video(test.images[: args.count], labels, args.out, args.frames_per_image, args.size, args.fps)
-    print(f"wrote {len(truth)} frames of {args.count} {args.dataset} test images to {args.out}")
+    images, labels = test.images[: args.count], [ds.labels[y] for y in test.labels[: args.count]]
+    truth = make_video(images, labels, args.out, args.frames_per_image, args.size, args.fps)
+    print(f"wrote {len(truth)} frames of {len(images)} {args.dataset} test images to {args.out}")
 
 
 if __name__ == "__main__":
