@@ -58,3 +58,14 @@ def test_a_crashing_case_is_counted_and_the_run_goes_on():
     assert code == 1 and report["cases"] == 20
     assert report["outcomes"]["crash"] == 1 and report["outcomes"]["refused"] == 19
     assert [f["case"] for f in report["failures"]] == [7]
+
+
+def test_a_file_that_cannot_be_fuzzed_is_refused_before_any_case(tmp_path):
+    """A non-model, or a model whose manifest mode has no manifest, would make every case a worker 'crash'."""
+    lone = tmp_path / "model_int8.tflite"
+    lone.write_bytes((MODELS / "model_int8.tflite").read_bytes())
+    for target, message in ((ROOT / "README.md", "is not a .tflite or .onnx model"),
+                            (lone, "no manifest.json beside")):
+        done = subprocess.run([sys.executable, str(ROOT / "tools" / "fuzz.py"), str(target), "--cases", "2"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and message in done.stderr and done.stdout == ""

@@ -210,6 +210,10 @@ def main() -> int:
         return 0
     if not args.artifact.is_file():
         parser.error(f"no such artifact: {args.artifact}")
+    if args.artifact.suffix.lower() not in (".tflite", ".onnx"):
+        parser.error(f"{args.artifact} is not a .tflite or .onnx model")
+    if not (args.no_manifest or (args.artifact.parent / "manifest.json").is_file()):
+        parser.error(f"no manifest.json beside {args.artifact}: fuzz it with --no-manifest")
     report = fuzz(args.artifact, args.cases, args.seconds, args.seed, args.inputs, args.no_manifest)
     text = json.dumps(report, indent=2)
     if args.json:
