@@ -19,6 +19,7 @@ Status: ``passed``; ``exported, evaluation failed`` (the model loads but accurac
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,8 +259,9 @@ def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest
 
 
 def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_dir=None,
-                batch: int = 1) -> list[BenchRow]:
-    """Benchmark run directories and/or artifact files on ``target``; ``data_dir`` holds the dataset files."""
+                batch: int = 1, on_start: Callable[[int, int, str], None] | None = None) -> list[BenchRow]:
+    """Benchmark run directories and/or artifact files on ``target``; ``data_dir`` holds the dataset files.
+    ``on_start(index, total, file name)`` is called before each artifact, for a progress display."""
     if warmup < 0 or runs < 1 or batch < 1:
         raise EdgecnnError("runs and batch must be at least 1 and warmup at least 0")
     splits: dict[str, tuple] = {}
@@ -267,7 +269,9 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
     rows = []
     items = expand(paths, target)
     several_folders = len({path.parent for path, _ in items}) > 1  # name rows "mnist/model_int8.onnx" then
-    for path, manifest in items:
+    for index, (path, manifest) in enumerate(items):
+        if on_start:
+            on_start(index, len(items), path.name)
         test = None
         if manifest and manifest.dataset:
             key = repr((sorted(manifest.dataset.items()), (path.parent / TEST_SPLIT_FILE).is_file()))

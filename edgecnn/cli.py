@@ -343,7 +343,15 @@ def bench(
       edgecnn bench models/mnist --target rpi --batch 8 --csv rpi.csv --md rpi.md
       edgecnn bench models/mnist --target rpi --host pi@pi4.local --host pi@pi5.local:2222
     """
-    from edgecnn.bench_output import print_table, report, write_csv, write_markdown, write_output, write_plot
+    from edgecnn.bench_output import (
+        bench_progress,
+        print_table,
+        report,
+        write_csv,
+        write_markdown,
+        write_output,
+        write_plot,
+    )
 
     to_stdout = [name for name, value in (("--json", json_out), ("--csv", csv_out), ("--md", md_out))
                  if value is not None and str(value) == "-"]
@@ -358,7 +366,8 @@ def bench(
 
         bench_target = resolve_target(target.value, threads)
         _to_stderr(f"note: {note}" for note in bench_target.notes)
-        rows = bench_paths(paths, bench_target, warmup, runs, data_dir, batch)
+        with bench_progress() as on_start:
+            rows = bench_paths(paths, bench_target, warmup, runs, data_dir, batch, on_start)
         document = report(rows, bench_target, warmup, runs)
         title = f"edgecnn bench on {bench_target.label}, batch {batch}"
     if plot:

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from edgecnn.atomic import write_json_atomic
 from edgecnn.bench import KERAS_FILE, bench_paths
-from edgecnn.bench_output import print_table, report
+from edgecnn.bench_output import bench_progress, print_table, report
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import ArtifactEntry, Manifest, sha256_file
 from edgecnn.targets import resolve_target
@@ -153,7 +153,8 @@ def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu",
     console.rule(f"[3/3] bench on {bench_target.label}")
     for note in bench_target.notes:
         console.print(f"note: {note}", markup=False)
-    rows = bench_paths([out], bench_target, warmup, runs, data_dir)
+    with bench_progress(console) as on_start:
+        rows = bench_paths([out], bench_target, warmup, runs, data_dir, on_start=on_start)
     document = report(rows, bench_target, warmup, runs)
     write_json_atomic(Path(out) / REPORT_FILE, document)
     print_table(rows, title=f"{dataset} test split on {bench_target.label}", console=console)

@@ -26,9 +26,12 @@ def test_time_calls_warms_up_then_times_each_run():
 
 
 def test_cpu_bench_covers_every_artifact_and_the_reference(run_dir, report):
-    rows = bench_paths([run_dir], resolve_target("cpu", threads=1), warmup=2, runs=10)
+    started = []
+    rows = bench_paths([run_dir], resolve_target("cpu", threads=1), warmup=2, runs=10,
+                       on_start=lambda *args: started.append(args))
     assert [r.artifact for r in rows] == ["model.keras", "model_fp32.tflite", "model_int8.tflite",
                                           "model_fp32.onnx", "model_int8.onnx"]
+    assert started == [(i, 5, name) for i, name in enumerate(r.artifact for r in rows)]  # for a progress display
     assert all(r.status == "passed" and r.n == 360 and r.p50_ms > 0 for r in rows)
     assert [r.accuracy for r in rows] == [r["accuracy"] for r in report["rows"]]  # deterministic
     keras, fp32 = rows[0], rows[1]
@@ -240,3 +243,20 @@ def test_an_artifact_named_twice_is_benched_once_where_first_named(run_dir):
     rows = bench_paths([int8, run_dir, int8], resolve_target("rpi", threads=1), warmup=0, runs=2)
     listed = [a.file for a in Manifest.load(run_dir).artifacts]
     assert [r.artifact for r in rows] == ["model_int8.tflite", *(f for f in listed if f != "model_int8.tflite")]
+
+
+def test_the_progress_bar_shows_on_a_terminal_only():
+    import io
+
+    from rich.console import Console
+
+    from edgecnn.bench_output import bench_progress
+
+    screen = io.StringIO()
+    with bench_progress(Console(file=screen, force_terminal=True, width=100)) as on_start:
+        on_start(1, 5, "model_int8.tflite")
+    assert "bench model_int8.tflite" in screen.getvalue() and "1/5" in screen.getvalue()
+    log = io.StringIO()
+    with bench_progress(Console(file=log, force_terminal=False)) as on_start:
+        assert on_start is None
+    assert log.getvalue() == ""
