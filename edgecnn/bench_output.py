@@ -67,7 +67,6 @@ def _columns(rows: list[BenchRow]) -> tuple:
     return (("Host", "host", ""), *columns) if any(r.host for r in rows) else columns
 
 
-
 @contextlib.contextmanager
 def bench_progress(console: Console | None = None):
     """A progress bar over the artifacts, on stderr unless ``console`` says otherwise, gone once they are done;
@@ -86,19 +85,47 @@ def bench_progress(console: Console | None = None):
 
         yield on_start
 
+
+# the columns a narrow terminal loses first, so that the rest show whole instead of cut to "m…"
+NARROW_DROP_ORDER = ("peak_rss_mb", "std_ms", "first_ms", "load_ms", "gmacs", "p99_ms", "agreement", "size_kb",
+                     "format", "device")
+STATUS_MIN_WIDTH = 10  # the Status column wraps ("passed: reference" onto two lines) but keeps this many characters
+
+
 def print_table(rows: list[BenchRow], title: str, console: Console | None = None) -> None:
-    """One table; rows from different hosts are set apart in sections."""
-    columns = _columns(rows)
+    """One table; rows from different hosts are set apart in sections. Values and headers are never cut or wrapped
+    (Status wraps): where the console is too narrow for every column, the least needed ones (``NARROW_DROP_ORDER``)
+    are left out and the caption names them."""
+    console = console or Console()
+    unbounded = console.options.update_width(1_000_000)
+    columns, hidden = list(_columns(rows)), []
+    for field in NARROW_DROP_ORDER:
+        needed = console.measure(_table(rows, columns, title, status=False), options=unbounded).maximum
+        if needed + STATUS_MIN_WIDTH + 3 <= console.width:  # + the Status column's padding and border
+            break
+        hidden += [header for header, f, _ in columns if f == field]
+        columns = [c for c in columns if c[1] != field]
+    table = _table(rows, columns, title)
+    if hidden:
+        table.caption = (f"left out to fit {console.width} columns: {', '.join(hidden)} "
+                         "(a wider terminal, --json, --csv or --md has them)")
+    console.print(table)
+
+
+def _table(rows: list[BenchRow], columns: list, title: str, status: bool = True) -> Table:
+    """The table of ``columns``, none of them cut or wrapped, then (with ``status``) the Status column, which
+    wraps."""
     table = Table(title=title)
     for header, _, spec in columns:
-        table.add_column(header, justify="right" if spec else "left")
-    table.add_column("Status")
+        table.add_column(header, justify="right" if spec else "left", no_wrap=True)
+    if status:
+        table.add_column("Status", min_width=STATUS_MIN_WIDTH)
     for i, r in enumerate(rows):
         if i and r.host != rows[i - 1].host:
             table.add_section()
         # escaped: a note such as "pip install 'edgecnn[train]'" is text, not rich markup
-        table.add_row(*(escape(_cell(r, f, spec)) for _, f, spec in columns), escape(_status(r)))
-    (console or Console()).print(table)
+        table.add_row(*(escape(_cell(r, f, spec)) for _, f, spec in columns), *([escape(_status(r))] if status else []))
+    return table
 
 
 def report(rows: list[BenchRow], target: Target | dict, warmup: int, runs: int, hosts: list[dict] | None = None,

@@ -254,8 +254,10 @@ def export(
     entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command(), data_dir=data_dir,
                          options=options, console=console)
     table = Table(title=f"exported to {model if model.is_dir() else model.parent}")
-    for name in ("Artifact", "Precision", "Input", "Size (KB)", "Agreement (%)", "Max |diff|", "Val acc (%)"):
-        table.add_column(name, justify="left" if name in ("Artifact", "Precision", "Input") else "right")
+    # two-line headers: the table fits 80 columns with every file name whole
+    for name in ("Artifact", "Precision", "Input", "Size\n(KB)", "Agree\n(%)", "Max\n|diff|", "Val acc\n(%)"):
+        table.add_column(name, justify="left" if name in ("Artifact", "Precision", "Input") else "right",
+                         no_wrap=name == "Artifact")
     for e in entries:
         v = e.verification
         table.add_row(e.file, e.precision, e.input_dtype, f"{e.bytes / 1024:.1f}", f"{v['agreement']:.2f}",

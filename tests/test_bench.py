@@ -260,3 +260,25 @@ def test_the_progress_bar_shows_on_a_terminal_only():
     with bench_progress(Console(file=log, force_terminal=False)) as on_start:
         assert on_start is None
     assert log.getvalue() == ""
+
+
+def test_a_narrow_terminal_gets_whole_values_and_the_names_of_the_columns_left_out():
+    import io
+
+    from rich.console import Console
+
+    from edgecnn.bench import BenchRow
+    from edgecnn.bench_output import print_table
+
+    rows = [BenchRow(name, "tflite", precision, 118.2, status="passed", accuracy=98.61, agreement=100.0, load_ms=8.5,
+                     first_ms=0.24, p50_ms=0.034, p99_ms=0.049, std_ms=0.004, fps=29353.0, gmacs=56.5,
+                     peak_rss_mb=855.0)
+            for name, precision in (("model_fp32.tflite", "fp32"), ("model_int8.tflite", "int8"))]
+    for width, shown, left_out in ((80, "29353", "RSS (MiB), Std (ms), First (ms)"), (250, "855", None)):
+        screen = io.StringIO()
+        print_table(rows, "t", Console(file=screen, width=width, force_terminal=False))
+        text = screen.getvalue()
+        assert max(map(len, text.splitlines())) <= width and "…" not in text
+        assert "model_fp32.tflite" in text and "model_int8.tflite" in text and shown in text
+        assert (f"left out to fit {width} columns: {left_out}" in " ".join(text.split())) if left_out else (
+            "left out" not in text and "RSS (MiB)" in text)
