@@ -95,8 +95,9 @@ def load_image_folder(path: str | Path, image_size: int = 28, seed: int = 0, con
     warnings = [f"skipped {len(skipped)} unreadable file(s) in {root}, e.g. {skipped[0].name}"] if skipped else []
     warnings += [f"ignored {roots[s] / name}: {name} is not a class folder of {train_root}"
                  for s in ("val", "test") if s in roots for name in _unknown_classes(roots[s], classes)]
+    out = console or Console(stderr=True)
     for warning in warnings:  # warned only when training goes on: a failure above is one line
-        (console or Console(stderr=True)).print(f"warning: {warning}", markup=False, soft_wrap=True)
+        out.print(f"warning: {warning}", markup=False, soft_wrap=True)
     colour = any(i.ndim == 3 for imgs, _, _ in read.values() for i in imgs)
     arrays = {s: (_stack(imgs, colour), np.asarray(lbls, np.int64)) for s, (imgs, lbls, _) in read.items() if imgs}
     splits = _splits(arrays, seed)
