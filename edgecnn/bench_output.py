@@ -1,7 +1,6 @@
 """Bench rows out: a rich table, the JSON report, CSV, Markdown and a latency-against-accuracy plot.
 
-    with bench_progress() as on_start:                     # a transient bar on stderr while the rows are made
-        rows = bench_paths(["runs/demo"], resolve_target("cpu"), on_start=on_start)
+    rows = bench_paths(["runs/demo"], resolve_target("cpu"))
     print_table(rows, "edgecnn bench on cpu")
     write_json_atomic("bench.json", report(rows, target, warmup=20, runs=200))
     write_csv(rows, "bench.csv"); write_markdown(rows, "bench.md", "cpu"); write_plot(rows, "bench.png", "cpu")
@@ -31,7 +30,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edgecnn.atomic import atomic_output, write_bytes_atomic
@@ -65,25 +63,6 @@ def _columns(rows: list[BenchRow]) -> tuple:
     if any(r.device not in ("", "CPU") for r in rows):
         columns = (*columns[:3], ("Device", "device", ""), *columns[3:])
     return (("Host", "host", ""), *columns) if any(r.host for r in rows) else columns
-
-
-@contextlib.contextmanager
-def bench_progress(console: Console | None = None):
-    """A progress bar over the artifacts, on stderr unless ``console`` says otherwise, gone once they are done;
-    yields the ``on_start`` that ``bench_paths`` takes, or None where the console is not a terminal (a log or a
-    pipe gets no bar, and not the blank line rich would leave)."""
-    console = console or Console(stderr=True)
-    if not console.is_terminal:
-        yield None
-        return
-    columns = (TextColumn("bench {task.fields[file]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("bench", total=None, file="")
-
-        def on_start(index: int, total: int, file: str) -> None:
-            bar.update(task, completed=index, total=total, file=file)
-
-        yield on_start
 
 
 # the columns a narrow terminal loses first, so that the rest show whole instead of cut to "m…"

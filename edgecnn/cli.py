@@ -248,11 +248,13 @@ def export(
     """
     from edgecnn.export import ExportOptions
     from edgecnn.pipeline import export_run
+    from edgecnn.progress import artifact_progress
 
     precisions = tuple("fp32" if q == "none" else q for q in _csv(quantize))
     options = ExportOptions(int8_io, opset, calibration, min_agreement, onnx_activations, tta)
-    entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command(), data_dir=data_dir,
-                         options=options, console=console)
+    with artifact_progress("export") as on_start:
+        entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command(), data_dir=data_dir,
+                             options=options, console=console, on_start=on_start)
     table = Table(title=f"exported to {model if model.is_dir() else model.parent}")
     # two-line headers: the table fits 80 columns with every file name whole
     for name in ("Artifact", "Precision", "Input", "Size\n(KB)", "Agree\n(%)", "Max\n|diff|", "Val acc\n(%)"):
@@ -345,15 +347,8 @@ def bench(
       edgecnn bench models/mnist --target rpi --batch 8 --csv rpi.csv --md rpi.md
       edgecnn bench models/mnist --target rpi --host pi@pi4.local --host pi@pi5.local:2222
     """
-    from edgecnn.bench_output import (
-        bench_progress,
-        print_table,
-        report,
-        write_csv,
-        write_markdown,
-        write_output,
-        write_plot,
-    )
+    from edgecnn.bench_output import print_table, report, write_csv, write_markdown, write_output, write_plot
+    from edgecnn.progress import artifact_progress
 
     to_stdout = [name for name, value in (("--json", json_out), ("--csv", csv_out), ("--md", md_out))
                  if value is not None and str(value) == "-"]
@@ -368,7 +363,7 @@ def bench(
 
         bench_target = resolve_target(target.value, threads)
         _to_stderr(f"note: {note}" for note in bench_target.notes)
-        with bench_progress() as on_start:
+        with artifact_progress("bench") as on_start:
             rows = bench_paths(paths, bench_target, warmup, runs, data_dir, batch, on_start)
         document = report(rows, bench_target, warmup, runs)
         title = f"edgecnn bench on {bench_target.label}, batch {batch}"

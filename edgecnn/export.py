@@ -256,8 +256,10 @@ def check_plan(formats, precisions) -> None:
 def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration: np.ndarray | None,
                      validation: tuple[np.ndarray, np.ndarray], formats=FORMATS, precisions=("fp32", "int8"),
                      options: ExportOptions = ExportOptions(),
-                     on_done: Callable[[ArtifactEntry], None] | None = None) -> list[ArtifactEntry]:
-    """Export, verify and record every supported format x precision; see the module docstring."""
+                     on_done: Callable[[ArtifactEntry], None] | None = None,
+                     on_start: Callable[[int, int, str], None] | None = None) -> list[ArtifactEntry]:
+    """Export, verify and record every supported format x precision; see the module docstring. ``on_start(index,
+    total, file name)`` is called before each artifact and ``on_done(entry)`` after it, for a progress display."""
     check_plan(formats, precisions)
     tta = resolve_tta(manifest, options.tta, formats, precisions)
     model = with_tta(model, tta)
@@ -268,36 +270,38 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
     x_val, y_val = validation
     reference = model.predict(x_val, batch_size=256, verbose=0)
     entries = []
-    for fmt in formats:
-        for precision in (p for p in precisions if p in SUPPORTED[fmt]):
-            name = artifact_name(fmt, precision)
-            with tempfile.TemporaryDirectory(dir=folder, prefix=STAGING_PREFIX) as staging:
-                staged = Path(staging) / name
-                if fmt == "tflite":
-                    export_tflite(model, staged, precision, calibration, options.int8_io)
-                elif precision == "fp32":
-                    export_onnx(model, staged, options.opset)
-                else:
-                    export_onnx(model, Path(staging) / "source.onnx", options.opset)
-                    quantize_onnx(Path(staging) / "source.onnx", staged, calibration, options.calibration_method,
-                                  options.onnx_activations)
-                if fmt == "onnx":
-                    finish_onnx(staged, manifest)
-                check, quantization = verify_artifact(staged, x_val, y_val, reference)
-                if options.min_agreement is not None and check["agreement"] < options.min_agreement:
-                    hint = "more --calib-samples" + (", or --calibration entropy" if fmt == "onnx" else "")
-                    raise EdgecnnError(
-                        f"{name} agrees with the float model on {check['agreement']:.2f}% of the validation split, "
-                        f"below --min-agreement {options.min_agreement}: nothing written (try {hint})"
-                    )
-                os.replace(staged, folder / name)
-            input_dtype = "int8" if (fmt, precision) == ("tflite", "int8") and options.int8_io else "float32"
-            entry = manifest.add_artifact(folder / name, fmt, precision, input_dtype)
-            entry.verification, entry.quantization = check, quantization
-            manifest.save(folder)
-            entries.append(entry)
-            if on_done:
-                on_done(entry)
+    plan = [(fmt, precision) for fmt in formats for precision in precisions if precision in SUPPORTED[fmt]]
+    for index, (fmt, precision) in enumerate(plan):
+        name = artifact_name(fmt, precision)
+        if on_start:
+            on_start(index, len(plan), name)
+        with tempfile.TemporaryDirectory(dir=folder, prefix=STAGING_PREFIX) as staging:
+            staged = Path(staging) / name
+            if fmt == "tflite":
+                export_tflite(model, staged, precision, calibration, options.int8_io)
+            elif precision == "fp32":
+                export_onnx(model, staged, options.opset)
+            else:
+                export_onnx(model, Path(staging) / "source.onnx", options.opset)
+                quantize_onnx(Path(staging) / "source.onnx", staged, calibration, options.calibration_method,
+                              options.onnx_activations)
+            if fmt == "onnx":
+                finish_onnx(staged, manifest)
+            check, quantization = verify_artifact(staged, x_val, y_val, reference)
+            if options.min_agreement is not None and check["agreement"] < options.min_agreement:
+                hint = "more --calib-samples" + (", or --calibration entropy" if fmt == "onnx" else "")
+                raise EdgecnnError(
+                    f"{name} agrees with the float model on {check['agreement']:.2f}% of the validation split, "
+                    f"below --min-agreement {options.min_agreement}: nothing written (try {hint})"
+                )
+            os.replace(staged, folder / name)
+        input_dtype = "int8" if (fmt, precision) == ("tflite", "int8") and options.int8_io else "float32"
+        entry = manifest.add_artifact(folder / name, fmt, precision, input_dtype)
+        entry.verification, entry.quantization = check, quantization
+        manifest.save(folder)
+        entries.append(entry)
+        if on_done:
+            on_done(entry)
     return entries
 
 

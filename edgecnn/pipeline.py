@@ -19,9 +19,10 @@ from rich.console import Console
 
 from edgecnn.atomic import write_json_atomic
 from edgecnn.bench import KERAS_FILE, bench_paths
-from edgecnn.bench_output import bench_progress, print_table, report
+from edgecnn.bench_output import print_table, report
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import ArtifactEntry, Manifest, sha256_file
+from edgecnn.progress import artifact_progress
 from edgecnn.targets import resolve_target
 
 REPORT_FILE = "report.json"
@@ -86,9 +87,10 @@ def train_run(out, dataset: str = "digits", config=None, image_size: int = 28, c
 
 def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"), calib_samples: int = 300,
                seed: int = 0, command: str = "", on_done=None, data_dir=None, options=None,
-               console: Console | None = None) -> list[ArtifactEntry]:
+               console: Console | None = None, on_start=None) -> list[ArtifactEntry]:
     """Export the run's ``model.keras``, calibrating int8 on ``calib_samples`` training images and verifying every
-    artifact on the validation split (``options``: an :class:`edgecnn.export.ExportOptions`)."""
+    artifact on the validation split (``options``: an :class:`edgecnn.export.ExportOptions`; ``on_start`` and
+    ``on_done`` as :func:`edgecnn.export.export_artifacts` takes them)."""
     from edgecnn.data import load_dataset
     from edgecnn.export import MIN_CALIBRATION, ExportOptions, check_plan, export_artifacts, resolve_tta
     from edgecnn.models import load_model
@@ -125,7 +127,7 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
         manifest.command = command
     validation = (ds.inputs("val"), ds.split("val").labels)
     return export_artifacts(model, run_dir, manifest, calibration, validation, tuple(formats), tuple(precisions),
-                            options, on_done)
+                            options, on_done, on_start)
 
 
 def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu", threads: int | None = None,
@@ -148,12 +150,13 @@ def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu",
     console.print(f"{src['params']:,} parameters, {src['epochs_run']} epochs in {src['train_seconds']:.1f} s, "
                   f"test accuracy {src['test_accuracy']:.2f}%")
     console.rule("[2/3] export")
-    export_run(out, calib_samples=calib_samples, seed=config.seed, command=command, data_dir=data_dir,
-               on_done=lambda e: console.print(f"wrote {e.file} ({e.bytes / 1024:.1f} KB)"))
+    with artifact_progress("export", console) as on_start:
+        export_run(out, calib_samples=calib_samples, seed=config.seed, command=command, data_dir=data_dir,
+                   on_done=lambda e: console.print(f"wrote {e.file} ({e.bytes / 1024:.1f} KB)"), on_start=on_start)
     console.rule(f"[3/3] bench on {bench_target.label}")
     for note in bench_target.notes:
         console.print(f"note: {note}", markup=False)
-    with bench_progress(console) as on_start:
+    with artifact_progress("bench", console) as on_start:
         rows = bench_paths([out], bench_target, warmup, runs, data_dir, on_start=on_start)
     document = report(rows, bench_target, warmup, runs)
     write_json_atomic(Path(out) / REPORT_FILE, document)

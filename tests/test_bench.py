@@ -250,14 +250,14 @@ def test_the_progress_bar_shows_on_a_terminal_only():
 
     from rich.console import Console
 
-    from edgecnn.bench_output import bench_progress
+    from edgecnn.progress import artifact_progress
 
     screen = io.StringIO()
-    with bench_progress(Console(file=screen, force_terminal=True, width=100)) as on_start:
+    with artifact_progress("bench", Console(file=screen, force_terminal=True, width=100)) as on_start:
         on_start(1, 5, "model_int8.tflite")
     assert "bench model_int8.tflite" in screen.getvalue() and "1/5" in screen.getvalue()
     log = io.StringIO()
-    with bench_progress(Console(file=log, force_terminal=False)) as on_start:
+    with artifact_progress("bench", Console(file=log, force_terminal=False)) as on_start:
         assert on_start is None
     assert log.getvalue() == ""
 

@@ -26,7 +26,12 @@ def run_copy(run_dir, tmp_path):
 
 
 def test_every_tflite_precision_is_verified_and_recorded(run_copy):
-    entries = export_run(run_copy, formats=("tflite",), precisions=("fp32", "fp16", "dynamic", "int8"))
+    events = []
+    entries = export_run(run_copy, formats=("tflite",), precisions=("fp32", "fp16", "dynamic", "int8"),
+                         on_start=lambda *args: events.append(("start", *args)),
+                         on_done=lambda entry: events.append(("done", entry.file)))
+    names = [f"model_{p}.tflite" for p in ("fp32", "fp16", "dynamic", "int8")]
+    assert events == [e for i, name in enumerate(names) for e in (("start", i, 4, name), ("done", name))]
     size = {e.precision: e.bytes for e in entries}
     assert size["fp32"] > 1.7 * size["fp16"] and size["fp16"] > 1.5 * size["dynamic"]
     assert size["fp32"] >= 2.5 * size["int8"]
