@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 from edgecnn.atomic import atomic_output, write_json_atomic
 from edgecnn.augment import build_augmentation
@@ -115,10 +116,30 @@ class RichProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        metrics = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate")
+        metrics = epoch_metrics(logs)
         self.progress.update(self.task, description=f"epoch {epoch + 1}/{self.epochs}", metrics=metrics)
         if not self.progress.console.is_terminal:  # logs and CI get a line per epoch; a terminal gets the live bar
             self.progress.console.print(f"epoch {epoch + 1}/{self.epochs}  {metrics}")
+
+
+def training_progress(console: Console) -> Progress:
+    """The bar :class:`RichProgress` drives: narrow, with metrics that wrap onto a second line in a narrow terminal
+    rather than squeeze the step count and the time."""
+    return Progress(TextColumn("{task.description}", table_column=Column(no_wrap=True)), BarColumn(bar_width=16),
+                    MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[metrics]}", table_column=Column()), console=console)
+
+
+def epoch_metrics(logs: dict) -> str:
+    """Keras' epoch logs, short enough to sit beside the bar in 100 columns:
+    ``{"loss": 0.2240, "accuracy": 0.9348}`` reads "loss 0.224  acc 93.48%"."""
+    parts = []
+    for key, value in logs.items():
+        if key.endswith("accuracy"):
+            parts.append(f"{key.removesuffix('accuracy')}acc {100 * value:.2f}%")
+        elif key != "learning_rate":
+            parts.append(f"{key} {value:.3f}")
+    return "  ".join(parts)
 
 
 class Checkpoints(keras.callbacks.Callback):
@@ -241,13 +262,12 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
                          "best_val_accuracy": -1.0, "history": {}, "run": meta or {}}
                 model = _fresh_model(ds, config, steps)
         first = state["epochs_done"]
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         start = time.perf_counter()
         if first < config.epochs and not _patience_spent(state, config.patience):
             examples = tf.data.Dataset.from_tensor_slices((x_train, y_train))
             augmentation = build_augmentation(policy, config.seed)
             augment = None if augmentation is None else tf.function(lambda images: augmentation(images, training=True))
-            with Progress(*columns, TextColumn("{task.fields[metrics]}"), console=console) as bar:
+            with training_progress(console) as bar:
                 checkpoints = Checkpoints(folder, state, config.patience)
                 callbacks = [RichProgress(bar, first, config.epochs, steps), checkpoints]
                 try:

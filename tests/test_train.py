@@ -179,3 +179,24 @@ def test_multi_worker_without_a_cluster_is_a_one_line_error(tmp_path):
     done = run_subprocess(["train", "--out", str(tmp_path / "r"), "--epochs", "1", "--strategy", "multi-worker"],
                           env={k: v for k, v in __import__("os").environ.items() if k != "TF_CONFIG"})
     assert done.returncode == 1 and "needs TF_CONFIG" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("width", [80, 100, 140])
+def test_the_training_bar_keeps_its_count_and_time_whole_and_its_metrics_short(width):
+    import io
+
+    from rich.console import Console
+
+    from edgecnn.train import epoch_metrics, training_progress
+
+    metrics = epoch_metrics({"accuracy": 0.93476, "loss": 0.22401, "val_accuracy": 0.96667, "val_loss": 0.11224,
+                             "learning_rate": 0.001})
+    assert metrics == "acc 93.48%  loss 0.224  val_acc 96.67%  val_loss 0.112"
+    bar = training_progress(Console(file=io.StringIO(), width=width, force_terminal=True))
+    bar.add_task("epoch 12/20", total=800, completed=450, metrics=metrics)
+    screen = Console(file=io.StringIO(), width=width)
+    screen.print(bar.make_tasks_table(bar.tasks))
+    lines = screen.file.getvalue().splitlines()
+    assert "450/800 0:00:00" in lines[0] and "…" not in screen.file.getvalue()
+    assert len(lines) == (1 if width >= 100 else 2)  # a narrow terminal wraps the metrics, nothing else
+    assert " ".join(" ".join(lines).split()).endswith("val_loss 0.112")
