@@ -396,10 +396,12 @@ def _bench_remote(hosts, paths, target, threads, warmup, runs, batch, data_dir, 
     """`bench --host`: rows from every host, the JSON report and the title. One host that fails is an error;
     in a fleet, failed hosts show as failed rows and the verb exits 1 after the table."""
     from edgecnn.bench_output import report
+    from edgecnn.progress import host_progress
     from edgecnn.remote import RemoteOptions, bench_hosts, result_rows
 
     options = RemoteOptions(target, threads, warmup, runs, batch, python, ssh_config and str(ssh_config), timeout)
-    results = bench_hosts(hosts, paths, options, data_dir)
+    with host_progress(hosts) as on_step:
+        results = bench_hosts(hosts, paths, options, data_dir, on_step)
     _to_stderr(f"note: {r.host}: {note}" for r in results if r.target for note in r.target.get("notes", ()))
     if len(results) == 1 and results[0].error:
         raise EdgecnnError(results[0].error)

@@ -1,9 +1,12 @@
-"""A transient progress bar over a list of artifacts, for the verbs that work through them one at a time.
+"""Transient progress displays: a bar over a list of artifacts, for the verbs that work through them one at a
+time, and a line per host for a bench over SSH.
 
     with artifact_progress("bench") as on_start:           # on stderr; None where stderr is not a terminal
         rows = bench_paths(["runs/demo"], resolve_target("cpu"), on_start=on_start)
     with artifact_progress("export") as on_start:
         export_run("runs/demo", on_start=on_start)
+    with host_progress(["pi@pi4.local", "pi@pi5.local"]) as on_step:
+        results = bench_hosts(["pi@pi4.local", "pi@pi5.local"], ["models/mnist"], options, on_step=on_step)
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 OnStart = Callable[[int, int, str], None]  # (index of the artifact starting, how many in all, its file name)
+OnStep = Callable[[str, str], None]  # (host spec, the step it starts: "connecting" ... "done" or "failed")
+FINAL_STEPS = ("done", "failed")
 
 
 @contextlib.contextmanager
@@ -34,3 +39,27 @@ def artifact_progress(verb: str, console: Console | None = None) -> Iterator[OnS
             bar.update(task, completed=index, total=total, file=file)
 
         yield on_start
+
+
+@contextlib.contextmanager
+def host_progress(hosts: list[str], console: Console | None = None) -> Iterator[OnStep | None]:
+    """One line per host, "⠋ pi@pi4.local  running edgecnn bench  0:00:12", each with its own clock, which stops at
+    "done" or "failed"; on stderr unless ``console`` says otherwise, gone at the end. Yields the ``on_step`` that
+    :func:`edgecnn.remote.bench_hosts` takes (safe from its threads), or None where the console is not a
+    terminal."""
+    console = console or Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    width = max(map(len, hosts))
+    columns = (SpinnerColumn(finished_text="•"), TextColumn(f"{{task.fields[host]:<{width}}}"),
+               TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as lines:
+        tasks = {spec: lines.add_task("preparing", total=1, host=spec) for spec in hosts}
+
+        def on_step(spec: str, step: str) -> None:
+            lines.update(tasks[spec], description=step, completed=step in FINAL_STEPS)
+            if step in FINAL_STEPS:
+                lines.stop_task(tasks[spec])
+
+        yield on_step

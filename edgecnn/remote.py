@@ -1,14 +1,16 @@
 """`edgecnn bench --host USER@HOST`: run the benchmark on remote devices over SSH and bring the rows back.
 
     options = RemoteOptions(target="rpi", ssh_config="~/.ssh/config", python="/home/pi/venv/bin/python")
-    results = bench_hosts(["pi@pi4.local", "pi@pi5.local:2222"], ["models/mnist"], options)
+    results = bench_hosts(["pi@pi4.local", "pi@pi5.local:2222"], ["models/mnist"], options,
+                          on_step=lambda host, step: print(host, step))  # "connecting" ... "done" or "failed"
     rows = [row for result in results for row in result.rows]     # each row's ``host`` says where it ran
 
-Per host, in parallel: ``ssh HOST mktemp -d``; ``scp`` each run directory's manifest and artifacts (no Keras
-model: the device has ``edgecnn[runtime]`` only) together with ``test_split.npz``, the test images and labels
-built here, so the device measures accuracy without the dataset or scikit-learn; ``ssh HOST PYTHON -m edgecnn
-bench ... --json -``; parse that JSON; ``ssh HOST rm -rf`` the folder. A host that cannot be reached, times out
-or fails gives a :class:`HostResult` with its one-line ``error`` and no rows.
+Per host, in parallel: ``ssh HOST mktemp -d``; ``scp`` (``scp -O`` where the server has no SFTP) each run
+directory's manifest and artifacts (no Keras model: the device has ``edgecnn[runtime]`` only) together with
+``test_split.npz``, the test images and labels built here, so the device measures accuracy without the dataset or
+scikit-learn; ``ssh HOST PYTHON -m edgecnn bench ... --json -``; parse that JSON; ``ssh HOST rm -rf`` the folder. A
+host that cannot be reached, times out or fails gives a :class:`HostResult` with its one-line ``error`` and no
+rows.
 
 Safety: local commands are argument lists (no local shell), options end with ``--`` where the tool allows it, and
 host specs must match ``[user@]host[:port]`` with plain characters. The remote side's shell sees only edgecnn's own
@@ -40,6 +42,7 @@ from edgecnn.bench import (
 )
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import MANIFEST_NAME, Manifest
+from edgecnn.progress import OnStep
 
 HOST_PATTERN = re.compile(r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*)"
                           r"(?::(?P<port>[0-9]{1,5}))?")
@@ -148,22 +151,30 @@ def bundle(path: str | Path, data_dir=None) -> _Bundle:
     return _Bundle(files, bench_name, test, folder.resolve().name)
 
 
-def bench_host(spec: str, bundles: list[_Bundle], options: RemoteOptions) -> HostResult:
-    """Copy, bench and clean up on one host; never raises for the host's own failures."""
+def bench_host(spec: str, bundles: list[_Bundle], options: RemoteOptions, on_step: OnStep | None = None) -> HostResult:
+    """Copy, bench and clean up on one host; never raises for the host's own failures. ``on_step(spec, step)`` is
+    told each step as it starts: connecting, copying the models, running edgecnn bench, then done or failed."""
+    def step(name: str) -> None:
+        if on_step:
+            on_step(spec, name)
+
     result = HostResult(spec)
     try:
         host = Host.parse(spec)
+        step("connecting")
         remote_dir = _remote(host, options, "creating a work folder", "mktemp", "-d",
                              "-t", "edgecnn-bench.XXXXXXXX").strip()
         if not re.fullmatch(r"/[A-Za-z0-9._/-]+", remote_dir):
             raise EdgecnnError(f"{spec}: mktemp returned an unexpected folder name {remote_dir!r}")
         try:
+            step("copying the models")
             targets = _upload(host, bundles, remote_dir, options)
             cli = [options.python, "-m", "edgecnn", "bench", *targets, "--target", options.target,
                    "--warmup", str(options.warmup), "--runs", str(options.runs), "--batch", str(options.batch),
                    "--json", "-"]
             if options.threads:
                 cli += ["--threads", str(options.threads)]
+            step("running edgecnn bench")
             out = _remote(host, options, "running edgecnn bench", *cli, report=True)
         finally:
             try:
@@ -174,6 +185,7 @@ def bench_host(spec: str, bundles: list[_Bundle], options: RemoteOptions) -> Hos
         _match_local(result.rows, bundles)
     except EdgecnnError as exc:
         result.error = str(exc)
+    step("failed" if result.error else "done")
     return result
 
 
@@ -213,7 +225,14 @@ def _upload(host: Host, bundles: list[_Bundle], remote_dir: str, options: Remote
                 files.append(npz)
             scp = [*_ssh_base("scp", host, options), "-q", "--", *(str(f.resolve()) for f in files),
                    f"{host.destination}:{remote_dir}/{folder}/"]
-            _run(scp, host, "copying the models", options)
+            try:
+                _run(scp, host, "copying the models", options)
+            except EdgecnnError as exc:
+                # OpenSSH 9's scp speaks SFTP, and a server without it (dropbear, or an sshd with no "Subsystem
+                # sftp") closes the connection: scp's original protocol (-O) still copies there
+                if "Connection closed" not in str(exc):
+                    raise
+                _run([scp[0], "-O", *scp[1:]], host, "copying the models", options)
             targets.append(f"{remote_dir}/{folder}" + (f"/{item.bench_name}" if item.bench_name else ""))
     return targets
 
@@ -230,13 +249,15 @@ def _read_report(result: HostResult, stdout: str) -> None:
     result.target, result.versions = document.get("target"), document.get("versions")
 
 
-def bench_hosts(hosts: list[str], paths: list[str | Path], options: RemoteOptions, data_dir=None) -> list[HostResult]:
-    """Bench ``paths`` on every host in parallel; results in the order of ``hosts``."""
+def bench_hosts(hosts: list[str], paths: list[str | Path], options: RemoteOptions, data_dir=None,
+                on_step: OnStep | None = None) -> list[HostResult]:
+    """Bench ``paths`` on every host in parallel; results in the order of ``hosts``; ``on_step`` as
+    :func:`bench_host` takes it (called from the hosts' threads)."""
     for spec in hosts:
         Host.parse(spec)  # refuse a bad spec before copying anything anywhere
     bundles = [bundle(p, data_dir) for p in paths]
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        return list(pool.map(lambda spec: bench_host(spec, bundles, options), hosts))
+        return list(pool.map(lambda spec: bench_host(spec, bundles, options, on_step), hosts))
 
 
 def result_rows(results: list[HostResult]) -> list[BenchRow]:

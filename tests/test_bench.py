@@ -245,23 +245,6 @@ def test_an_artifact_named_twice_is_benched_once_where_first_named(run_dir):
     assert [r.artifact for r in rows] == ["model_int8.tflite", *(f for f in listed if f != "model_int8.tflite")]
 
 
-def test_the_progress_bar_shows_on_a_terminal_only():
-    import io
-
-    from rich.console import Console
-
-    from edgecnn.progress import artifact_progress
-
-    screen = io.StringIO()
-    with artifact_progress("bench", Console(file=screen, force_terminal=True, width=100)) as on_start:
-        on_start(1, 5, "model_int8.tflite")
-    assert "bench model_int8.tflite" in screen.getvalue() and "1/5" in screen.getvalue()
-    log = io.StringIO()
-    with artifact_progress("bench", Console(file=log, force_terminal=False)) as on_start:
-        assert on_start is None
-    assert log.getvalue() == ""
-
-
 def test_a_narrow_terminal_gets_whole_values_and_the_names_of_the_columns_left_out():
     import io
 

@@ -16,7 +16,7 @@ import pytest
 
 from edgecnn.bench import artifact_macs, bench_paths
 from edgecnn.errors import EdgecnnError
-from edgecnn.remote import Host, RemoteOptions, _run
+from edgecnn.remote import Host, RemoteOptions, _run, bench_hosts
 from edgecnn.targets import resolve_target
 from tests.conftest import run_subprocess
 from tests.test_runtime_isolation import BLOCKER
@@ -35,7 +35,17 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     """An sshd on 127.0.0.1 that accepts one fresh key; yields (ssh config path, port)."""
-    home = tmp_path_factory.mktemp("sshd")
+    yield from _serve(tmp_path_factory.mktemp("sshd"), sftp=True)
+
+
+@pytest.fixture
+def sshd_without_sftp(tmp_path):
+    """The same, with no SFTP subsystem, as dropbear or a trimmed sshd_config leaves a device."""
+    yield from _serve(tmp_path, sftp=False)
+
+
+def _serve(home: Path, sftp: bool):
+    """Start sshd with its keys and configs in ``home``, with or without SFTP; yield (ssh config, port); stop it."""
     for name in ("host_key", "user_key"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / name)], check=True)
     (home / "authorized_keys").write_text((home / "user_key.pub").read_text())
@@ -44,7 +54,8 @@ def sshd(tmp_path_factory):
     (home / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home}/host_key\nAuthorizedKeysFile {home}/authorized_keys\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-        f"PidFile {home}/sshd.pid\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
+        f"PidFile {home}/sshd.pid\nPermitRootLogin prohibit-password\n"
+        + ("Subsystem sftp internal-sftp\n" if sftp else "")
     )
     (home / "ssh_config").write_text(
         f"Host loopback 127.0.0.1\n  HostName 127.0.0.1\n  Port {port}\n  IdentityFile {home}/user_key\n"
@@ -109,6 +120,29 @@ def test_unreachable_host_is_one_line_and_the_fleet_reports_it(run_dir, sshd):
     document = json.loads(fleet.stdout)
     statuses = {(r["host"], r["status"]) for r in document["rows"]}
     assert statuses == {("loopback", "passed"), (closed, "failed")}
+
+
+@needs_sshd
+def test_each_host_reports_its_steps_as_it_goes(run_dir, sshd):
+    """What `bench --host` shows per host on a terminal, called from each host's own thread."""
+    ssh_config, _ = sshd
+    closed = f"127.0.0.1:{_free_port()}"
+    steps = []
+    options = RemoteOptions(warmup=1, runs=5, python=sys.executable, ssh_config=str(ssh_config))
+    results = bench_hosts(["loopback", closed], [run_dir / "model_int8.tflite"], options,
+                          on_step=lambda host, step: steps.append((host, step)))
+    assert [r.error is None for r in results] == [True, False]
+    assert [step for host, step in steps if host == "loopback"] == [
+        "connecting", "copying the models", "running edgecnn bench", "done"]
+    assert [step for host, step in steps if host == closed] == ["connecting", "failed"]
+
+
+@needs_sshd
+def test_a_device_without_sftp_gets_the_models_by_the_original_scp_protocol(run_dir, sshd_without_sftp):
+    ssh_config, _ = sshd_without_sftp
+    options = RemoteOptions(warmup=1, runs=5, python=sys.executable, ssh_config=str(ssh_config))
+    (result,) = bench_hosts(["loopback"], [run_dir / "model_int8.tflite"], options)
+    assert result.error is None and [(r.artifact, r.status) for r in result.rows] == [("model_int8.tflite", "passed")]
 
 
 def _int8_copy(run_dir: Path, folder: Path) -> Path:
