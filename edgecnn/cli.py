@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from inspect import cleandoc
 from pathlib import Path
 
 import typer
@@ -569,3 +570,14 @@ def main(argv: list[str] | None = None) -> None:
             err.print(f"error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", markup=False)
             code = 1
     sys.exit(code or 0)
+
+
+def _reflow(doc: str) -> str:
+    """A verb's docstring as --help text: typer keeps single line breaks, so each prose paragraph becomes one line
+    for the terminal to wrap; the examples keep theirs."""
+    paragraphs = cleandoc(doc).split("\n\n")
+    return "\n\n".join(p if p.startswith("Example") else " ".join(p.splitlines()) for p in paragraphs)
+
+
+for _command in app.registered_commands:
+    _command.help = _reflow(_command.callback.__doc__ or "")

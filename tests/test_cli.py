@@ -6,6 +6,7 @@ import shutil
 
 import cv2
 import pytest
+import typer
 
 from edgecnn.manifest import Manifest, sha256_file
 from edgecnn.runtime import Classifier
@@ -128,6 +129,21 @@ def test_help_has_an_example_for_every_verb():
     for verb in ("train", "export", "bench", "predict", "inspect", "live", "pipeline"):
         out = run_subprocess([verb, "--help"])
         assert out.returncode == 0 and f"edgecnn {verb}" in out.stdout, verb
+
+
+def test_help_prose_wraps_to_the_terminal_and_examples_keep_their_lines():
+    """typer keeps a docstring's single line breaks, which cut sentences short in a wide terminal."""
+    from edgecnn.cli import app
+
+    commands = typer.main.get_command(app).commands
+    predict = commands["predict"].help.split("\n\n")
+    assert predict[1].startswith("An image that cannot be read is marked") and predict[1].endswith("unreadable files.")
+    for name, command in commands.items():
+        for paragraph in command.help.split("\n\n"):
+            if paragraph.startswith("Example"):
+                assert paragraph.count("\n") >= 1 or paragraph.count("edgecnn ") == 1, name
+            else:
+                assert "\n" not in paragraph, (name, paragraph)
 
 
 def test_predict_warns_about_a_model_without_manifest(run_dir, digits, tmp_path):
