@@ -579,5 +579,6 @@ def _reflow(doc: str) -> str:
     return "\n\n".join(p if p.startswith("Example") else " ".join(p.splitlines()) for p in paragraphs)
 
 
-for _command in app.registered_commands:
-    _command.help = _reflow(_command.callback.__doc__ or "")
+for _verb in app.registered_commands:
+    _verb.help = _reflow(_verb.callback.__doc__ or "")
+del _verb
