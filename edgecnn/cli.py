@@ -478,7 +478,7 @@ def inspect(
 
     Example: edgecnn inspect runs/demo/model_int8.tflite
     """
-    from edgecnn.inspection import inspect_artifact
+    from edgecnn.inspection import info_tables, inspect_artifact
 
     with native_output_muted():
         info = inspect_artifact(artifact)
@@ -490,18 +490,7 @@ def inspect(
     console.print(f"[bold]{info['file']}[/] {info['format']}, {info['bytes'] / 1024:.1f} KB, "
                   f"{info['parameters']:,} parameters, {macs}{views}, precision {info['precision']}, "
                   f"manifest: {info['manifest']}")
-    tensors = Table(title="tensors")
-    for name in ("Role", "Name", "dtype", "Shape", "Quantization (scale, zero point)"):
-        tensors.add_column(name)
-    for role in ("inputs", "outputs"):
-        for t in info[role]:
-            tensors.add_row(role[:-1], t["name"], t["dtype"], str(t["shape"]), str(t["quantization"] or "-"))
-    ops = Table(title="operators")
-    ops.add_column("Operator")
-    ops.add_column("Count", justify="right")
-    for op, count in sorted(info["operators"].items(), key=lambda kv: -kv[1]):
-        ops.add_row(op, str(count))
-    console.print(tensors, ops)
+    console.print(*info_tables(info))
 
 
 @app.command()

@@ -3,6 +3,7 @@
     info = inspect_artifact("runs/demo/model_int8.tflite")
     info["operators"]        # {'CONV_2D': 3, 'MAX_POOL_2D': 3, ...}
     info["inputs"][0]        # {'name': ..., 'dtype': 'int8', 'shape': [1, 28, 28, 1], 'quantization': [0.0039, -128]}
+    Console().print(*info_tables(info))                    # the tensors and operators as `edgecnn inspect` shows them
 
 No TensorFlow: TFLite through the runtime's interpreter, ONNX through the ``onnx`` package.
 """
@@ -13,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from rich.table import Table
 
 from edgecnn.errors import EdgecnnError, IntegrityError
 from edgecnn.manifest import Manifest
@@ -40,6 +42,24 @@ def inspect_artifact(path: str | Path) -> dict:
         "tta": manifest.tta if entry else None,  # "flip": the model runs each image and its mirror
         "manifest": "sha256 verified" if entry else "none (integrity not checked)",
     }
+
+
+def info_tables(info: dict) -> tuple[Table, Table]:
+    """The tensors and the operators of :func:`inspect_artifact`'s ``info``, as two tables."""
+    tensors = Table(title="tensors")
+    for name in ("Role", "Name", "dtype", "Shape", "Scale, zero point"):
+        # a long tensor name folds onto more lines rather than losing its end; the JSON has the scale's every digit
+        tensors.add_column(name, overflow="fold" if name == "Name" else "ellipsis", no_wrap=name != "Name")
+    for role in ("inputs", "outputs"):
+        for t in info[role]:
+            quantization = "-" if t["quantization"] is None else "{:.6g}, {}".format(*t["quantization"])
+            tensors.add_row(role[:-1], t["name"], t["dtype"], str(t["shape"]), quantization)
+    ops = Table(title="operators")
+    ops.add_column("Operator")
+    ops.add_column("Count", justify="right")
+    for op, count in sorted(info["operators"].items(), key=lambda kv: -kv[1]):
+        ops.add_row(op, str(count))
+    return tensors, ops
 
 
 def _tflite(path: Path) -> dict:

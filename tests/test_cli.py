@@ -1,5 +1,6 @@
 """End to end: `edgecnn pipeline` on the built-in digits, then every verb as a user types it."""
 
+import io
 import json
 import os
 import shutil
@@ -7,6 +8,7 @@ import shutil
 import cv2
 import pytest
 import typer
+from rich.console import Console
 
 from edgecnn.manifest import Manifest, sha256_file
 from edgecnn.runtime import Classifier
@@ -78,6 +80,18 @@ def test_inspect_reports_tensors_operators_and_parameters(run_dir):
     macs = 28 * 28 * 16 * 9 * 1 + 14 * 14 * 32 * 9 * 16 + 7 * 7 * 64 * 9 * 32 + 3 * 3 * 64 * 10
     assert info["macs"] == onnx_info["macs"] == macs
     assert "INFO" not in run_subprocess(["inspect", str(run_dir / "model_int8.tflite")]).stderr
+
+
+def test_inspect_tables_fit_80_columns_with_whole_names_and_short_scales(run_dir):
+    from edgecnn.inspection import info_tables, inspect_artifact
+
+    screen = Console(file=io.StringIO(), width=80)
+    screen.print(*info_tables(inspect_artifact(run_dir / "model_int8.tflite")))
+    text = screen.file.getvalue()
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80
+    assert "0.00392157, -128" in text and "0.00390625, -128" in text  # six digits, not LiteRT's float32 noise
+    names = "".join(line.split("│")[2].strip() for line in text.splitlines() if line.count("│") == 6)
+    assert "serving_default_image:0" in names  # folded across lines, every character kept
 
 
 def test_export_and_bench_verbs_on_a_run_directory(run_dir, tmp_path):
