@@ -1,6 +1,6 @@
 """Issue #3's accuracy targets: int8 TFLite test accuracy and size per dataset, with the training cost.
 
-    python benchmarks/accuracy.py models/mnist models/fashion_mnist --data-dir ../shared/datasets
+    python benchmarks/accuracy.py models/mnist models/fashion_mnist --data-dir DIR
 
 Each run directory is made by the project's own commands (its manifest records them; see models/README.md).
 Writes benchmarks/results/accuracy.{json,md}. Targets (int8 .tflite, test split): MNIST >= 99.5% at <= 60 KB,
@@ -42,7 +42,7 @@ def check(run_dir: Path, data_dir) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dirs", type=Path, nargs="+")
     parser.add_argument("--data-dir", type=Path)
     args = parser.parse_args()

@@ -36,7 +36,7 @@ def one_run(policy: str, seed: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     runs = [one_run(policy, seed) for seed in range(args.seeds) for policy in POLICIES]

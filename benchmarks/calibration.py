@@ -45,7 +45,7 @@ def sweep(run_dir: Path, seeds: int, calib_samples: int, data_dir, tta: str = "n
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--calib-samples", type=int, default=1000)

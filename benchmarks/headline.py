@@ -1,6 +1,6 @@
 """The headline table: every shipped artifact benched on this machine's CPU, as Markdown, JSON and a plot.
 
-    python benchmarks/headline.py models/mnist models/fashion_mnist --data-dir ../shared/datasets --threads 1
+    python benchmarks/headline.py models/mnist models/fashion_mnist --data-dir DIR --threads 1
 
 Same code path as `edgecnn bench` (accuracy on the whole test split, agreement with the Keras model, load and
 first-call time, p50/p99, GMAC/s, peak RSS). Writes benchmarks/results/headline.{json,md,png}.
@@ -20,7 +20,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dirs", type=Path, nargs="+")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--threads", type=int, default=1)

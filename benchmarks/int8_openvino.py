@@ -63,7 +63,7 @@ def main() -> None:
 
     from edgecnn.manifest import tool_versions
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dirs", type=Path, nargs="+", help="run directories with fp32 and int8 ONNX files")
     parser.add_argument("--runs", type=int, default=2000, help="timed calls per batch-1 measurement")
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """Size and accuracy of every precision against fp32, per run directory (issue #4's targets).
 
-    python benchmarks/quantization.py runs/demo models/mnist models/fashion_mnist --data-dir ../shared/datasets
+    python benchmarks/quantization.py runs/demo models/mnist models/fashion_mnist --data-dir DIR
 
 Make the run directories with `edgecnn pipeline --dataset NAME --out runs/NAME` (see README). For each format,
 int8 size / fp32 size; for each artifact, test accuracy, its drop from the Keras model and top-1 agreement
@@ -45,7 +45,7 @@ def measure(run_dir: Path, data_dir) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dirs", type=Path, nargs="+")
     parser.add_argument("--data-dir", type=Path)
     args = parser.parse_args()

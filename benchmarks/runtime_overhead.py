@@ -153,7 +153,7 @@ def float_io_row(run_dir: Path, scratch: Path, threads: int, runs: int, processe
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dirs", type=Path, nargs="+")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3000, help="timed rounds per process")

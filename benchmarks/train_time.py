@@ -1,6 +1,6 @@
 """Issue #3's time target: MNIST to >= 99.3% test accuracy in <= 5 minutes of training on this machine.
 
-    python benchmarks/train_time.py --data-dir ../shared/datasets --out runs/mnist-5min
+    python benchmarks/train_time.py --data-dir DIR --out runs/mnist-5min
 
 Trains with the project's own ``train_run`` (the same code as ``edgecnn train``) and the recipe given by the
 options (default: the default ``edge-cnn`` model, batch 128, learning rate 2e-3, no augmentation, 12 epochs), then
@@ -27,7 +27,7 @@ TARGET_ACCURACY, TARGET_SECONDS = 99.3, 300.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--out", type=Path, default=Path("runs/mnist-5min"))
     parser.add_argument("--arch", default="edge-cnn")

@@ -77,7 +77,7 @@ def measure(path: Path, revision: str, folder: Path, threads: int, runs: int) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("revision", help="the git revision to compare with, e.g. HEAD or a commit")
     parser.add_argument("run_dirs", type=Path, nargs="+")
     parser.add_argument("--threads", type=int, default=1)

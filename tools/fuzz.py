@@ -191,7 +191,7 @@ def fuzz(artifact: Path, cases: int, seconds: float, seed: int = 0, inputs: bool
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("artifact", type=Path, help="a .tflite or .onnx file, with its manifest beside it")
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=600.0, help="stop after this long, whatever the count")

@@ -49,7 +49,7 @@ def make_video(images: np.ndarray, labels: list[str], out: str | Path, frames_pe
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--count", type=int, default=40, help="test images to show")
