@@ -13,7 +13,7 @@ import os
 import shlex
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from inspect import cleandoc
 from pathlib import Path
@@ -514,10 +514,12 @@ def live(
     Example: edgecnn live runs/demo/model_int8.tflite --source digits.mp4 --no-display --json
     """
     from edgecnn.live import parse_roi, run_live
+    from edgecnn.progress import frame_progress
 
-    with _open_classifier(model, threads) as clf:
+    # JSON lines own the terminal; otherwise a bar on stderr counts the frames
+    with _open_classifier(model, threads) as clf, nullcontext() if json_lines else frame_progress() as on_frame:
         summary = run_live(clf, source, parse_roi(roi), invert, top_k, display, json_lines, save, max_frames,
-                           reconnect=reconnect)
+                           reconnect=reconnect, on_frame=on_frame)
     if json_lines:
         sys.stdout.write(json.dumps({"summary": summary}) + "\n")
     else:

@@ -26,6 +26,7 @@ import numpy as np
 from edgecnn.atomic import atomic_output, check_writable
 from edgecnn.errors import EdgecnnError
 from edgecnn.preprocess import image_files
+from edgecnn.progress import OnFrame
 from edgecnn.runtime import Classifier
 
 QUIT_KEYS = (ord("q"), 27)
@@ -54,7 +55,7 @@ class FolderSource:
         return False, None
 
     def get(self, prop):
-        return 0.0
+        return float(len(self.files)) if prop == cv2.CAP_PROP_FRAME_COUNT else 0.0
 
     def release(self):
         pass
@@ -165,14 +166,15 @@ def annotate(frame: np.ndarray, roi, top, fps: float, latency_ms: float) -> None
 def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k: int = 3,
              display: bool = True, json_lines: bool = False, save: str | Path | None = None,
              max_frames: int | None = None, out=None, reconnect: bool = False, retries: int = 5,
-             retry_delay_s: float = 1.0) -> dict:
+             retry_delay_s: float = 1.0, on_frame: OnFrame | None = None) -> dict:
     """Classify frames until the source ends, ``max_frames`` is reached or the user quits; return a summary.
 
     With ``reconnect``, each time a live source drops it is reopened, trying ``retries`` times ``retry_delay_s``
     apart; when it stays lost the run ends with its summary, marked ``source_lost``. Ctrl-C ends a run as q does:
     the summary is marked ``interrupted`` and a video being saved keeps every frame written so far. From an image
     folder, each JSON line names its ``file``, the summary lists the ``unreadable`` ones, and a saved video scales
-    every image to the first one's size.
+    every image to the first one's size. ``on_frame(frames done, frames in all or None, top)`` is called after
+    each frame, for a progress display (the total of a video file or folder, capped at ``max_frames``).
     """
     out = out or sys.stdout
     check_source(source)  # a missing file is the first thing to say
@@ -183,6 +185,8 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
     if max_frames is not None and max_frames < 1:
         raise EdgecnnError(f"--max-frames must be at least 1, got {max_frames}")
     feed = _Feed(source, reconnect, retries, retry_delay_s)
+    known = [n for n in (feed.frame_count(), max_frames) if n]
+    total = min(known) if known else None  # for on_frame: None while a camera runs without --max-frames
     latencies, start, writer, interrupted = [], time.perf_counter(), None, False
     try:
         with atomic_output(save, suffix=Path(save).suffix) if save else nullcontext() as save_tmp:
@@ -209,6 +213,8 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
                         # a video has one frame size: images of a folder that differ are scaled to the first's
                         writer.write(frame if frame.shape[1::-1] == size else cv2.resize(frame, size))
                     latencies.append(latency_ms)  # a frame counts once it is written out: Ctrl-C may come anywhere
+                    if on_frame:
+                        on_frame(len(latencies), total, top)
                     if display and _show(frame, len(latencies)):
                         break
             except KeyboardInterrupt:  # Ctrl-C ends a headless run as q ends a shown one: the video so far is kept
@@ -263,6 +269,11 @@ class _Feed:
 
     def fps(self) -> float:
         return self.capture.get(cv2.CAP_PROP_FPS) if self.capture else 0.0
+
+    def frame_count(self) -> int | None:
+        """How many frames a video file or image folder holds (as its container says); None for a live source."""
+        count = 0 if is_live(self.source) else int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        return count if count > 0 else None
 
     def release(self) -> None:
         if self.capture:

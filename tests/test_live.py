@@ -47,8 +47,12 @@ def frames_in(video) -> int:
 
 def test_headless_run_labels_the_video_frames(run_dir, digit_video, capsys):
     path, truth = digit_video
-    summary, records = run(run_dir, path, capsys)
+    progress = []
+    summary, records = run(run_dir, path, capsys, on_frame=lambda *args: progress.append(args))
     assert summary["frames"] == len(truth) == len(records) == 1080
+    # the progress display is told of every frame, with the video's length and the frame's top-k
+    assert [(done, total) for done, total, _ in progress] == [(i + 1, 1080) for i in range(1080)]
+    assert [[[label, round(score, 4)] for label, score in top] for *_, top in progress] == [r["top"] for r in records]
     predicted = np.array([r["top"][0][0] for r in records])
     assert np.mean(predicted == truth) >= 0.95
     assert [r["frame"] for r in records] == list(range(len(truth)))
@@ -70,8 +74,10 @@ def test_make_video_takes_colour_datasets_and_names_a_bad_one_in_one_line(tmp_pa
 def test_max_frames_stops_exactly_and_save_writes_every_frame(run_dir, digit_video, capsys, tmp_path):
     path, _ = digit_video
     saved = tmp_path / "annotated.mp4"
-    summary, records = run(run_dir, path, capsys, max_frames=17, save=saved)
-    assert summary["frames"] == 17 and len(records) == 17
+    totals = set()
+    summary, records = run(run_dir, path, capsys, max_frames=17, save=saved,
+                           on_frame=lambda done, total, top: totals.add(total))
+    assert summary["frames"] == 17 and len(records) == 17 and totals == {17}
     assert frames_in(saved) == 17
     assert [p.name for p in tmp_path.iterdir()] == ["annotated.mp4"]
 
@@ -95,7 +101,9 @@ def test_an_image_folder_of_mixed_sizes_saves_every_frame_and_names_each_file(ru
         cv2.imwrite(str(folder / f"{i}.png"), to_frame(images[i], side))
     (folder / "1b.png").write_bytes(b"not an image")  # read between 1.png and 2.png
     saved = tmp_path / "out.mp4"
-    summary, records = run(run_dir, folder, capsys, save=saved)
+    totals = set()
+    summary, records = run(run_dir, folder, capsys, save=saved, on_frame=lambda done, total, top: totals.add(total))
+    assert totals == {4}  # the folder's image files, the one that turns out unreadable too
     assert [r["file"] for r in records] == [str(folder / f"{i}.png") for i in range(3)]
     assert [r["top"][0][0] for r in records] == [str(y) for y in labels]
     assert summary["frames"] == 3 and summary["unreadable"] == [str(folder / "1b.png")]

@@ -5,7 +5,7 @@ import io
 from rich.console import Console
 from rich.text import Text
 
-from edgecnn.progress import artifact_progress, host_progress
+from edgecnn.progress import artifact_progress, frame_progress, host_progress
 
 
 def _terminal() -> Console:
@@ -39,3 +39,23 @@ def test_each_host_gets_a_line_with_its_own_step_and_a_mark_once_it_ends():
     with host_progress(hosts, log) as on_step:
         assert on_step is None
     assert log.file.getvalue() == ""
+
+
+def _frames_shown(*calls) -> str:
+    """What a terminal shows last after these on_frame calls, made within a few microseconds."""
+    screen = _terminal()
+    with frame_progress(screen) as on_frame:
+        for call in calls:
+            on_frame(*call)
+    return Text.from_ansi(screen.file.getvalue().rsplit("\r", 1)[0]).plain
+
+
+def test_the_frame_bar_counts_frames_and_shows_the_label_as_written():
+    shown = _frames_shown((1, 60, [("[bold]cat", 0.97), ("dog", 0.02)]))
+    assert "1/60" in shown and "top: [bold]cat (0.97)" in shown  # a label is never read as rich markup
+    # within 0.1 s of the last update a frame is not shown (the loop keeps its speed), but the last frame always is
+    assert "1/60" in _frames_shown((1, 60, [("3", 0.9)]), (2, 60, [("3", 0.9)]))
+    assert "60/60 0:00:00 top: 7 (0.99)" in _frames_shown((1, 60, [("3", 0.9)]), (60, 60, [("7", 0.99)]))
+    assert "5/? " in _frames_shown((5, None, [("3", 0.9)]))  # a camera: no total
+    with frame_progress(Console(file=io.StringIO(), force_terminal=False)) as on_frame:
+        assert on_frame is None
