@@ -1,6 +1,8 @@
 """``--dataset folder:PATH``: the user's own class folders, with every bad-input class."""
 
+import _thread
 import io
+import time
 
 import cv2
 import numpy as np
@@ -74,6 +76,27 @@ def test_images_decoded_in_parallel_keep_their_split_class_and_order(tmp_path):
     assert ds.record["skipped"] == 1
     shown = Text.from_ansi(screen.file.getvalue()).plain
     assert "reading images" in shown and "41/41" in shown  # 2 x (12 + 4 + 4) images and the unreadable file
+
+
+def test_ctrl_c_while_reading_drops_the_images_still_queued(tmp_path, monkeypatch):
+    from edgecnn import image_folders
+
+    for name in ("a", "b"):
+        _images(tmp_path / name, 100, colour=False)
+    decoded = []
+
+    def slow_read(path, size):
+        decoded.append(path)
+        time.sleep(0.01)
+        if len(decoded) == 3:
+            _thread.interrupt_main()  # Ctrl-C, which the main thread gets while it waits for results
+        return np.zeros((size, size), np.uint8)
+
+    monkeypatch.setattr(image_folders, "_read", slow_read)
+    with pytest.raises(KeyboardInterrupt):
+        load_image_folder(tmp_path, image_size=8)
+    # not all 200: leaving the loop over the pool's results cancels the images still queued
+    assert len(decoded) < 20
 
 
 def test_unreadable_images_are_skipped_counted_and_reported(tmp_path, capsys):
