@@ -19,7 +19,6 @@ Status: ``passed``; ``exported, evaluation failed`` (the model loads but accurac
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import Manifest
+from edgecnn.progress import OnStart
 from edgecnn.quiet import native_output_muted
 from edgecnn.runtime import GPU_PROVIDERS, Classifier
 from edgecnn.targets import Target
@@ -259,7 +259,7 @@ def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest
 
 
 def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_dir=None,
-                batch: int = 1, on_start: Callable[[int, int, str], None] | None = None) -> list[BenchRow]:
+                batch: int = 1, on_start: OnStart | None = None) -> list[BenchRow]:
     """Benchmark run directories and/or artifact files on ``target``; ``data_dir`` holds the dataset files.
     ``on_start(index, total, file name)`` is called before each artifact, for a progress display."""
     if warmup < 0 or runs < 1 or batch < 1:

@@ -34,6 +34,7 @@ from edgecnn.bench import accuracy_percent
 from edgecnn.errors import EdgecnnError, check_choice
 from edgecnn.manifest import ArtifactEntry, Manifest
 from edgecnn.models import TTA, with_tta
+from edgecnn.progress import OnStart
 from edgecnn.quiet import import_tf, native_output_muted
 from edgecnn.runtime import Classifier, quantization_params
 
@@ -257,7 +258,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
                      validation: tuple[np.ndarray, np.ndarray], formats=FORMATS, precisions=("fp32", "int8"),
                      options: ExportOptions = ExportOptions(),
                      on_done: Callable[[ArtifactEntry], None] | None = None,
-                     on_start: Callable[[int, int, str], None] | None = None) -> list[ArtifactEntry]:
+                     on_start: OnStart | None = None) -> list[ArtifactEntry]:
     """Export, verify and record every supported format x precision; see the module docstring. ``on_start(index,
     total, file name)`` is called before each artifact and ``on_done(entry)`` after it, for a progress display."""
     check_plan(formats, precisions)
