@@ -208,8 +208,10 @@ def models(
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     table = Table(title=f"architectures at {image_size}x{image_size}x{channels}, {classes} classes")
-    for name in ("Arch", "Parameters", "MACs", "int8 weights (KB)", "Description"):
-        table.add_column(name, justify="right" if name in ("Parameters", "MACs", "int8 weights (KB)") else "left")
+    # numbers whole and a two-line header, so that at 80 columns the description keeps the room to wrap in words
+    for name in ("Arch", "Parameters", "MACs", "int8 weights\n(KB)"):
+        table.add_column(name, justify="left" if name == "Arch" else "right", no_wrap=True)
+    table.add_column("Description", overflow="fold")
     for r in rows:
         if r["error"]:
             table.add_row(r["arch"], "-", "-", "-", f"{r['summary']} ([red]{escape(r['error'])}[/red])")
@@ -450,7 +452,7 @@ def predict(
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         table = Table(title=f"{artifact.name}")
-        table.add_column("Image")
+        table.add_column("Image", overflow="fold")  # a long path wraps, and keeps the file name that tells rows apart
         for rank in range(1, top_k + 1):
             table.add_column(f"#{rank}")
         for image, top in results.items():

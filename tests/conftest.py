@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 
 from edgecnn.cli import main
 from edgecnn.data import load_dataset
@@ -26,6 +28,26 @@ def run_subprocess(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run ``python -m edgecnn ARGS`` as a user would; capture text output."""
     return subprocess.run([sys.executable, "-m", "edgecnn", *args], capture_output=True, text=True,
                           timeout=300, **kwargs)
+
+
+def run_in_terminal(args: list[str], columns: int = 80) -> tuple[str, int]:
+    """Run ``python -m edgecnn ARGS`` on a pseudo-terminal ``columns`` wide, as a user at an 80-column SSH session
+    would; return what it showed (stdout and stderr, colours removed) and the exit code."""
+    leader, follower = os.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "edgecnn", *args], stdin=subprocess.DEVNULL, stdout=follower,
+                               stderr=follower, env={**os.environ, "COLUMNS": str(columns), "TERM": "xterm"})
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the program ended and closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    return Text.from_ansi(shown.decode().replace("\r\n", "\n")).plain, process.wait(timeout=300)
 
 
 @pytest.fixture(scope="session")

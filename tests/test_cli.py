@@ -14,7 +14,7 @@ from edgecnn.manifest import Manifest, sha256_file
 from edgecnn.runtime import Classifier
 from tools.make_video import to_frame
 
-from .conftest import run_cli, run_subprocess
+from .conftest import run_cli, run_in_terminal, run_subprocess
 
 ARTIFACTS = ["model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"]
 
@@ -80,6 +80,21 @@ def test_inspect_reports_tensors_operators_and_parameters(run_dir):
     macs = 28 * 28 * 16 * 9 * 1 + 14 * 14 * 32 * 9 * 16 + 7 * 7 * 64 * 9 * 32 + 3 * 3 * 64 * 10
     assert info["macs"] == onnx_info["macs"] == macs
     assert "INFO" not in run_subprocess(["inspect", str(run_dir / "model_int8.tflite")]).stderr
+
+
+def test_predict_and_models_fit_80_columns_with_nothing_cut(run_dir, digits, tmp_path):
+    folder = tmp_path / "a_folder_with_a_long_name_as_photo_folders_have"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"camera_capture_{i}.png"), to_frame(digits.split("test").images[i], 64))
+    shown, code = run_in_terminal(["predict", str(run_dir / "model_int8.tflite"), str(folder)])
+    assert code == 0 and "…" not in shown and max(map(len, shown.splitlines())) <= 80
+    paths = "".join(line.split("│")[1].strip() for line in shown.splitlines() if line.count("│") == 5)
+    for i in range(3):  # each path wraps onto more lines, whole: the file names tell the rows apart
+        assert f"camera_capture_{i}.png" in paths
+    shown, code = run_in_terminal(["models"])
+    assert code == 0 and "…" not in shown and max(map(len, shown.splitlines())) <= 80
+    assert "11,812,464" in shown  # numbers whole, the descriptions wrap in words
 
 
 def test_inspect_tables_fit_80_columns_with_whole_names_and_short_scales(run_dir):
