@@ -8,7 +8,9 @@
 
 Inputs are OpenCV frames (BGR uint8), grayscale images, batches of them, or float arrays already shaped like
 the model input; the manifest beside the model says how to preprocess. int8 models get their input quantized
-and their output dequantized with the tensors' own scale and zero point.
+and their output dequantized with the tensors' own scale and zero point. A model with int8 input also takes its
+own int8 codes (round(x / scale) + zero_point, as an integer-only camera pipeline makes them), handed over as
+they are: the int8 ndarray shaped like the input, or a batch of them.
 
 Thread safety: a Classifier is not thread-safe. Use one per thread, or guard its calls with a lock.
 """
@@ -33,6 +35,7 @@ _SUFFIX_BACKEND = {".tflite": "tflite", ".onnx": "onnx"}
 # numpy's built-in dtypes are singletons, so `is` tests for native float32 fastest; any other float32
 # (byte-swapped, with metadata) takes the general path
 _FLOAT32 = np.dtype(np.float32)
+_INT8 = np.dtype(np.int8)
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 # the one readable part of a CUDA provider's start-up error, after two C++ signatures
 _CUDA_FAILURE = re.compile(r"\b(?:CUDA|CUDNN|CUBLAS) failure \d+: [^;\n]+")
@@ -91,7 +94,7 @@ class TFLiteBackend:
                 self.interpreter.resize_tensor_input(self.input["index"], [len(batch), *self.input_shape])
                 self.interpreter.allocate_tensors()
                 self._details()
-            if self._quantizer:
+            if self._quantizer and batch.dtype is not self.input_dtype:  # not codes already
                 batch = self._quantizer.quantize(batch, out=self._codes)
             self.interpreter.set_tensor(self.input["index"], batch)
             self.interpreter.invoke()
@@ -211,6 +214,7 @@ class Classifier:
             self.labels = None
         self._float_input = Preprocessing(*shape)  # checks (shape, NaN) for preprocessed float input
         self._one_image = (1, *shape)
+        self._codes_dtype = _INT8 if self.backend.input_dtype == _INT8 else None  # int8 codes pass straight in
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -220,6 +224,8 @@ class Classifier:
         """The model's float32 NHWC batch for ``x``, and whether ``x`` was a single image."""
         if self.backend is None:
             raise EdgecnnError(f"the classifier for {self.path.name} is closed")
+        if isinstance(x, np.ndarray) and x.dtype == _INT8:
+            return self._codes(x)
         if self.preprocessing is not None:
             return self.preprocessing.batch(x)
         x = np.asarray(x)
@@ -230,12 +236,27 @@ class Classifier:
             )
         return self._float_input.batch(x)
 
+    def _codes(self, x: np.ndarray) -> tuple[np.ndarray, bool]:
+        """An int8 array: the model's own input codes, one image or a batch, passed on unchanged."""
+        if self._codes_dtype is None:
+            raise InputError(f"{self.path.name} takes float32 input, not int8 codes: pass uint8 images or a "
+                             f"float array shaped {self.input_shape}")
+        if x.shape == self.input_shape:
+            return np.ascontiguousarray(x[None]), True
+        if x.ndim == len(self.input_shape) + 1 and x.shape[1:] == self.input_shape and len(x):
+            return np.ascontiguousarray(x), False
+        raise InputError(f"expected int8 codes shaped {self.input_shape} or (N, "
+                         f"{', '.join(map(str, self.input_shape))}) with N >= 1; got {x.shape}")
+
     def predict_proba(self, x) -> np.ndarray:
         """Class probabilities, shape (N, classes), for one image or a batch."""
-        one_image = type(x) is np.ndarray and x.dtype is _FLOAT32 and x.shape == self._one_image
-        if one_image and self.backend is not None:
-            require_finite(x)  # the hot path, one preprocessed image: 1.4 us of general checks skipped
-            return self.backend.run(x)
+        if type(x) is np.ndarray and x.shape == self._one_image and self.backend is not None:
+            # the hot path, one preprocessed image: 1.4 us of general checks skipped
+            if x.dtype is _FLOAT32:
+                require_finite(x)
+                return self.backend.run(x)
+            if x.dtype is self._codes_dtype and x.flags.c_contiguous:  # the model's own codes: nothing to check
+                return self.backend.run(x)
         batch, _ = self.prepare(x)
         return self.backend.run(batch)
 

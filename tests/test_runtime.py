@@ -40,6 +40,25 @@ def test_int8_tflite_quantizes_its_input(run_dir):
     assert scale > 0 and -128 <= zero_point <= 127
 
 
+def test_an_int8_input_model_takes_its_own_codes_as_they_are(run_dir, digits):
+    """Codes an integer-only pipeline made (the tensor's scale and zero point) give what the floats they stand for
+    give: one image, a batch, a non-contiguous view; a float-input model and a bad shape say what they expect."""
+    x = digits.inputs("test")[:8]
+    with Classifier(run_dir / "model_int8.tflite") as clf:
+        scale, zero_point = clf.backend.input["quantization"]
+        codes = np.clip(np.rint(x / scale + zero_point), -128, 127).astype(np.int8)
+        np.testing.assert_array_equal(clf.predict_proba(codes), clf.predict_proba(x))
+        np.testing.assert_array_equal(clf.predict_proba(codes[:1]), clf.predict_proba(x[:1]))  # the hot path
+        np.testing.assert_array_equal(clf.predict_proba(codes[3]), clf.predict_proba(x[3:4]))
+        np.testing.assert_array_equal(clf.predict_proba(codes[::2]), clf.predict_proba(x[::2]))
+        assert clf.predict(codes[0], top_k=2) == clf.predict(x[0], top_k=2)
+        for bad in (codes[:0], codes[:, :20], codes[0, :, :, 0]):
+            with pytest.raises(InputError, match=r"expected int8 codes shaped \(28, 28, 1\)"):
+                clf.predict_proba(bad)
+    with Classifier(run_dir / "model_int8.onnx") as clf, pytest.raises(InputError, match="takes float32 input"):
+        clf.predict_proba(codes)
+
+
 @pytest.mark.parametrize("dtype, zero_point", [(np.int8, -3), (np.uint8, 131)])
 def test_quantizer_rounds_and_saturates_into_the_given_buffer(dtype, zero_point):
     from edgecnn.runtime import Quantizer
