@@ -89,6 +89,7 @@ def test_predict_and_models_fit_80_columns_with_nothing_cut(run_dir, digits, tmp
         cv2.imwrite(str(folder / f"camera_capture_{i}.png"), to_frame(digits.split("test").images[i], 64))
     shown, code = run_in_terminal(["predict", str(run_dir / "model_int8.tflite"), str(folder)])
     assert code == 0 and "…" not in shown and max(map(len, shown.splitlines())) <= 80
+    assert "classifying" in shown and "3/3" in shown  # the bar over the images, gone before the table
     paths = "".join(line.split("│")[1].strip() for line in shown.splitlines() if line.count("│") == 5)
     for i in range(3):  # each path wraps onto more lines, whole: the file names tell the rows apart
         assert f"camera_capture_{i}.png" in paths
