@@ -431,10 +431,8 @@ def predict(
 
     Example: edgecnn predict runs/demo/model_int8.tflite digit.png photos/
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from edgecnn.preprocess import image_files, read_image
-    from edgecnn.progress import count_progress
+    from edgecnn.progress import map_on_cores
 
     files = [file for path in images for file in (image_files(path) if path.is_dir() else [path])]
     results = {}  # image -> top-k pairs, or the ImageReadError, in file order
@@ -448,11 +446,8 @@ def predict(
                 return exc
             return clf.preprocessing(image)[0] if clf.preprocessing else image
 
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, count_progress("classifying") as on_count:
-            for done, (path, x) in enumerate(zip(files, pool.map(prepared, files), strict=True), 1):
-                results[str(path)] = x if isinstance(x, ImageReadError) else clf.predict(x, top_k=top_k)
-                if on_count:
-                    on_count(done, len(files))
+        for path, x in zip(files, map_on_cores(prepared, files, "classifying"), strict=True):
+            results[str(path)] = x if isinstance(x, ImageReadError) else clf.predict(x, top_k=top_k)
     unreadable = [r for r in results.values() if isinstance(r, ImageReadError)]
     if len(unreadable) == len(results):
         raise unreadable[0] if len(results) == 1 else EdgecnnError(_unreadable_summary(unreadable, len(results)))

@@ -1,6 +1,6 @@
 """Transient progress displays: a bar over a list of artifacts, for the verbs that work through them one at a
 time, a line per host for a bench over SSH, and a bar over many quick items: the frames of `edgecnn live`, the
-images of a folder dataset.
+images of a folder dataset or of `edgecnn predict`, decoded on every core.
 
     with artifact_progress("bench") as on_start:           # on stderr; None where stderr is not a terminal
         rows = bench_paths(["runs/demo"], resolve_target("cpu"), on_start=on_start)
@@ -10,13 +10,16 @@ images of a folder dataset.
         results = bench_hosts(["pi@pi4.local", "pi@pi5.local"], ["models/mnist"], options, on_step=on_step)
     with frame_progress() as on_frame:
         summary = run_live(clf, "digits.mp4", display=False, on_frame=on_frame)
+    images = list(map_on_cores(read, paths, "reading images"))  # read() on every core, a bar over the paths
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -112,3 +115,14 @@ def frame_progress(console: Console | None = None) -> Iterator[OnFrame | None]:
             on_count(done, total, "top: {} ({:.2f})".format(*top[0]))
 
         yield on_frame
+
+
+def map_on_cores(fn: Callable, items: list, label: str, console: Console | None = None) -> Iterator:
+    """``fn(item)`` for each item, in order, computed on one worker thread per core (for work that releases the GIL,
+    as OpenCV's decoding and resizing do), with a :func:`count_progress` bar named ``label``. Leaving the loop early
+    (an error, Ctrl-C) drops the items still queued: only those being computed are waited for."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, count_progress(label, console) as on_count:
+        for done, result in enumerate(pool.map(fn, items), 1):
+            if on_count:
+                on_count(done, len(items))
+            yield result
