@@ -166,7 +166,7 @@ def train(
 
     Examples:
       edgecnn train --dataset digits --epochs 20 --out runs/digits
-      edgecnn train --dataset mnist --data-dir datasets --arch dscnn --epochs 15 --out runs/mnist
+      edgecnn train --dataset mnist --data-dir DIR --arch dscnn --out runs/mnist
       edgecnn train --out runs/mnist --resume          # after an interruption
     """
     from edgecnn.pipeline import METRICS_FILE, train_run
@@ -246,8 +246,9 @@ def export(
     """Export TFLite and ONNX artifacts, verify each against the float model, record them in the manifest.
 
     Examples:
-      edgecnn export runs/demo --format tflite,onnx --quantize int8 --min-agreement 99
-      edgecnn export runs/fashion --tta flip --calib-samples 1000   # mirror averaging, for data trained with flips
+      edgecnn export runs/demo --format tflite,onnx --quantize int8
+      edgecnn export runs/demo --quantize int8 --min-agreement 99.5
+      edgecnn export runs/fashion --tta flip   # average with the mirror image
     """
     from edgecnn.export import ExportOptions
     from edgecnn.pipeline import export_run
@@ -345,10 +346,10 @@ def bench(
     (TensorFlow unless set; jax and torch run it without TensorFlow).
 
     Examples:
-      edgecnn bench runs/demo --target cpu --threads 1 --json bench.json --plot bench.png
+      edgecnn bench runs/demo --threads 1 --json bench.json --plot bench.png
       KERAS_BACKEND=jax edgecnn bench models/mnist --target gpu --batch 256
       edgecnn bench models/mnist --target rpi --batch 8 --csv rpi.csv --md rpi.md
-      edgecnn bench models/mnist --target rpi --host pi@pi4.local --host pi@pi5.local:2222
+      edgecnn bench models/mnist --target rpi --host pi@pi4 --host pi@pi5:2222
     """
     from edgecnn.bench_output import print_table, report, write_csv, write_markdown, write_output, write_plot
     from edgecnn.progress import artifact_progress
@@ -518,7 +519,9 @@ def live(
 
     q or ESC in the window, or Ctrl-C, stops; the summary is printed and --save keeps the video so far.
 
-    Example: edgecnn live runs/demo/model_int8.tflite --source digits.mp4 --no-display --json
+    Examples:
+      edgecnn live runs/demo/model_int8.tflite --source 0
+      edgecnn live runs/demo/model_int8.tflite --source in.mp4 --no-display --json
     """
     from edgecnn.live import parse_roi, run_live
     from edgecnn.progress import frame_progress

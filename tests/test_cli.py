@@ -176,6 +176,22 @@ def test_help_prose_wraps_to_the_terminal_and_examples_keep_their_lines():
                 assert "\n" not in paragraph, (name, paragraph)
 
 
+def test_help_examples_fit_an_80_column_terminal():
+    """An example that wraps cannot be copied: the break pastes as a newline and runs half a command."""
+    from edgecnn.cli import app
+
+    commands = typer.main.get_command(app).commands
+    for name, command in commands.items():
+        examples = [line.strip().removeprefix("Example: ") for paragraph in command.help.split("\n\n")
+                    if paragraph.startswith("Example") for line in paragraph.splitlines() if "edgecnn " in line]
+        assert examples, name
+        shown, code = run_in_terminal([name, "--help"], columns=80)
+        lines = [line.strip() for line in shown.splitlines()]
+        assert code == 0
+        for example in examples:
+            assert any(line.endswith(example) for line in lines), (name, example, shown)
+
+
 def test_predict_warns_about_a_model_without_manifest(run_dir, digits, tmp_path):
     shutil.copy(run_dir / "model_fp32.onnx", tmp_path / "alone.onnx")
     image = tmp_path / "digit.png"
