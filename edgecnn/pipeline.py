@@ -17,11 +17,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from edgecnn.atomic import write_json_atomic
+from edgecnn.atomic import check_writable, write_json_atomic
 from edgecnn.bench import KERAS_FILE, bench_paths
 from edgecnn.bench_output import print_table, report
 from edgecnn.errors import EdgecnnError
-from edgecnn.manifest import ArtifactEntry, Manifest, sha256_file
+from edgecnn.manifest import MANIFEST_NAME, ArtifactEntry, Manifest, sha256_file
 from edgecnn.progress import artifact_progress
 from edgecnn.targets import resolve_target
 
@@ -32,10 +32,12 @@ CHECKPOINTS = "checkpoints"
 
 
 def run_folder(out: str | Path) -> Path:
-    """``out`` as a Path, refused if it is a file; it is created later, once the inputs have been checked."""
+    """``out`` as a Path, refused if it is a file or cannot be written (a file where a parent folder should be, no
+    permission); it is created later, once the inputs have been checked."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise EdgecnnError(f"output path {out} exists and is not a folder")
+    check_writable(out / MANIFEST_NAME)
     return out
 
 
@@ -58,7 +60,10 @@ def train_run(out, dataset: str = "digits", config=None, image_size: int = 28, c
     config.check()
     ds = load_dataset(dataset, image_size=image_size, seed=config.seed, data_dir=data_dir)
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)  # only now: a bad dataset, setting or architecture leaves nothing behind
+    try:  # only now: a bad dataset, setting or architecture leaves nothing behind
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # no permission, a file where a parent folder should be, a read-only disk
+        raise EdgecnnError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
     try:
         result = train(ds, config, checkpoints, resume=resume, console=console,
                        meta={"dataset": dataset, "image_size": image_size, "command": command})

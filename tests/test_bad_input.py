@@ -111,6 +111,8 @@ CASES = [  # verb, arguments, exit code, part of the one-line message
     # outputs that are files
     ("train", ["--out", "{bad}/a_file"], RUNTIME, "exists and is not a folder"),
     ("pipeline", ["--out", "{bad}/a_file"], RUNTIME, "exists and is not a folder"),
+    ("train", ["--out", "{bad}/a_file/run"], RUNTIME, "a file stands where its folder should be"),
+    ("pipeline", ["--out", "{bad}/a_file/run"], RUNTIME, "a file stands where its folder should be"),
     ("export", ["{bad}/a_file"], RUNTIME, "a_file"),
     # data a user brings
     ("train", ["--dataset", "folder:{bad}/empty_folder", "--out", "{out}"], RUNTIME, "empty_folder"),
