@@ -174,7 +174,8 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
     the summary is marked ``interrupted`` and a video being saved keeps every frame written so far. From an image
     folder, each JSON line names its ``file``, the summary lists the ``unreadable`` ones, and a saved video scales
     every image to the first one's size. ``on_frame(frames done, frames in all or None, top)`` is called after
-    each frame, for a progress display (the total of a video file or folder, capped at ``max_frames``).
+    each frame, for a progress display (the total of a video file or folder, less the folder's undecodable files met
+    so far, capped at ``max_frames``).
     """
     out = out or sys.stdout
     check_source(source)  # a missing file is the first thing to say
@@ -185,8 +186,12 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
     if max_frames is not None and max_frames < 1:
         raise EdgecnnError(f"--max-frames must be at least 1, got {max_frames}")
     feed = _Feed(source, reconnect, retries, retry_delay_s)
-    known = [n for n in (feed.frame_count(), max_frames) if n]
-    total = min(known) if known else None  # for on_frame: None while a camera runs without --max-frames
+    count = feed.frame_count()
+
+    def total() -> int | None:  # for on_frame: None while a camera runs without --max-frames
+        known = [n for n in (count and count - len(feed.skipped), max_frames) if n]  # a folder's bad files drop out
+        return min(known) if known else None
+
     latencies, start, writer, interrupted = [], time.perf_counter(), None, False
     try:
         with atomic_output(save, suffix=Path(save).suffix) if save else nullcontext() as save_tmp:
@@ -214,7 +219,7 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
                         writer.write(frame if frame.shape[1::-1] == size else cv2.resize(frame, size))
                     latencies.append(latency_ms)  # a frame counts once it is written out: Ctrl-C may come anywhere
                     if on_frame:
-                        on_frame(len(latencies), total, top)
+                        on_frame(len(latencies), total(), top)
                     if display and _show(frame, len(latencies)):
                         break
             except KeyboardInterrupt:  # Ctrl-C ends a headless run as q ends a shown one: the video so far is kept
