@@ -459,7 +459,8 @@ def predict(
     else:
         table = Table(title=f"{artifact.name}")
         table.add_column("Image", overflow="fold")  # a long path wraps, and keeps the file name that tells rows apart
-        for rank in range(1, top_k + 1):
+        ranks = max(len(top) for top in results.values() if not isinstance(top, ImageReadError))  # <= classes
+        for rank in range(1, ranks + 1):
             table.add_column(f"#{rank}")
         for image, top in results.items():
             cells = ([f"[red]unreadable: {escape(top.reason)}[/]"] if isinstance(top, ImageReadError) else

@@ -62,6 +62,18 @@ def test_predict_reads_images_without_tensorflow(run_dir, digits, tmp_path):
     assert all(len(r["top"]) == 2 for r in results)
 
 
+def test_predict_top_k_beyond_the_classes_shows_each_class_once(run_dir, digits, tmp_path):
+    image = tmp_path / "digit.png"
+    cv2.imwrite(str(image), to_frame(digits.split("test").images[0]))
+    out = run_subprocess(["predict", str(run_dir / "model_int8.tflite"), str(image), "--top-k", "20"])
+    assert out.returncode == 0
+    header = next(line for line in out.stdout.splitlines() if "#1" in line)
+    assert "#10" in header and "#11" not in header  # no empty columns for classes that do not exist
+    top = json.loads(run_subprocess(["predict", str(run_dir / "model_int8.tflite"), str(image), "--top-k", "20",
+                                     "--json"]).stdout)[0]["top"]
+    assert sorted(t["label"] for t in top) == sorted(Manifest.load(run_dir).labels)
+
+
 def test_inspect_reports_tensors_operators_and_parameters(run_dir):
     out = run_subprocess(["inspect", str(run_dir / "model_int8.tflite"), "--json"])
     info = json.loads(out.stdout)
