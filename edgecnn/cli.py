@@ -52,6 +52,11 @@ def _command() -> str:
     return shlex.join(["edgecnn", *_invocation])
 
 
+def _count(n: int, noun: str) -> str:
+    """``_count(1, "frame")`` is "1 frame", ``_count(3, "frame")`` "3 frames"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
@@ -534,13 +539,13 @@ def live(
     if json_lines:
         sys.stdout.write(json.dumps({"summary": summary}) + "\n")
     else:
-        console.print(f"{summary['frames']} frames, {summary['mean_fps']} FPS, p50 {summary['p50_ms']} ms, "
-                      f"{summary['dropped']} dropped, {summary['reconnects']} reconnects"
+        console.print(f"{_count(summary['frames'], 'frame')}, {summary['mean_fps']} FPS, p50 {summary['p50_ms']} ms, "
+                      f"{summary['dropped']} dropped, {_count(summary['reconnects'], 'reconnect')}"
                       + (", stopped by Ctrl-C" if summary["interrupted"] else ""))
     if summary["source_lost"]:
         _to_stderr([f"warning: lost {source} and could not reopen it"])
     if summary["unreadable"]:
-        _to_stderr([f"warning: skipped {len(summary['unreadable'])} image(s) of {source} that OpenCV could not "
+        _to_stderr([f"warning: skipped {_count(len(summary['unreadable']), 'image')} of {source} that OpenCV could not "
                     f"decode, e.g. {summary['unreadable'][0]}"])
 
 

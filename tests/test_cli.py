@@ -74,6 +74,15 @@ def test_predict_top_k_beyond_the_classes_shows_each_class_once(run_dir, digits,
     assert sorted(t["label"] for t in top) == sorted(Manifest.load(run_dir).labels)
 
 
+def test_live_summary_counts_in_words(run_dir, digits, tmp_path):
+    cv2.imwrite(str(tmp_path / "0.png"), to_frame(digits.split("test").images[0]))
+    (tmp_path / "1.png").write_bytes(b"not an image")
+    out = run_subprocess(["live", str(run_dir / "model_int8.tflite"), "--source", str(tmp_path), "--no-display"])
+    assert out.returncode == 0
+    assert out.stdout.startswith("1 frame, ") and out.stdout.rstrip().endswith(" 0 dropped, 0 reconnects")
+    assert out.stderr.startswith(f"warning: skipped 1 image of {tmp_path} that OpenCV could not decode")
+
+
 def test_inspect_reports_tensors_operators_and_parameters(run_dir):
     out = run_subprocess(["inspect", str(run_dir / "model_int8.tflite"), "--json"])
     info = json.loads(out.stdout)
