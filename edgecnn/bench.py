@@ -259,9 +259,11 @@ def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest
 
 
 def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_dir=None,
-                batch: int = 1, on_start: OnStart | None = None) -> list[BenchRow]:
-    """Benchmark run directories and/or artifact files on ``target``; ``data_dir`` holds the dataset files.
+                batch: int | None = None, on_start: OnStart | None = None) -> list[BenchRow]:
+    """Benchmark run directories and/or artifact files on ``target``; ``data_dir`` holds the dataset files;
+    ``batch`` images per timed call (default: the target's, ``resolve_target(..., batch=N)``).
     ``on_start(index, total, file name)`` is called before each artifact, for a progress display."""
+    batch = target.batch if batch is None else batch
     if warmup < 0 or runs < 1 or batch < 1:
         raise EdgecnnError("runs and batch must be at least 1 and warmup at least 0")
     splits: dict[str, tuple] = {}

@@ -353,7 +353,7 @@ def bench(
     Examples:
       edgecnn bench runs/demo --threads 1 --json bench.json --plot bench.png
       KERAS_BACKEND=jax edgecnn bench models/mnist --target gpu --batch 256
-      edgecnn bench models/mnist --target rpi --batch 8 --csv rpi.csv --md rpi.md
+      edgecnn bench models/mnist --batch 8 --csv b.csv --md b.md --plot b.png
       edgecnn bench models/mnist --target rpi --host pi@pi4 --host pi@pi5:2222
     """
     from edgecnn.bench_output import print_table, report, write_csv, write_markdown, write_output, write_plot
@@ -370,12 +370,12 @@ def bench(
         from edgecnn.bench import bench_paths
         from edgecnn.targets import resolve_target
 
-        bench_target = resolve_target(target.value, threads)
+        bench_target = resolve_target(target.value, threads, batch=batch)
         _to_stderr(f"note: {note}" for note in bench_target.notes)
         with artifact_progress("bench") as on_start:
-            rows = bench_paths(paths, bench_target, warmup, runs, data_dir, batch, on_start)
+            rows = bench_paths(paths, bench_target, warmup, runs, data_dir, on_start=on_start)
         document = report(rows, bench_target, warmup, runs)
-        title = f"edgecnn bench on {bench_target.label}, batch {batch}"
+        title = f"edgecnn bench on {bench_target.label}, batch {bench_target.batch}"
     if plot:
         write_plot(rows, plot, title)
     if csv_out:
@@ -417,6 +417,8 @@ def _bench_remote(hosts, paths, target, threads, warmup, runs, batch, data_dir, 
     summary = [{"host": r.host, "target": r.target, "versions": r.versions, "error": r.error} for r in results]
     labels = ", ".join(f"{r.host} ({r.target['label'] if r.target else 'failed'})" for r in results)
     rows = result_rows(results)
+    ran = {row.batch for r in results for row in r.rows}  # an x86 host on --target rpi emulates a Pi: batch 1
+    batch = ran.pop() if len(ran) == 1 else batch
     document = report(rows, {"name": target}, warmup, runs, summary, batch)
     return rows, document, f"edgecnn bench over SSH on {labels}, batch {batch}"
 

@@ -10,7 +10,7 @@ desktop GPU delegate, so TFLite rows are skipped there with that reason. ONNX Ru
 whenever its GPU wheel is installed; where TensorRT itself is absent the session starts on CUDA, and each bench
 row says which provider it ran on.
 ``rpi``: on an ARM machine, a native run with runtime-only backends and 4 threads; elsewhere the same limits
-emulated on the host and labelled so.
+emulated on the host, one image per call (a Pi camera app's batch), and labelled so.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class Target:
     emulated: bool
     label: str
     notes: tuple[str, ...] = ()  # what the profile changed from the request, e.g. threads capped
+    batch: int = 1  # images per timed call
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,19 +65,22 @@ def cuda_device_count() -> int:
 
 
 def resolve_target(name: str, threads: int | None = None, providers: list[str] | None = None,
-                   machine: str | None = None, gpus: int | None = None, cores: int | None = None) -> Target:
+                   machine: str | None = None, gpus: int | None = None, cores: int | None = None,
+                   batch: int = 1) -> Target:
     """Build the Target for ``name``. ``providers``, ``machine``, ``gpus`` (CUDA devices) and ``cores`` default to
-    what this host has. A request the profile cannot honour (``rpi`` with more threads than it has) is capped, and
-    ``notes`` says so."""
+    what this host has. A request the profile cannot honour (``rpi`` with more threads than it has, or an emulated
+    ``rpi`` with a batch above 1) is capped, and ``notes`` says so."""
     check_choice("target", name, TARGETS)
     if threads is not None and threads < 1:
         raise EdgecnnError(f"threads must be at least 1, got {threads}")
+    if batch < 1:
+        raise EdgecnnError(f"batch must be at least 1, got {batch}")
     machine = machine or platform.machine()
     cores = cores or os.cpu_count() or 1
     if name == "cpu":
         threads = threads or cores
         return Target("cpu", threads, ("CPUExecutionProvider",), ("tflite", "onnx"), True, False,
-                      f"cpu ({machine}, {threads} threads)")
+                      f"cpu ({machine}, {threads} threads)", batch=batch)
     if name == "gpu":
         providers = onnx_providers() if providers is None else providers
         if "CUDAExecutionProvider" not in providers:
@@ -89,16 +93,19 @@ def resolve_target(name: str, threads: int | None = None, providers: list[str] |
                                "(check nvidia-smi and CUDA_VISIBLE_DEVICES)")
         chosen = tuple(p for p in GPU_PROVIDERS if p in providers)
         return Target("gpu", threads or cores, (*chosen, "CPUExecutionProvider"), ("onnx",), True, False,
-                      f"gpu ({', '.join(chosen)})")
+                      f"gpu ({', '.join(chosen)})", batch=batch)
     emulated = machine not in ARM_MACHINES
     limits = [(RPI_MAX_THREADS, "a Raspberry Pi has 4 cores")]
     if emulated:
         limits.append((cores, f"this host has {cores} cores"))
     used = min(threads or RPI_MAX_THREADS, *(n for n, _ in limits))
-    notes = ()
+    notes = []
     if threads and threads > used:
-        notes = (f"{threads} threads asked, {used} used: "
-                 + " and ".join(reason for n, reason in limits if n < threads),)
+        notes.append(f"{threads} threads asked, {used} used: "
+                     + " and ".join(reason for n, reason in limits if n < threads))
+    if emulated and batch > 1:  # the emulated profile times what a Pi camera app runs: one frame per call
+        notes.append(f"batch {batch} asked, 1 used: the emulated Pi profile times one image per call")
+        batch = 1
     where = f"emulated on {machine}" if emulated else f"native {machine}"
     return Target("rpi", used, ("CPUExecutionProvider",), ("tflite", "onnx"), False, emulated,
-                  f"rpi ({where}, {used} threads)", notes)
+                  f"rpi ({where}, {used} threads)", tuple(notes), batch)

@@ -84,6 +84,23 @@ def test_emulated_rpi_bench_uses_runtime_backends_only(run_dir):
     assert "model.keras" not in [r.artifact for r in rows] and len(rows) == 4
 
 
+def test_bench_on_the_emulated_rpi_caps_the_batch_with_a_note(run_dir):
+    import json
+    import platform
+
+    from edgecnn.targets import ARM_MACHINES
+
+    from .conftest import run_subprocess
+
+    out = run_subprocess(["bench", str(run_dir / "model_int8.tflite"), "--target", "rpi", "--batch", "8",
+                          "--runs", "3", "--warmup", "0", "--json", "-"])
+    document = json.loads(out.stdout)
+    used = 8 if platform.machine() in ARM_MACHINES else 1  # a real Pi runs the batch it is asked for
+    assert out.returncode == 0 and document["rows"][0]["batch"] == used
+    assert document["latency"]["batch"] == document["target"]["batch"] == used
+    assert ("batch 8 asked, 1 used" in out.stderr) == (used == 1)
+
+
 def test_rows_for_skipped_unverifiable_and_corrupted_artifacts(run_dir, tmp_path):
     onnx_only = Target("gpu", 1, ("CPUExecutionProvider",), ("onnx",), False, False, "test")
     skipped = bench_paths([run_dir / "model_int8.tflite"], onnx_only, warmup=0, runs=2)[0]
@@ -178,7 +195,7 @@ def test_bench_verb_writes_json_csv_markdown_and_plot(run_dir, tmp_path):
                            "--csv", str(out["csv"]), "--md", str(out["md"]), "--plot", str(out["png"])])
     assert done.returncode == 0, done.stderr
     document = json.loads(out["json"].read_text())
-    assert document["schema"] == 5 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
+    assert document["schema"] == 6 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
     assert document["versions"]["keras-backend"] == "tensorflow"
     table = list(csv.DictReader(out["csv"].open()))
     assert [r["artifact"] for r in table] == [r["artifact"] for r in document["rows"]]

@@ -88,7 +88,7 @@ def _remote_bench(args: list[str], ssh_config: Path, *hosts: str) -> subprocess.
 @needs_sshd
 def test_fleet_bench_over_ssh_matches_the_local_accuracy(run_dir, sshd):
     ssh_config, port = sshd
-    done = _remote_bench([str(run_dir), "--threads", "64"], ssh_config, "loopback",
+    done = _remote_bench([str(run_dir), "--threads", "64", "--batch", "4"], ssh_config, "loopback",
                          f"{getpass.getuser()}@127.0.0.1:{port}")
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
@@ -96,6 +96,8 @@ def test_fleet_bench_over_ssh_matches_the_local_accuracy(run_dir, sshd):
     assert hosts == ["loopback", f"{getpass.getuser()}@127.0.0.1:{port}"]
     for host in hosts:  # each host capped the request itself, and said so
         assert f"note: {host}: 64 threads asked, {min(4, os.cpu_count())} used" in done.stderr
+        assert f"note: {host}: batch 4 asked, 1 used: the emulated Pi profile" in done.stderr
+    assert document["latency"]["batch"] == 1 and {r["batch"] for r in document["rows"]} == {1}
     assert all(h["error"] is None and "emulated" in h["target"]["label"] for h in document["hosts"])
     local = {r.artifact: r for r in bench_paths([run_dir], resolve_target("rpi"), warmup=1, runs=2)}
     for host in hosts:

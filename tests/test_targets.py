@@ -73,11 +73,21 @@ def test_rpi_target_notes_a_capped_thread_request(machine, cores, asked, used, n
     assert f"{used} threads" in target.label
 
 
+def test_emulated_rpi_times_one_image_per_call_and_says_so_when_asked_for_more():
+    emulated = resolve_target("rpi", threads=2, machine="x86_64", cores=2, batch=8)
+    assert emulated.batch == 1
+    assert emulated.notes == ("batch 8 asked, 1 used: the emulated Pi profile times one image per call",)
+    assert resolve_target("rpi", machine="aarch64", batch=8).batch == 8  # a real Pi runs what it is asked
+    assert resolve_target("cpu", batch=8).batch == 8 and resolve_target("rpi", machine="x86_64").notes == ()
+
+
 def test_bad_target_requests():
     with pytest.raises(EdgecnnError, match="unknown target 'tpu'"):
         resolve_target("tpu")
     with pytest.raises(EdgecnnError, match="at least 1"):
         resolve_target("cpu", threads=0)
+    with pytest.raises(EdgecnnError, match="batch must be at least 1"):
+        resolve_target("cpu", batch=0)
 
 
 @pytest.mark.skipif("CUDAExecutionProvider" not in onnx_providers() or cuda_device_count() == 0,
