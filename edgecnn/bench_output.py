@@ -50,24 +50,40 @@ COLUMNS = (  # header, BenchRow field, format
 
 def _cell(row: BenchRow, field: str, spec: str) -> str:
     value = getattr(row, field)
-    return "-" if value is None else format(value, spec)
+    unmeasured = value is None or (field == "n" and row.accuracy is None)  # n is 0 where accuracy was skipped
+    return "-" if unmeasured else format(value, spec)
 
 
 def _status(row: BenchRow) -> str:
     return row.status + (f": {row.note}" if row.note else "")
 
 
+def _test_sizes(rows: list[BenchRow]) -> set[int]:
+    """How many test images the rows' accuracies were measured on."""
+    return {r.n for r in rows if r.accuracy is not None}
+
+
 def _columns(rows: list[BenchRow]) -> tuple:
-    """COLUMNS, led by a Host column when any row ran on a --host, with a Device column when any ran off the CPU."""
+    """COLUMNS, led by a Host column when any row ran on a --host, with a Device column when any ran off the CPU,
+    and a Test n column after Accuracy when the accuracies come from test splits of different sizes."""
     columns = COLUMNS
+    if len(_test_sizes(rows)) > 1:
+        at = [f for _, f, _ in columns].index("accuracy") + 1
+        columns = (*columns[:at], ("Test n", "n", "d"), *columns[at:])
     if any(r.device not in ("", "CPU") for r in rows):
         columns = (*columns[:3], ("Device", "device", ""), *columns[3:])
     return (("Host", "host", ""), *columns) if any(r.host for r in rows) else columns
 
 
+def _titled(title: str, rows: list[BenchRow]) -> str:
+    """``title``, saying how many test images the accuracies rest on where that is one number for every row."""
+    sizes = _test_sizes(rows)
+    return f"{title}, accuracy on {sizes.pop():,} test images" if len(sizes) == 1 else title
+
+
 # the columns a narrow terminal loses first, so that the rest show whole instead of cut to "m…"
 NARROW_DROP_ORDER = ("peak_rss_mb", "std_ms", "first_ms", "load_ms", "gmacs", "p99_ms", "agreement", "size_kb",
-                     "format", "device")
+                     "n", "format", "device")
 STATUS_MIN_WIDTH = 10  # the Status column wraps ("passed: reference" onto two lines) but keeps this many characters
 
 
@@ -84,7 +100,7 @@ def print_table(rows: list[BenchRow], title: str, console: Console | None = None
             break
         hidden += [header for header, f, _ in columns if f == field]
         columns = [c for c in columns if c[1] != field]
-    table = _table(rows, columns, title)
+    table = _table(rows, columns, _titled(title, rows))
     if hidden:
         table.caption = (f"left out to fit {console.width} columns: {', '.join(hidden)} "
                          "(a wider terminal, --json, --csv or --md has them)")
@@ -150,7 +166,7 @@ def write_markdown(rows: list[BenchRow], path: str | Path, title: str) -> None:
     """The table as GitHub Markdown (``path`` ``-``: stdout)."""
     columns = _columns(rows)
     headers = [h for h, _, _ in columns] + ["Status"]
-    lines = [f"# {title}", "", "| " + " | ".join(headers) + " |",
+    lines = [f"# {_titled(title, rows)}", "", "| " + " | ".join(headers) + " |",
              "|" + "|".join("---:" if spec else "---" for _, _, spec in columns) + "|---|"]
     lines += ["| " + " | ".join([*(_cell(r, f, spec) for _, f, spec in columns), _status(r)]) + " |" for r in rows]
     write_output(path, "\n".join(lines) + "\n")

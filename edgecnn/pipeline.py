@@ -165,6 +165,6 @@ def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu",
         rows = bench_paths([out], bench_target, warmup, runs, data_dir, on_start=on_start)
     document = report(rows, bench_target, warmup, runs)
     write_json_atomic(Path(out) / REPORT_FILE, document)
-    print_table(rows, title=f"{dataset} test split on {bench_target.label}", console=console)
+    print_table(rows, title=f"{dataset} on {bench_target.label}", console=console)
     console.print(f"report: {Path(out) / REPORT_FILE}")
     return document

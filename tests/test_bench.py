@@ -150,6 +150,22 @@ def test_the_table_gains_a_device_column_only_when_a_row_ran_off_the_cpu(tmp_pat
     assert header.split(" | ")[3] == "Device" and first.split(" | ")[3] == "CUDA" and second.split(" | ")[3] == ""
 
 
+def test_the_table_says_how_many_test_images_each_accuracy_rests_on(tmp_path):
+    from edgecnn.bench import BenchRow
+    from edgecnn.bench_output import write_markdown
+
+    rows = [BenchRow("a/m.onnx", "onnx", "int8", 10.0, accuracy=98.3, n=360),
+            BenchRow("a/m.tflite", "tflite", "int8", 9.0, accuracy=98.1, n=360), BenchRow("x.onnx", "onnx", "?", 1.0)]
+    write_markdown(rows, tmp_path / "one.md", "cpu")
+    title, _, header = (tmp_path / "one.md").read_text().splitlines()[:3]
+    assert title == "# cpu, accuracy on 360 test images" and "Test n" not in header  # one split: said once
+    rows.append(BenchRow("b/m.onnx", "onnx", "int8", 10.0, accuracy=99.5, n=10000))
+    write_markdown(rows, tmp_path / "two.md", "cpu")
+    lines = (tmp_path / "two.md").read_text().splitlines()
+    assert lines[0] == "# cpu" and lines[2].split(" | ")[5] == "Test n"  # several: a column, after Accuracy
+    assert [line.split(" | ")[5] for line in lines[4:]] == ["360", "360", "-", "10000"]
+
+
 def test_rows_from_several_folders_are_named_with_their_folder(run_dir, tmp_path):
     second = tmp_path / "second"
     second.mkdir()
