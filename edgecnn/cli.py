@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgecnn import __version__
-from edgecnn.errors import EdgecnnError, ImageReadError
+from edgecnn.errors import EdgecnnError, ImageReadError, counted
 from edgecnn.quiet import mute_opencv_logs, native_output_muted
 
 app = typer.Typer(
@@ -50,11 +50,6 @@ _invocation: list[str] = []  # the arguments main() was given, for the manifest'
 
 def _command() -> str:
     return shlex.join(["edgecnn", *_invocation])
-
-
-def _count(n: int, noun: str) -> str:
-    """``_count(1, "frame")`` is "1 frame", ``_count(3, "frame")`` "3 frames"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -541,14 +536,15 @@ def live(
     if json_lines:
         sys.stdout.write(json.dumps({"summary": summary}) + "\n")
     else:
-        console.print(f"{_count(summary['frames'], 'frame')}, {summary['mean_fps']} FPS, p50 {summary['p50_ms']} ms, "
-                      f"{summary['dropped']} dropped, {_count(summary['reconnects'], 'reconnect')}"
+        console.print(f"{counted(summary['frames'], 'frame')}, {summary['mean_fps']} FPS, "
+                      f"p50 {summary['p50_ms']} ms, {summary['dropped']} dropped, "
+                      f"{counted(summary['reconnects'], 'reconnect')}"
                       + (", stopped by Ctrl-C" if summary["interrupted"] else ""))
     if summary["source_lost"]:
         _to_stderr([f"warning: lost {source} and could not reopen it"])
     if summary["unreadable"]:
-        _to_stderr([f"warning: skipped {_count(len(summary['unreadable']), 'image')} of {source} that OpenCV could not "
-                    f"decode, e.g. {summary['unreadable'][0]}"])
+        _to_stderr([f"warning: skipped {counted(len(summary['unreadable']), 'image')} of {source} that OpenCV "
+                    f"could not decode, e.g. {summary['unreadable'][0]}"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,3 +30,8 @@ def check_choice(kind: str, value: str, allowed) -> str:
     if value not in allowed:
         raise EdgecnnError(f"unknown {kind} {value!r}; choose from: {', '.join(allowed)}")
     return value
+
+
+def counted(n: int, noun: str) -> str:
+    """A count for a message: ``counted(1, "frame")`` is "1 frame", ``counted(3, "frame")`` "3 frames"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

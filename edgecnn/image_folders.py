@@ -19,7 +19,7 @@ import numpy as np
 from rich.console import Console
 
 from edgecnn.data import Dataset, Split, seeded_split
-from edgecnn.errors import EdgecnnError
+from edgecnn.errors import EdgecnnError, counted
 from edgecnn.preprocess import Preprocessing
 from edgecnn.progress import map_on_cores
 
@@ -96,12 +96,14 @@ def load_image_folder(path: str | Path, image_size: int = 28, seed: int = 0, con
     train_images, train_labels, _ = read["train"]
     if not train_images:
         raise EdgecnnError(f"no readable images in the class folders of {train_root} "
-                           f"({len(skipped)} unreadable file(s) skipped)")
+                           f"({counted(len(skipped), 'unreadable file')} skipped)")
     counts = np.bincount(train_labels, minlength=len(classes))
     if (counts == 0).any():
         raise EdgecnnError(f"class folder(s) without readable images: "
                            f"{', '.join(c for c, n in zip(classes, counts, strict=True) if n == 0)}")
-    warnings = [f"skipped {len(skipped)} unreadable file(s) in {root}, e.g. {skipped[0].name}"] if skipped else []
+    warnings = []
+    if skipped:
+        warnings.append(f"skipped {counted(len(skipped), 'unreadable file')} in {root}, e.g. {skipped[0].name}")
     warnings += [f"ignored {roots[s] / name}: {name} is not a class folder of {train_root}"
                  for s in ("val", "test") if s in roots for name in _unknown_classes(roots[s], classes)]
     for warning in warnings:  # warned only when training goes on: a failure above is one line

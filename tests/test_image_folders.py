@@ -106,7 +106,7 @@ def test_unreadable_images_are_skipped_counted_and_reported(tmp_path, capsys):
     (tmp_path / "b" / "notes.txt").write_text("hello")
     ds = load_dataset(f"folder:{tmp_path}")
     assert ds.record["skipped"] == 2 and sum(len(ds.split(s).labels) for s in ("train", "val", "test")) == 20
-    assert "skipped 2 unreadable file(s)" in capsys.readouterr().err
+    assert "skipped 2 unreadable files" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("setup, message", [
