@@ -152,10 +152,14 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff", ".we
 
 
 def image_files(folder: str | Path) -> list[Path]:
-    """The image files of ``folder`` (by suffix), in name order; InputError if it holds none."""
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """The image files of ``folder`` (by suffix), in name order, not its sub-folders'; InputError if it holds none
+    (naming its sub-folders, where a user passed the parent of class folders)."""
+    entries = sorted(Path(folder).iterdir())
+    files = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
     if not files:
-        raise InputError(f"no images in {folder}")
+        folders = [p.name for p in entries if p.is_dir() and not p.name.startswith(".")]
+        shown = ", ".join(folders[:5]) + (", ..." if len(folders) > 5 else "")
+        raise InputError(f"no images in {folder}" + (f": it holds folders ({shown}), pass those" if folders else ""))
     return files
 
 

@@ -82,6 +82,8 @@ CASES = [  # verb, arguments, exit code, part of the one-line message
     ("predict", ["{run}/model_int8.onnx", "{bad}/text.jpg"], RUNTIME, "cannot read image"),
     ("live", ["{run}/model_int8.tflite", "--source", "{bad}/empty_folder", "--no-display"], RUNTIME, "no images"),
     ("predict", ["{run}/model_int8.tflite", "{bad}/empty_folder"], RUNTIME, "no images in"),
+    ("predict", ["{run}/model_int8.tflite", "{bad}/unreadable"], RUNTIME,
+     "unreadable: it holds folders (a, b), pass those"),  # the parent of class folders
     # unknown names
     ("train", ["--dataset", "imagenet", "--out", "{out}"], RUNTIME, "unknown dataset 'imagenet'"),
     ("pipeline", ["--dataset", "imagenet", "--out", "{out}"], RUNTIME, "unknown dataset 'imagenet'"),
