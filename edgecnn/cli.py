@@ -153,7 +153,8 @@ def train(
     learning_rate: float = typer.Option(1e-3, min=1e-7, help="Adam's (initial) learning rate."),
     schedule: str = typer.Option("cosine", help="Learning-rate schedule: cosine (decay to 1%) or constant."),
     augment: str = typer.Option("auto", help=AUGMENT_HELP),
-    patience: int = typer.Option(5, min=1, help="Stop this many epochs after the best validation accuracy."),
+    patience: int = typer.Option(5, min=1, help="Stop this many epochs after the best validation accuracy "
+                                 "(ties: the lower validation loss)."),
     image_size: int = typer.Option(28, min=8, max=512, help="Model input height and width."),
     seed: int = typer.Option(0, help="Seed for the split and training."),
     deterministic: bool = typer.Option(True, help=DETERMINISTIC_HELP),

@@ -28,7 +28,8 @@ def test_resume_continues_the_last_checkpoint(digits, tmp_path):
     assert read_state(tmp_path)["history"]["loss"][:2] == state["history"]["loss"]  # kept, not retrained
     assert int(resumed.model.optimizer.iterations) == 4 * steps  # the optimizer state came back too
     assert resumed.val_accuracy == max(resumed.history["val_accuracy"])
-    assert resumed.best_epoch == 1 + int(np.argmax(resumed.history["val_accuracy"]))
+    accuracy, loss = resumed.history["val_accuracy"], resumed.history["val_loss"]
+    assert resumed.best_epoch == 1 + max(range(4), key=lambda i: (accuracy[i], -loss[i]))  # ties: the lower loss
 
 
 def test_a_run_resumed_after_a_kill_ends_with_the_weights_of_an_uninterrupted_one(digits, tmp_path, monkeypatch):
@@ -77,6 +78,18 @@ def test_early_stopping_counts_from_the_best_epoch_in_the_state(tmp_path):
     assert state["best_epoch"] == 2 and not model.stop_training
     callback.on_epoch_end(3, {"val_accuracy": 0.69})
     assert model.stop_training and read_state(tmp_path)["epochs_done"] == 4
+
+
+def test_an_epoch_that_ties_the_best_accuracy_with_a_lower_loss_becomes_the_best(tmp_path):
+    callback, model, state = _checkpoints(tmp_path, patience=2)
+    for epoch, (accuracy, loss) in enumerate([(0.5, 0.9), (0.7, 0.6), (0.7, 0.4), (0.7, 0.5), (0.6, 0.1)]):
+        callback.on_epoch_end(epoch, {"val_accuracy": accuracy, "val_loss": loss})
+    assert state["best_epoch"] == 3 and state["best_val_loss"] == 0.4  # not epoch 2 (worse loss) nor 4 or 5
+    assert model.stop_training  # patience counts from epoch 3
+    resumed = {"epochs_done": 1, "best_epoch": 1, "best_val_accuracy": 0.7, "history": {}}  # kept no loss
+    callback.state = resumed
+    callback.on_epoch_end(1, {"val_accuracy": 0.7, "val_loss": 0.1})
+    assert resumed["best_epoch"] == 1  # nothing to compare a tie with: the first best stands
 
 
 def test_a_loss_that_stops_being_finite_stops_training_and_keeps_the_epochs_before(tmp_path):
