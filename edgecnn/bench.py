@@ -1,6 +1,6 @@
-"""Accuracy and batch-1 latency of every artifact on a target, as a table and as JSON.
+"""Accuracy and latency (batch 1 unless the target says more) of every artifact on a target, as a table and JSON.
 
-    rows = bench_paths(["runs/demo"], resolve_target("cpu"), batch=1)
+    rows = bench_paths(["runs/demo"], resolve_target("cpu", batch=8))
     print_table(rows, title="cpu")                      # edgecnn.bench_output: table, JSON, CSV, Markdown, plot
 
 Per row: ``load_ms`` (opening the model, sha256 check included), ``first_ms`` (the first call), then ``warmup``
@@ -259,11 +259,11 @@ def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest
 
 
 def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_dir=None,
-                batch: int | None = None, on_start: OnStart | None = None) -> list[BenchRow]:
-    """Benchmark run directories and/or artifact files on ``target``; ``data_dir`` holds the dataset files;
-    ``batch`` images per timed call (default: the target's, ``resolve_target(..., batch=N)``).
-    ``on_start(index, total, file name)`` is called before each artifact, for a progress display."""
-    batch = target.batch if batch is None else batch
+                on_start: OnStart | None = None) -> list[BenchRow]:
+    """Benchmark run directories and/or artifact files on ``target``, ``target.batch`` images per timed call
+    (``resolve_target(..., batch=N)``); ``data_dir`` holds the dataset files. ``on_start(index, total, file name)``
+    is called before each artifact, for a progress display."""
+    batch = target.batch
     if warmup < 0 or runs < 1 or batch < 1:
         raise EdgecnnError("runs and batch must be at least 1 and warmup at least 0")
     splits: dict[str, tuple] = {}

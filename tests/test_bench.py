@@ -44,8 +44,8 @@ def test_cpu_bench_covers_every_artifact_and_the_reference(run_dir, report):
 
 
 def test_batched_bench_times_whole_batches(run_dir):
-    one, eight = (bench_paths([run_dir / "model_int8.tflite"], resolve_target("cpu", threads=1), warmup=2, runs=20,
-                              batch=b)[0] for b in (1, 8))
+    one, eight = (bench_paths([run_dir / "model_int8.tflite"], resolve_target("cpu", threads=1, batch=b), warmup=2,
+                              runs=20)[0] for b in (1, 8))
     assert eight.batch == 8 and eight.accuracy == one.accuracy
     assert eight.p50_ms > one.p50_ms and eight.fps == pytest.approx(8000 / eight.p50_ms)
 
@@ -54,8 +54,8 @@ def test_a_batch_larger_than_the_test_split_still_times_that_many_images(run_dir
     sizes = []
     predict_proba = Classifier.predict_proba
     monkeypatch.setattr(Classifier, "predict_proba", lambda self, x: sizes.append(len(x)) or predict_proba(self, x))
-    row = bench_paths([run_dir / "model_int8.tflite"], resolve_target("cpu", threads=1), warmup=1, runs=3,
-                      batch=500)[0]
+    row = bench_paths([run_dir / "model_int8.tflite"], resolve_target("cpu", threads=1, batch=500), warmup=1,
+                      runs=3)[0]
     assert row.n == 360 and row.batch == 500  # the digits test split has 360 images
     assert sizes[-4:] == [500] * 4  # the warm-up and timed calls: the split cycled to 500 images
 
