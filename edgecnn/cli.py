@@ -98,6 +98,8 @@ AUGMENT_HELP = ("Training augmentation: auto (the dataset's), none, shift (handw
                 "flip-shift-erase (flip-shift plus random erasing).")
 
 
+EPOCHS_HELP = ("Training epochs: 20, or more on a small dataset, enough for 300 optimizer steps (early stopping "
+               "may end sooner).")
 DETERMINISTIC_HELP = ("The same seed gives the same weights on one machine (TensorFlow's op determinism); "
                       "--no-deterministic where a GPU kernel has no deterministic version.")
 
@@ -108,7 +110,7 @@ def _train_config(arch, epochs, batch_size, learning_rate, schedule, augment, pa
 
     if cpu_devices:
         split_cpu(cpu_devices)
-    return TrainConfig(arch, epochs or 20, batch_size, learning_rate, schedule, augment, seed, patience, strategy,
+    return TrainConfig(arch, epochs, batch_size, learning_rate, schedule, augment, seed, patience, strategy,
                        deterministic)
 
 
@@ -118,7 +120,7 @@ def pipeline(
     dataset: str = typer.Option("digits", help=DATASET_HELP),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
     arch: str = typer.Option("edge-cnn", help=ARCH_HELP),
-    epochs: int = typer.Option(20, min=1, help="Training epochs (early stopping may end sooner)."),
+    epochs: int = typer.Option(None, min=1, help=EPOCHS_HELP),
     augment: str = typer.Option("auto", help=AUGMENT_HELP),
     image_size: int = typer.Option(28, min=8, max=512, help="Model input height and width."),
     target: TargetName = typer.Option(TargetName.cpu, help="Where to benchmark."),
@@ -135,7 +137,7 @@ def pipeline(
     """
     from edgecnn.pipeline import run_pipeline
 
-    config = _train_config(arch, epochs, 32, 1e-3, "cosine", augment, 5, seed, "default", None, deterministic)
+    config = _train_config(arch, epochs, 32, 1e-3, "cosine", augment, None, seed, "default", None, deterministic)
     document = run_pipeline(out, dataset, config, target.value, threads, calib_samples, warmup, runs,
                             command=_command(), console=console, data_dir=data_dir, image_size=image_size)
     _exit_if_failed(document)
@@ -147,14 +149,14 @@ def train(
     dataset: str = typer.Option("digits", help=DATASET_HELP),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
     arch: str = typer.Option("edge-cnn", help=ARCH_HELP),
-    epochs: int = typer.Option(None, min=1, help="Training epochs, 20 unless resuming (early stopping may end "
-                               "sooner)."),
+    epochs: int = typer.Option(None, min=1, help=EPOCHS_HELP + " Resuming: the run's own."),
     batch_size: int = typer.Option(32, min=1, help="Training batch size (global, across devices)."),
     learning_rate: float = typer.Option(1e-3, min=1e-7, help="Adam's (initial) learning rate."),
     schedule: str = typer.Option("cosine", help="Learning-rate schedule: cosine (decay to 1%) or constant."),
     augment: str = typer.Option("auto", help=AUGMENT_HELP),
-    patience: int = typer.Option(5, min=1, help="Stop this many epochs after the best validation accuracy "
-                                 "(ties: the lower validation loss)."),
+    patience: int = typer.Option(None, min=1, help="Stop this many epochs after the best validation accuracy "
+                                 "(ties: the lower validation loss): 5, or more on a small dataset, enough for 75 "
+                                 "optimizer steps."),
     image_size: int = typer.Option(28, min=8, max=512, help="Model input height and width."),
     seed: int = typer.Option(0, help="Seed for the split and training."),
     deterministic: bool = typer.Option(True, help=DETERMINISTIC_HELP),

@@ -83,7 +83,7 @@ def train_run(out, dataset: str = "digits", config=None, image_size: int = 28, c
         "params": int(result.model.count_params()), "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
         "train_seconds": round(result.seconds, 2), "val_accuracy": round(100 * result.val_accuracy, 2),
         "test_accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-        "training": {k: v for k, v in asdict(config).items() if k not in ("arch", "seed")}
+        "training": {k: v for k, v in asdict(result.config).items() if k not in ("arch", "seed")}
         | {"augmentation": result.augmentation, "seed": config.seed, "replicas": result.replicas},
     }
     manifest.save(out)

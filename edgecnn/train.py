@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from rich.table import Column
 from edgecnn.atomic import atomic_output, write_json_atomic
 from edgecnn.augment import build_augmentation
 from edgecnn.data import Dataset
-from edgecnn.errors import EdgecnnError, check_choice
+from edgecnn.errors import EdgecnnError, check_choice, counted
 from edgecnn.models import ARCHS, build_model, load_model
 from edgecnn.quiet import import_tf
 
@@ -43,27 +44,47 @@ tf, keras = import_tf()
 SCHEDULES = ("cosine", "constant")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 LAST, BEST, STATE = "last.keras", "best.weights.h5", "state.json"
+DEFAULT_EPOCHS, DEFAULT_PATIENCE = 20, 5
+# the least optimizer steps that training, and patience, get by default: 20 epochs of the digits are 800 steps,
+# but 20 epochs of a folder of 120 images are 60, and ended at a median 54-83% test accuracy where 300 steps
+# reached 100% (benchmarks/results/small_data.md)
+MIN_STEPS, PATIENCE_STEPS = 300, 75
 
 
 @dataclass
 class TrainConfig:
+    """Training settings. ``epochs`` and ``patience`` left at None are settled by :meth:`settled` for the dataset:
+    20 epochs and a patience of 5 where an epoch is 15 optimizer steps or more (480 training images at batch 32),
+    and enough epochs for ``MIN_STEPS`` and ``PATIENCE_STEPS`` steps where it is fewer."""
+
     arch: str = "edge-cnn"
-    epochs: int = 20
+    epochs: int | None = None
     batch_size: int = 32
     learning_rate: float = 1e-3
     schedule: str = "cosine"  # cosine decay to 1% over all epochs, or constant
     augment: str = "auto"  # a policy of edgecnn.augment, or auto: the dataset's own
     seed: int = 0
-    patience: int = 5
+    patience: int | None = None
     strategy: str = "default"
     deterministic: bool = True  # TensorFlow's op determinism: the same seed gives the same weights on one machine
 
     def check(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or not self.learning_rate > 0:
+        counts = (self.batch_size, *(n for n in (self.epochs, self.patience) if n is not None))
+        if min(counts) < 1 or not self.learning_rate > 0:
             raise EdgecnnError("epochs, batch size and patience must be at least 1 and the learning rate above 0")
         check_choice("learning-rate schedule", self.schedule, SCHEDULES)
         check_choice("strategy", self.strategy, STRATEGIES)
         check_choice("architecture", self.arch, ARCHS)
+
+    def settled(self, steps: int) -> TrainConfig:
+        """This config with epochs and patience left at None settled for ``steps`` optimizer steps an epoch:
+
+            TrainConfig().settled(steps=40)   # the digits: epochs 20, patience 5
+            TrainConfig().settled(steps=3)    # 84 images: epochs 100, patience 25
+        """
+        epochs = max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / steps)) if self.epochs is None else self.epochs
+        patience = max(DEFAULT_PATIENCE, math.ceil(PATIENCE_STEPS / steps)) if self.patience is None else self.patience
+        return replace(self, epochs=epochs, patience=patience)
 
 
 @dataclass
@@ -76,6 +97,7 @@ class TrainResult:
     best_epoch: int
     replicas: int  # devices the strategy trained on
     augmentation: str  # the policy used ("auto" resolved to the dataset's)
+    config: TrainConfig  # as trained: epochs and patience settled for the dataset
 
 
 def split_cpu(devices: int) -> None:
@@ -262,6 +284,14 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
     x_train, y_train = ds.inputs("train"), ds.split("train").labels
     x_val, y_val = ds.inputs("val"), ds.split("val").labels
     steps = int(np.ceil(len(y_train) / config.batch_size))
+    settled = config.settled(steps)
+    raised = [f"{name} {value}" for name, value, given, default in (
+        ("up to", f"{settled.epochs} epochs", config.epochs, f"{DEFAULT_EPOCHS} epochs"),
+        ("patience", settled.patience, config.patience, DEFAULT_PATIENCE)) if given is None and value != default]
+    if console and raised:
+        console.print(f"{counted(len(y_train), 'training image')} are {counted(steps, 'step')} an epoch at batch "
+                      f"{config.batch_size}; for a small dataset: {', '.join(raised)}")
+    config = settled
     with contextlib.ExitStack() as stack:
         folder = Path(checkpoint_dir) if checkpoint_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         folder.mkdir(parents=True, exist_ok=True)
@@ -303,7 +333,7 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
         seconds = time.perf_counter() - start
         model.load_weights(folder / BEST)
     return TrainResult(model, state["history"], seconds, state["epochs_done"], state["best_val_accuracy"],
-                       state["best_epoch"], strategy.num_replicas_in_sync, policy)
+                       state["best_epoch"], strategy.num_replicas_in_sync, policy, config)
 
 
 def save_model(model: keras.Model, path: str | Path) -> Path:

@@ -1,9 +1,12 @@
 """Training: checkpoints, resume, early stopping, learning-rate schedule, augmentation and tf.distribute."""
 
+import io
 import json
 
+import cv2
 import numpy as np
 import pytest
+from rich.console import Console
 
 from edgecnn.augment import build_augmentation
 from edgecnn.errors import EdgecnnError
@@ -118,6 +121,30 @@ def test_a_diverging_run_is_one_line_and_leaves_no_folder(digits, tmp_path):
 def test_training_stops_once_patience_is_spent(digits):
     result = train(digits, TrainConfig(epochs=30, patience=1, batch_size=128))
     assert result.epochs_run == result.best_epoch + 1 < 30 and len(result.history["loss"]) == result.epochs_run
+
+
+def test_defaults_give_a_small_dataset_the_optimizer_steps_of_a_larger_one():
+    digits_epoch, folder_epoch = 40, 3  # steps an epoch: 1,257 training digits, 84 images of a 120-image folder
+    assert (TrainConfig().settled(digits_epoch).epochs, TrainConfig().settled(digits_epoch).patience) == (20, 5)
+    assert (TrainConfig().settled(folder_epoch).epochs, TrainConfig().settled(folder_epoch).patience) == (100, 25)
+    assert TrainConfig().settled(1).epochs == 300 and TrainConfig().settled(15).epochs == 20
+    assert TrainConfig(epochs=7, patience=2).settled(folder_epoch) == TrainConfig(epochs=7, patience=2)
+
+
+def test_a_run_records_the_settled_epochs_and_patience(tmp_path):
+    from edgecnn.pipeline import CHECKPOINTS, train_run
+
+    for label, level in (("dark", 40), ("light", 200)):  # 2 x 10 images: 14 to train on, one step an epoch
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(10):
+            cv2.imwrite(str(tmp_path / "data" / label / f"{i}.png"), np.full((12, 12), level + i, np.uint8))
+    console = Console(file=io.StringIO(), width=200)
+    manifest = train_run(tmp_path / "run", f"folder:{tmp_path / 'data'}", TrainConfig(epochs=2), console=console)
+    note = "14 training images are 1 step an epoch at batch 32; for a small dataset: patience 75\n"
+    assert note in console.file.getvalue()
+    training = manifest.source["training"]
+    assert (training["epochs"], training["patience"]) == (2, 75)
+    assert read_state(tmp_path / "run" / CHECKPOINTS)["config"]["patience"] == 75
 
 
 def test_cosine_schedule_decays_to_one_percent(digits):
