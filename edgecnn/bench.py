@@ -8,7 +8,8 @@ untimed calls and ``runs`` timed calls of ``predict_proba`` on a preprocessed ba
 are percentiles of those, FPS is ``batch`` * 1000 / p50, GMAC/s the model's MACs per image times FPS.
 Accuracy: every test-split image through the runtime wrapper, with the manifest's preprocessing, as a device
 would run it; agreement: top-1 agreement with the Keras model when it is benched in the same call.
-``peak_rss_mb`` is the process's high-water mark after the row (rows run in order, so it only grows).
+``peak_rss_mb``: the peak RSS of a fresh process that loads just that model and runs it at the bench's batch
+(:mod:`edgecnn.memory`), so each row shows what it needs, not what the rows before it left behind.
 ``device``: where the row ran: ONNX Runtime's provider as the session reports it (``CUDA``, ``Tensorrt``, ``CPU``),
 ``CPU`` for LiteRT, ``GPU`` or ``CPU`` for Keras. ONNX Runtime drops a GPU provider that fails to start and runs on
 the CPU without a word, so on the ``gpu`` target such a row is marked failed rather than timed as if on the GPU.
@@ -26,6 +27,7 @@ import numpy as np
 
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import Manifest
+from edgecnn.memory import artifact_peak_rss_mb
 from edgecnn.progress import OnStart
 from edgecnn.quiet import native_output_muted
 from edgecnn.runtime import GPU_PROVIDERS, Classifier
@@ -84,15 +86,6 @@ def latency_stats(ms: np.ndarray, batch: int = 1) -> dict[str, float]:
     p50, p90, p99 = np.percentile(ms, [50, 90, 99])
     return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "mean_ms": float(ms.mean()),
             "std_ms": float(ms.std()), "fps": float(batch * 1e3 / p50)}
-
-
-def peak_rss_mb() -> float:
-    """The process's peak resident memory so far, in MiB (Linux reports KiB, macOS bytes)."""
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
 def accuracy_percent(y_true: np.ndarray, probs: np.ndarray) -> float:
@@ -286,7 +279,9 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
                 references[id(manifest)] = top1
         else:
             row = bench_artifact(path, target, test, warmup, runs, batch, references.get(id(manifest)))
-        row.peak_rss_mb = peak_rss_mb()
+        if row.status in (PASSED, EVAL_FAILED):  # it loaded and ran here, so it can in a process of its own
+            row.peak_rss_mb = artifact_peak_rss_mb(path, target.threads, batch, target.providers,
+                                                   manifest.tta if manifest else "none")
         if several_folders:
             row.artifact = f"{path.parent.name}/{path.name}"
         rows.append(row)

@@ -39,7 +39,8 @@ def test_cpu_bench_covers_every_artifact_and_the_reference(run_dir, report):
     assert all(r.load_ms > 0 and r.first_ms > 0 and r.p50_ms <= r.p99_ms and r.std_ms >= 0 for r in rows)
     assert all(r.macs == 1_924_992 for r in rows)  # Keras, TFLite and ONNX count the same MACs
     assert all(r.gmacs == pytest.approx(r.macs * r.fps / 1e9) for r in rows)
-    assert all(r.peak_rss_mb > 50 for r in rows) and rows[-1].peak_rss_mb >= rows[0].peak_rss_mb
+    # each model measured in a process of its own: the runtime rows, unlike the Keras one, carry no TensorFlow
+    assert all(50 < r.peak_rss_mb < rows[0].peak_rss_mb - 300 for r in rows[1:])
     assert {r.device for r in rows} == {"CPU"}  # this machine has no GPU; the Keras row asks TensorFlow
 
 
@@ -211,7 +212,7 @@ def test_bench_verb_writes_json_csv_markdown_and_plot(run_dir, tmp_path):
                            "--csv", str(out["csv"]), "--md", str(out["md"]), "--plot", str(out["png"])])
     assert done.returncode == 0, done.stderr
     document = json.loads(out["json"].read_text())
-    assert document["schema"] == 6 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
+    assert document["schema"] == 7 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
     assert document["versions"]["keras-backend"] == "tensorflow"
     table = list(csv.DictReader(out["csv"].open()))
     assert [r["artifact"] for r in table] == [r["artifact"] for r in document["rows"]]
