@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from functools import partial
@@ -47,8 +48,10 @@ def artifact_peak_rss_mb(path: Path, threads: int | None = None, batch: int = 1,
         command += ["--threads", str(threads)]
     for provider in providers:
         command += ["--provider", provider]
+    # JAX and TensorFlow reserve most of a GPU's memory on start; the bench process has done so already
+    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
         return float(json.loads(done.stdout.splitlines()[-1])["peak_rss_mb"]) if done.returncode == 0 else None
     except (subprocess.TimeoutExpired, OSError, IndexError, ValueError, KeyError):
         return None
