@@ -75,14 +75,14 @@ def _run(path: Path, threads: int | None, batch: int, providers: list[str], tta:
     return process_peak_rss_mb()
 
 
-def main(argv: list[str] | None = None) -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m edgecnn.memory", description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--provider", action="append", default=[], help="ONNX Runtime provider, in order")
     parser.add_argument("--tta", default="none")
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     peak = _run(args.path, args.threads, args.batch, args.provider, args.tta)
     print(json.dumps({"peak_rss_mb": round(peak, 1)}))
 
