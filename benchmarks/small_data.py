@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -60,7 +61,7 @@ def write_digits(folder: Path, per_class: int) -> None:
 
 def one_run(name: str, path: Path, config_name: str, seed: int) -> dict:
     ds = load_image_folder(path, seed=seed)
-    result = train(ds, TrainConfig(**{**vars(CONFIGS[config_name]), "seed": seed}))
+    result = train(ds, replace(CONFIGS[config_name], seed=seed))
     probs = result.model.predict(ds.inputs("test"), verbose=0)
     return {"dataset": name, "defaults": config_name, "seed": seed, "train_images": len(ds.split("train").labels),
             "test_images": len(ds.split("test").labels), "epochs": result.config.epochs,
