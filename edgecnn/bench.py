@@ -136,7 +136,7 @@ def bench_artifact(path: Path, target: Target, test, warmup: int, runs: int, bat
         row.device = _require_gpu_if_asked(clf, target)
         entry = clf.manifest.entry(path.name) if clf.manifest else None
         row.precision = entry.precision if entry else "?"
-        row.macs = artifact_macs(path)
+        row.macs = artifact_macs(path, probe=False)  # the Classifier above probed it where nothing vouches for it
         sample = np.zeros((batch, *clf.input_shape), np.float32)
         _, row.first_ms = _timed(lambda: clf.predict_proba(sample))
         if clf.manifest is None or not test:
@@ -172,14 +172,14 @@ def _require_gpu_if_asked(clf: Classifier, target: Target) -> str:
     return ran[0].removesuffix("ExecutionProvider")
 
 
-def artifact_macs(path: Path) -> int | None:
+def artifact_macs(path: Path, probe: bool = True) -> int | None:
     """Multiply-accumulates per image of a .tflite or .onnx file, or None where it cannot be parsed here (ONNX needs
-    the onnx package, which a runtime-only device lacks)."""
+    the onnx package, which a runtime-only device lacks). ``probe``: as :func:`inspect_artifact`'s."""
     from edgecnn.inspection import inspect_artifact
 
     try:
         with native_output_muted():
-            return inspect_artifact(path)["macs"]
+            return inspect_artifact(path, probe)["macs"]
     except Exception:  # MACs are a nicety: a model the runtime runs but the inspector cannot parse still benches
         return None
 

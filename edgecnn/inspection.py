@@ -18,23 +18,25 @@ from rich.table import Table
 
 from edgecnn.errors import EdgecnnError, IntegrityError
 from edgecnn.manifest import Manifest
+from edgecnn.probe import require_survives
 from edgecnn.runtime import TFLiteBackend, quantization_params
 
 
-def inspect_artifact(path: str | Path) -> dict:
+def inspect_artifact(path: str | Path, probe: bool = True) -> dict:
+    """What ``edgecnn inspect`` shows of ``path``. ``probe``: open a model without a manifest in a throwaway process
+    first (:mod:`edgecnn.probe`); False where the caller has just done so."""
     path = Path(path)
     if not path.is_file():
         raise EdgecnnError(f"model not found: {path}")
     manifest = Manifest.beside(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".tflite", ".onnx"):
+        raise EdgecnnError(f"cannot inspect {path.name}: expected a .tflite or .onnx file")
     if manifest:
         manifest.verify(path)
-    suffix = path.suffix.lower()
-    if suffix == ".tflite":
-        info = _tflite(path)
-    elif suffix == ".onnx":
-        info = _onnx(path)
-    else:
-        raise EdgecnnError(f"cannot inspect {path.name}: expected a .tflite or .onnx file")
+    elif probe:  # nothing vouches for the bytes: a file that aborts the runtime must not take this process with it
+        require_survives(path, suffix[1:])
+    info = _tflite(path) if suffix == ".tflite" else _onnx(path)
     entry = manifest.entry(path.name) if manifest else None
     return {
         "file": str(path), "bytes": path.stat().st_size, **info,

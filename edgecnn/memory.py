@@ -68,7 +68,8 @@ def _run(path: Path, threads: int | None, batch: int, providers: list[str], tta:
     else:
         from edgecnn.runtime import Classifier
 
-        classifier = Classifier(path, threads=threads, providers=providers or None)
+        # the bench process opened this file before starting the child, probing it where nothing vouches for it
+        classifier = Classifier(path, threads=threads, providers=providers or None, probe=False)
         call = partial(classifier.predict_proba, np.zeros((batch, *classifier.input_shape), np.float32))
     for _ in range(CALLS):
         call()

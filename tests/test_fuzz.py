@@ -1,4 +1,5 @@
-"""Issue #8: 1,000 mutated copies of each int8 model, and 1,000 hostile inputs, through tools/fuzz.py."""
+"""Issue #8: 1,000 mutated copies of each int8 model with its manifest, 150 without (each of those is opened in a
+throwaway process first, ~0.2 s: edgecnn.probe), and 1,000 hostile inputs, through tools/fuzz.py."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "mnist"
 CASES = 1000
+UNVOUCHED_CASES = 150
 
 
 def fuzz(*args: str, env: dict | None = None) -> tuple[int, dict]:
@@ -33,12 +35,12 @@ def test_every_mutated_model_is_refused_by_its_manifest_before_loading(artifact)
 
 @pytest.mark.parametrize("artifact", ["model_int8.tflite", "model_int8.onnx"])
 def test_mutated_models_without_a_manifest_never_crash_or_raise_foreign_errors(artifact):
-    code, report = fuzz(str(MODELS / artifact), "--cases", str(CASES), "--no-manifest")
+    code, report = fuzz(str(MODELS / artifact), "--cases", str(UNVOUCHED_CASES), "--no-manifest")
     outcomes = report["outcomes"]
-    assert code == 0 and report["cases"] == CASES and report["failures"] == []
+    assert code == 0 and report["cases"] == UNVOUCHED_CASES and report["failures"] == []
     assert outcomes["crash"] == 0 and outcomes["unclean"] == 0
     # with nothing to check against, some damaged copies load and run: that is why the manifest matters
-    assert 0 < outcomes["refused"] < CASES and outcomes["ran"] + outcomes["nonfinite"] > 0
+    assert 0 < outcomes["refused"] < UNVOUCHED_CASES and outcomes["ran"] + outcomes["nonfinite"] > 0
     print(f"{artifact} without manifest: {report['refused_share']:.1%} refused, the rest ran")
 
 
