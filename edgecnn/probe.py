@@ -52,12 +52,12 @@ def _open_and_run(path: Path, backend: str) -> None:
     from edgecnn.runtime import OnnxBackend, TFLiteBackend
 
     if backend == "onnx":
-        backends = [OnnxBackend(path, threads=1)]
+        opened = [OnnxBackend(path, threads=1)]
     else:  # XNNPACK, as a Classifier runs it, and the built-in kernels, as `edgecnn inspect` does
-        backends = [TFLiteBackend(path, threads=1), TFLiteBackend(path, threads=1, xnnpack=False)]
-    for backend in backends:
+        opened = [TFLiteBackend(path, threads=1), TFLiteBackend(path, threads=1, xnnpack=False)]
+    for model in opened:
         for batch in (1, 2):  # a second size: LiteRT prepares every operator again after a resize
-            backend.run(np.zeros((batch, *(max(d, 1) for d in backend.input_shape)), backend.input_dtype))
+            model.run(np.zeros((batch, *(max(d, 1) for d in model.input_shape)), model.input_dtype))
 
 
 if __name__ == "__main__":
