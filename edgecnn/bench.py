@@ -3,9 +3,10 @@
     rows = bench_paths(["runs/demo"], resolve_target("cpu", batch=8))
     print_table(rows, title="cpu")                      # edgecnn.bench_output: table, JSON, CSV, Markdown, plot
 
-Per row: ``load_ms`` (opening the model, sha256 check included), ``first_ms`` (the first call), then ``warmup``
-untimed calls and ``runs`` timed calls of ``predict_proba`` on a preprocessed batch of ``batch`` images; p50/p90/p99
-are percentiles of those, FPS is ``batch`` * 1000 / p50, GMAC/s the model's MACs per image times FPS.
+Per row: ``load_ms`` (opening the model, with its sha256 check, or without a manifest the probe's throwaway
+process, ~0.2 s: :mod:`edgecnn.probe`), ``first_ms`` (the first call), then ``warmup`` untimed calls and ``runs``
+timed calls of ``predict_proba`` on a preprocessed batch of ``batch`` images; p50/p90/p99 are percentiles of those,
+FPS is ``batch`` * 1000 / p50, GMAC/s the model's MACs per image times FPS.
 Accuracy: every test-split image through the runtime wrapper, with the manifest's preprocessing, as a device
 would run it; agreement: top-1 agreement with the Keras model when it is benched in the same call.
 ``peak_rss_mb``: the peak RSS of a fresh process that loads just that model and runs it at the bench's batch
