@@ -201,9 +201,9 @@ class Classifier:
                 raise EdgecnnError(f"cannot tell the backend of {self.path.name}: expected .tflite or .onnx")
             backend = _SUFFIX_BACKEND[suffix]
         self.manifest = Manifest.beside(self.path)
-        if self.manifest and verify:
-            self.manifest.verify(self.path)
         vouched = bool(self.manifest and verify)  # a verified sha256 says this is the file export checked
+        if vouched:
+            self.manifest.verify(self.path)
         if probe or (probe is None and not vouched):
             require_survives(self.path, backend)
         self.backend = TFLiteBackend(self.path, threads) if backend == "tflite" else OnnxBackend(
