@@ -3,7 +3,7 @@
 # port, and on the "device" side the aarch64 Python that tools/qemu_pi.sh makes (Cortex-A72 under qemu-user, with
 # edgecnn[runtime] from PyPI's aarch64 wheels). The same models are then benched here on x86 with --target rpi, so
 # the two tables compare what the ARM and x86 builds of LiteRT and ONNX Runtime compute. Latency on the ARM side is
-# the emulator's, not a Pi's: for the record only.
+# the emulator's, not a Pi's: for the record only, as is its RSS.
 #
 #   sudo bash benchmarks/rpi_qemu.sh benchmarks/results models/mnist      # needs the test split: EDGECNN_DATA_DIR
 #
@@ -57,5 +57,5 @@ edgecnn bench "$@" --target rpi --runs 200 --warmup 20 --json "$out/rpi_qemu_x86
 # the device called itself "native aarch64": say what it was
 md="$out/rpi_qemu.md"
 { head -n 1 "$md"; echo; echo "On an emulated Raspberry Pi 4 (tools/qemu_pi.sh: qemu-user as a Cortex-A72), not a Pi: accuracy is what"
-  echo "the ARM builds of LiteRT and ONNX Runtime compute; latency is the emulator's, not a Pi's."; tail -n +2 "$md"; } > "$md.tmp"
+  echo "the ARM builds of LiteRT and ONNX Runtime compute; latency and RSS are the emulator's, not a Pi's."; tail -n +2 "$md"; } > "$md.tmp"
 mv "$md.tmp" "$md"

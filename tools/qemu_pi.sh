@@ -56,5 +56,14 @@ exec unshare -m sh -c 'mount --bind "$0/cpuinfo" /proc/cpuinfo && exec env PYTHO
   qemu-aarch64-static -cpu cortex-a72 -L "$0/root" "$0/root/usr/bin/python3.11" "$@"' "$here" "$@"
 EOF
 chmod +x "$env_dir/python"
+# The processes edgecnn starts (each model's RSS in `bench`, the probe of a model without a manifest) run
+# sys.executable. qemu-user cannot exec an aarch64 binary by itself (no binfmt_misc handler here), so sys.executable
+# names this wrapper, as on a Pi it names the Pi's python.
+cat > "$env_dir/site/sitecustomize.py" <<'EOF'
+import sys
+from pathlib import Path
+
+sys.executable = str(Path(__file__).resolve().parents[1] / "python")
+EOF
 "$env_dir/python" -c "import platform, edgecnn.runtime; print('ready:', platform.machine(), 'Python',
 platform.python_version(), 'with edgecnn.runtime')"
