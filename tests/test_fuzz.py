@@ -1,5 +1,6 @@
 """Issue #8: 1,000 mutated copies of each int8 model with its manifest, 150 without (each of those is opened in a
-throwaway process first, ~0.2 s: edgecnn.probe), and 1,000 hostile inputs, through tools/fuzz.py."""
+throwaway process first, ~0.2 s: edgecnn.probe) and 30 more run at batch 5, and 1,000 hostile inputs, through
+tools/fuzz.py."""
 
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ def test_mutated_models_without_a_manifest_never_crash_or_raise_foreign_errors(a
     # with nothing to check against, some damaged copies load and run: that is why the manifest matters
     assert 0 < outcomes["refused"] < UNVOUCHED_CASES and outcomes["ran"] + outcomes["nonfinite"] > 0
     print(f"{artifact} without manifest: {report['refused_share']:.1%} refused, the rest ran")
+
+
+def test_damaged_models_run_at_a_batch_past_the_probes_or_are_refused():
+    code, report = fuzz(str(MODELS / "model_int8.tflite"), "--cases", "30", "--no-manifest", "--batch", "5")
+    outcomes = report["outcomes"]
+    assert code == 0 and report["batch"] == 5 and report["cases"] == 30
+    # "ran" means five finite rows; an unvouched model's NaN is refused, so nothing else may come back
+    assert outcomes["ran"] > 0 and outcomes["refused"] > 0 and outcomes["ran"] + outcomes["refused"] == 30
 
 
 def test_hostile_inputs_end_in_a_clean_error_or_a_finite_answer():

@@ -4,21 +4,22 @@
     python tools/fuzz.py models/mnist/model_int8.onnx --cases 1000 --no-manifest  # mutated copies, nothing to check
     python tools/fuzz.py models/mnist/model_int8.tflite --inputs --cases 1000     # hostile arrays and image bytes
     python tools/fuzz.py models/mnist/model_int8.tflite --cases 5000 --seconds 120 --json fuzz.json
+    python tools/fuzz.py models/mnist/model_int8.tflite --cases 1000 --no-manifest --batch 32  # past the probe's 1-2
 
 Model cases (``--inputs`` off) copy the artifact with one mutation each: flipped bytes, a truncation, appended
 bytes or a zeroed range (never the original bytes), and open it with ``Classifier`` (its manifest copied beside it
-unless ``--no-manifest``), then classify one input. Without the manifest, ``Classifier`` opens each copy in a
-throwaway process first (``edgecnn.probe``), about 0.25 s a case: a copy that aborts the runtime is refused, as
-is one whose probabilities come out NaN. Input cases keep the model intact and feed ``predict`` arrays of random
-shapes and dtypes (NaN, infinities, empty, huge frames, Python objects) and PNG/JPEG files with flipped,
-truncated or appended bytes, read the way ``edgecnn predict`` reads images.
+unless ``--no-manifest``), then classify a zero batch of ``--batch`` images (1 by default). Without the
+manifest, ``Classifier`` opens each copy in a throwaway process first (``edgecnn.probe``), about 0.25 s a case: a
+copy that aborts the runtime is refused, as is one whose probabilities come out NaN. Input cases keep the model
+intact and feed ``predict`` arrays of random shapes and dtypes (NaN, infinities, empty, huge frames, Python
+objects) and PNG/JPEG files with flipped, truncated or appended bytes, read the way ``edgecnn predict`` reads images.
 
 Outcomes: ``refused`` (an EdgecnnError: a clean one-line error), ``ran`` (finite probabilities of the right
-shape), ``nonfinite`` (ran, with NaN or infinite output), ``unclean`` (any other exception) and ``crash`` (the
-process died). Cases run in a worker process that is restarted after a crash, so one crash costs one case.
-Case ``i`` depends only on ``--seed`` and ``i``. Exit status 0 when no case crashed or ended unclean, and with
-``--expect-refused`` only when every case was refused. (``EDGECNN_FUZZ_ABORT_AT=N`` makes the worker abort at
-case N: the tests use it to check that a crash is counted and the run goes on.)
+shape, a row per image), ``nonfinite`` (ran, with NaN or infinite output, or the wrong shape), ``unclean`` (any
+other exception) and ``crash`` (the process died). Cases run in a worker process that is restarted after a crash,
+so one crash costs one case. Case ``i`` depends only on ``--seed`` and ``i``. Exit status 0 when no case crashed
+or ended unclean, and with ``--expect-refused`` only when every case was refused. (``EDGECNN_FUZZ_ABORT_AT=N``
+makes the worker abort at case N: the tests use it to check that a crash is counted and the run goes on.)
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def hostile_input(rng: np.random.Generator, shape: tuple[int, ...], image_bytes:
     return f"array-{dtype}-{ndim}d", array, False
 
 
-def _outcome(run) -> tuple[str, str]:
+def _outcome(run, rows: int | None = None) -> tuple[str, str]:
     from edgecnn.errors import EdgecnnError
 
     try:
@@ -105,7 +106,7 @@ def _outcome(run) -> tuple[str, str]:
     except Exception as exc:  # what the fuzzer hunts: an error edgecnn did not turn into its own
         return "unclean", f"{type(exc).__name__}: {exc}"
     probs = np.asarray(probs)
-    if probs.ndim != 2 or not np.isfinite(probs).all():
+    if probs.ndim != 2 or (rows and len(probs) != rows) or not np.isfinite(probs).all():
         return "nonfinite", f"output shape {probs.shape}"
     return "ran", ""
 
@@ -145,10 +146,10 @@ def run_worker(args) -> None:
 
                     def run():
                         with native_output_muted(), Classifier(work / source.name) as clf:
-                            return clf.predict_proba(np.zeros((1, *clf.input_shape), np.float32))
+                            return clf.predict_proba(np.zeros((args.batch, *clf.input_shape), np.float32))
                 if i == int(os.environ.get("EDGECNN_FUZZ_ABORT_AT", -1)):
                     os.abort()  # lets the tests check that a crash is counted and the worker restarted
-                outcome, message = _outcome(run)
+                outcome, message = _outcome(run, None if args.inputs else args.batch)
                 message = message.replace(str(work), "<copy>")[:200]
                 results.write(json.dumps({"case": i, "kind": kind, "outcome": outcome, "message": message}) + "\n")
                 results.flush()
@@ -157,7 +158,7 @@ def run_worker(args) -> None:
 
 
 def fuzz(artifact: Path, cases: int, seconds: float, seed: int = 0, inputs: bool = False,
-         no_manifest: bool = False) -> dict:
+         no_manifest: bool = False, batch: int = 1) -> dict:
     """Run the cases in worker processes (one restart per crash); return the report."""
     deadline = time.time() + seconds
     done: dict[int, dict] = {}
@@ -167,7 +168,8 @@ def fuzz(artifact: Path, cases: int, seconds: float, seed: int = 0, inputs: bool
         start = 0
         while start < cases and time.time() < deadline:
             command = [sys.executable, __file__, str(artifact), "--worker", "--start", str(start), "--end",
-                       str(cases), "--seed", str(seed), "--deadline", str(deadline), "--results", str(results)]
+                       str(cases), "--seed", str(seed), "--deadline", str(deadline), "--results", str(results),
+                       "--batch", str(batch)]
             command += ["--inputs"] * inputs + ["--no-manifest"] * no_manifest
             worker = subprocess.run(command, capture_output=True, text=True)
             for line in results.read_text().splitlines():
@@ -186,7 +188,8 @@ def fuzz(artifact: Path, cases: int, seconds: float, seed: int = 0, inputs: bool
     messages = Counter(re.sub(r"[0-9a-f]{8,}", "<hex>", r["message"].split(":")[0])[:80]
                        for r in done.values() if r["outcome"] == "refused")
     return {"artifact": str(artifact), "mode": "inputs" if inputs else ("no manifest" if no_manifest else "manifest"),
-            "seed": seed, "cases": len(done), "outcomes": {o: counts.get(o, 0) for o in OUTCOMES},
+            "seed": seed, "batch": None if inputs else batch, "cases": len(done),
+            "outcomes": {o: counts.get(o, 0) for o in OUTCOMES},
             "refused_share": round(counts.get("refused", 0) / max(len(done), 1), 4),
             "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
             "top_refusals": dict(messages.most_common(8)), "failures": bad[:20]}
@@ -200,6 +203,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--inputs", action="store_true", help="fuzz inputs instead of the model file")
     parser.add_argument("--no-manifest", action="store_true", help="mutated models without their manifest")
+    parser.add_argument("--batch", type=int, default=1, help="images per call in model cases (default 1)")
     parser.add_argument("--expect-refused", action="store_true", help="fail unless every case is refused")
     parser.add_argument("--json", type=Path, help="write the report here")
     for hidden in ("--start", "--end", "--deadline", "--results"):
@@ -212,11 +216,13 @@ def main() -> int:
         return 0
     if not args.artifact.is_file():
         parser.error(f"no such artifact: {args.artifact}")
+    if args.batch < 1:
+        parser.error(f"--batch must be at least 1, not {args.batch}")
     if args.artifact.suffix.lower() not in (".tflite", ".onnx"):
         parser.error(f"{args.artifact} is not a .tflite or .onnx model")
     if not (args.no_manifest or (args.artifact.parent / "manifest.json").is_file()):
         parser.error(f"no manifest.json beside {args.artifact}: fuzz it with --no-manifest")
-    report = fuzz(args.artifact, args.cases, args.seconds, args.seed, args.inputs, args.no_manifest)
+    report = fuzz(args.artifact, args.cases, args.seconds, args.seed, args.inputs, args.no_manifest, args.batch)
     text = json.dumps(report, indent=2)
     if args.json:
         args.json.write_text(text + "\n")
