@@ -7,12 +7,14 @@
 #
 #   sudo bash benchmarks/rpi_qemu.sh benchmarks/results models/mnist      # needs the test split: EDGECNN_DATA_DIR
 #
-# Writes OUT/rpi_qemu.{json,md} (aarch64, over SSH) and OUT/rpi_qemu_x86.{json,md} (this host). Needs root (sshd,
-# tools/qemu_pi.sh); QEMU_PI names the environment's folder (default .qemu-pi, made when missing).
+# Writes OUT/rpi_qemu.{json,md} (aarch64, over SSH) and OUT/rpi_qemu_x86.{json,md} (this host); NAME=rpi_qemu_fashion
+# names them OUT/rpi_qemu_fashion{,_x86}.{json,md} instead. Needs root (sshd, tools/qemu_pi.sh); QEMU_PI names the
+# environment's folder (default .qemu-pi, made when missing).
 set -euo pipefail
 out=${1:?usage: rpi_qemu.sh OUT_DIR RUN_DIR...}
 shift
 env_dir=${QEMU_PI:-.qemu-pi}
+name=${NAME:-rpi_qemu}
 [ -x "$env_dir/python" ] || bash "$(dirname "$0")/../tools/qemu_pi.sh" "$env_dir"
 [ -x /usr/sbin/sshd ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null
 mkdir -p /run/sshd  # sshd's privilege-separation folder
@@ -52,10 +54,10 @@ for _ in $(seq 50); do [ -s "$ssh_dir/sshd.pid" ] && break; sleep 0.1; done
 
 python=$(cd "$env_dir" && pwd)/python
 edgecnn bench "$@" --target rpi --runs 50 --warmup 5 --host pi4-qemu --ssh-config "$ssh_dir/ssh_config" \
-  --remote-python "$python" --timeout 3600 --json "$out/rpi_qemu.json" --md "$out/rpi_qemu.md"
-edgecnn bench "$@" --target rpi --runs 200 --warmup 20 --json "$out/rpi_qemu_x86.json" --md "$out/rpi_qemu_x86.md"
+  --remote-python "$python" --timeout 7200 --json "$out/$name.json" --md "$out/$name.md"
+edgecnn bench "$@" --target rpi --runs 200 --warmup 20 --json "$out/${name}_x86.json" --md "$out/${name}_x86.md"
 # the device called itself "native aarch64": say what it was
-md="$out/rpi_qemu.md"
+md="$out/$name.md"
 { head -n 1 "$md"; echo; echo "On an emulated Raspberry Pi 4 (tools/qemu_pi.sh: qemu-user as a Cortex-A72), not a Pi: accuracy is what"
   echo "the ARM builds of LiteRT and ONNX Runtime compute; latency and RSS are the emulator's, not a Pi's."; tail -n +2 "$md"; } > "$md.tmp"
 mv "$md.tmp" "$md"
