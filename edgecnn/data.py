@@ -220,13 +220,42 @@ def check_dataset_name(name: str) -> None:
         check_choice("dataset", name, [*DATASETS, f"{FOLDER_PREFIX}PATH"])
 
 
+_loaded: dict | None = None  # the datasets built inside loaded_once(), by what built them
+
+
+@contextlib.contextmanager
+def loaded_once():
+    """Within this block, :func:`load_dataset` hands back the Dataset it already built for the same arguments
+    (``folder:data`` and ``folder:/abs/data`` alike): the pipeline's train, export and bench stages read the files,
+    and warn of the unreadable ones, once. Outside it every call reads the files afresh::
+
+        with loaded_once():
+            assert load_dataset("digits") is load_dataset("digits")
+    """
+    global _loaded
+    outer, _loaded = _loaded, ({} if _loaded is None else _loaded)
+    try:
+        yield
+    finally:
+        _loaded = outer
+
+
 def load_dataset(name: str = "digits", image_size: int = 28, seed: int = 0, data_dir=None) -> Dataset:
     """Load a dataset by name (or ``folder:PATH``); EdgecnnError (one line) for an unknown name or missing files."""
     if not MIN_SIDE <= image_size <= MAX_SIDE:
         raise EdgecnnError(f"image size must be between {MIN_SIDE} and {MAX_SIDE} pixels, got {image_size}")
     check_dataset_name(name)
-    if name.startswith(FOLDER_PREFIX):
+    folder = name.startswith(FOLDER_PREFIX)
+    key = (str(Path(name[len(FOLDER_PREFIX):]).expanduser().resolve()) if folder else name, image_size, seed,
+           None if folder else str(data_dir))
+    if _loaded is not None and key in _loaded:
+        return _loaded[key]
+    if folder:
         from edgecnn.image_folders import load_image_folder
 
-        return load_image_folder(name[len(FOLDER_PREFIX):], image_size, seed)
-    return DATASETS[name](image_size, seed, data_dir)
+        ds = load_image_folder(name[len(FOLDER_PREFIX):], image_size, seed)
+    else:
+        ds = DATASETS[name](image_size, seed, data_dir)
+    if _loaded is not None:
+        _loaded[key] = ds
+    return ds

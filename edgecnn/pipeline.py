@@ -140,7 +140,7 @@ def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu",
                  console: Console | None = None, data_dir=None, image_size: int = 28) -> dict:
     """Train, export every format and precision, benchmark on ``target``; print the table, write report.json."""
     console = console or Console()
-    from edgecnn.data import check_dataset_name
+    from edgecnn.data import check_dataset_name, loaded_once
     from edgecnn.train import TrainConfig
 
     # fail before anything prints when --out is a file, the target is unusable, or a name is unknown
@@ -149,22 +149,23 @@ def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu",
     check_dataset_name(dataset)
     config = config or TrainConfig()
     config.check()
-    console.rule(f"[1/3] train {config.arch} on {dataset}")
-    manifest = train_run(out, dataset, config, image_size, command, console, data_dir)
-    src = manifest.source
-    console.print(f"{src['params']:,} parameters, {src['epochs_run']} epochs in {src['train_seconds']:.1f} s, "
-                  f"test accuracy {src['test_accuracy']:.2f}%")
-    console.rule("[2/3] export")
-    with artifact_progress("export", console) as on_start:
-        export_run(out, calib_samples=calib_samples, seed=config.seed, command=command, data_dir=data_dir,
-                   on_done=lambda e: console.print(f"wrote {e.file} ({e.bytes / 1024:.1f} KB)"), on_start=on_start)
-    console.rule(f"[3/3] bench on {bench_target.label}")
-    for note in bench_target.notes:
-        console.print(f"note: {note}", markup=False)
-    with artifact_progress("bench", console) as on_start:
-        rows = bench_paths([out], bench_target, warmup, runs, data_dir, on_start=on_start)
-    document = report(rows, bench_target, warmup, runs)
-    write_json_atomic(Path(out) / REPORT_FILE, document)
-    print_table(rows, title=f"{dataset} on {bench_target.label}", console=console)
-    console.print(f"report: {Path(out) / REPORT_FILE}")
+    with loaded_once():  # the three stages read the dataset once
+        console.rule(f"[1/3] train {config.arch} on {dataset}")
+        manifest = train_run(out, dataset, config, image_size, command, console, data_dir)
+        src = manifest.source
+        console.print(f"{src['params']:,} parameters, {src['epochs_run']} epochs in {src['train_seconds']:.1f} s, "
+                      f"test accuracy {src['test_accuracy']:.2f}%")
+        console.rule("[2/3] export")
+        with artifact_progress("export", console) as on_start:
+            export_run(out, calib_samples=calib_samples, seed=config.seed, command=command, data_dir=data_dir,
+                       on_done=lambda e: console.print(f"wrote {e.file} ({e.bytes / 1024:.1f} KB)"), on_start=on_start)
+        console.rule(f"[3/3] bench on {bench_target.label}")
+        for note in bench_target.notes:
+            console.print(f"note: {note}", markup=False)
+        with artifact_progress("bench", console) as on_start:
+            rows = bench_paths([out], bench_target, warmup, runs, data_dir, on_start=on_start)
+        document = report(rows, bench_target, warmup, runs)
+        write_json_atomic(Path(out) / REPORT_FILE, document)
+        print_table(rows, title=f"{dataset} on {bench_target.label}", console=console)
+        console.print(f"report: {Path(out) / REPORT_FILE}")
     return document

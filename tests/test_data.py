@@ -1,7 +1,8 @@
+import cv2
 import numpy as np
 import pytest
 
-from edgecnn.data import load_dataset
+from edgecnn.data import load_dataset, loaded_once
 from edgecnn.errors import EdgecnnError
 
 
@@ -42,3 +43,22 @@ def test_bad_dataset_requests():
         load_dataset("imagenet")
     with pytest.raises(EdgecnnError, match="between 8 and 512"):
         load_dataset("digits", image_size=4)
+
+
+def test_loaded_once_reuses_a_dataset_within_its_block_only(tmp_path, monkeypatch):
+    for name in ("a", "b"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(6):
+            cv2.imwrite(str(tmp_path / "photos" / name / f"{i}.png"), np.full((9, 9), 40 * i, np.uint8))
+    monkeypatch.chdir(tmp_path)
+    with loaded_once():
+        first = load_dataset("digits")
+        assert load_dataset("digits") is first
+        assert load_dataset("digits", seed=1) is not first and load_dataset("digits", image_size=16) is not first
+        folder = load_dataset("folder:photos")
+        assert load_dataset(f"folder:{tmp_path / 'photos'}") is folder  # a relative and an absolute path alike
+        with loaded_once():  # nested: the same store
+            assert load_dataset("digits") is first
+        assert load_dataset("digits") is first
+    assert load_dataset("digits") is not first  # outside the block every call reads afresh
+    assert load_dataset("folder:photos") is not folder

@@ -2,6 +2,7 @@
 
 import _thread
 import io
+import json
 import time
 
 import cv2
@@ -13,6 +14,7 @@ from rich.text import Text
 from edgecnn.data import load_dataset
 from edgecnn.errors import EdgecnnError
 from edgecnn.image_folders import load_image_folder
+from tests.conftest import run_cli
 
 
 def _images(folder, count, colour, size=(20, 24), seed=0):
@@ -128,3 +130,19 @@ def test_missing_folder_and_unknown_name():
         load_dataset("folder:/nonexistent/photos")
     with pytest.raises(EdgecnnError, match="choose from: digits, mnist, fashion_mnist, cifar10, folder:PATH"):
         load_dataset("imagenet")
+
+
+def test_pipeline_on_folders_reads_them_once(tmp_path, capsys):
+    """Train, export and bench each need the folder's splits; the pipeline reads the images (and warns of the
+    unreadable one) once, and benches every artifact on the same test split it trained against."""
+    for name in ("x", "y"):
+        _images(tmp_path / "photos" / name, 15, colour=True)
+    (tmp_path / "photos" / "x" / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "run"
+    code = run_cli(["pipeline", "--dataset", f"folder:{tmp_path / 'photos'}", "--epochs", "1", "--out", str(out),
+                    "--runs", "3", "--warmup", "0"])
+    assert code == 0
+    assert capsys.readouterr().err.count("warning: skipped 1 unreadable file") == 1
+    test_size = json.loads((out / "manifest.json").read_text())["dataset"]["sizes"]["test"]
+    rows = json.loads((out / "report.json").read_text())["rows"]
+    assert len(rows) == 5 and {r["n"] for r in rows} == {test_size} and test_size == 6
