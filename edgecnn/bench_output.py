@@ -31,8 +31,8 @@ from importlib import metadata
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from edgecnn.atomic import atomic_output, write_bytes_atomic
 from edgecnn.bench import BenchRow
@@ -112,7 +112,7 @@ def print_table(rows: list[BenchRow], title: str, console: Console | None = None
 def _table(rows: list[BenchRow], columns: list, title: str, status: bool = True) -> Table:
     """The table of ``columns``, none of them cut or wrapped, then (with ``status``) the Status column, which
     wraps."""
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for header, _, spec in columns:
         table.add_column(header, justify="right" if spec else "left", no_wrap=True)
     if status:
@@ -120,8 +120,8 @@ def _table(rows: list[BenchRow], columns: list, title: str, status: bool = True)
     for i, r in enumerate(rows):
         if i and r.host != rows[i - 1].host:
             table.add_section()
-        # escaped: a note such as "pip install 'edgecnn[train]'" is text, not rich markup
-        table.add_row(*(escape(_cell(r, f, spec)) for _, f, spec in columns), *([escape(_status(r))] if status else []))
+        # Text, not markup: a note such as "pip install 'edgecnn[train]'" or a file named "[x].onnx" shows as it is
+        table.add_row(*(Text(_cell(r, f, spec)) for _, f, spec in columns), *([Text(_status(r))] if status else []))
     return table
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from edgecnn import __version__
 from edgecnn.errors import EdgecnnError, ImageReadError, counted
@@ -182,15 +182,16 @@ def train(
     manifest = train_run(out, dataset, config, image_size, _command(), console, data_dir, resume)
     src = manifest.source
     metrics = json.loads((out / METRICS_FILE).read_text())
-    table = Table(title=f"{src['arch']} on {manifest.dataset['name']}: test split, per class")
+    # Text, never markup, wherever the user's names show: a folder or class called "[x]" is shown as it is
+    table = Table(title=Text(f"{src['arch']} on {manifest.dataset['name']}: test split, per class"))
     for name in ("Class", "Precision (%)", "Recall (%)", "F1 (%)", "Support"):
         table.add_column(name, justify="left" if name == "Class" else "right")
     for c in metrics["classes"]:
-        table.add_row(c["label"], f"{c['precision']:.2f}", f"{c['recall']:.2f}", f"{c['f1']:.2f}", str(c["support"]))
+        table.add_row(Text(c["label"]), *(f"{c[k]:.2f}" for k in ("precision", "recall", "f1")), str(c["support"]))
     console.print(table)
     console.print(f"{out / src['file']}: {src['params']:,} parameters, best epoch {src['best_epoch']} of "
                   f"{src['epochs_run']}, val {src['val_accuracy']:.2f}%, test {src['test_accuracy']:.2f}%, "
-                  f"{src['train_seconds']:.1f} s")
+                  f"{src['train_seconds']:.1f} s", markup=False)
 
 
 @app.command()
@@ -217,7 +218,7 @@ def models(
     table.add_column("Description", overflow="fold")
     for r in rows:
         if r["error"]:
-            table.add_row(r["arch"], "-", "-", "-", f"{r['summary']} ([red]{escape(r['error'])}[/red])")
+            table.add_row(r["arch"], "-", "-", "-", Text.assemble(f"{r['summary']} (", (r["error"], "red"), ")"))
         else:
             table.add_row(r["arch"], f"{r['params']:,}", f"{r['macs']:,}", f"{r['params'] / 1024:.1f}", r["summary"])
     console.print(table)
@@ -262,7 +263,7 @@ def export(
     with artifact_progress("export") as on_start:
         entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command(), data_dir=data_dir,
                              options=options, console=console, on_start=on_start)
-    table = Table(title=f"exported to {model if model.is_dir() else model.parent}")
+    table = Table(title=Text(f"exported to {model if model.is_dir() else model.parent}"))
     # two-line headers: the table fits 80 columns with every file name whole
     for name in ("Artifact", "Precision", "Input", "Size\n(KB)", "Agree\n(%)", "Max\n|diff|", "Val acc\n(%)"):
         table.add_column(name, justify="left" if name in ("Artifact", "Precision", "Input") else "right",
@@ -462,15 +463,15 @@ def predict(
                {"image": k, "top": [{"label": lbl, "score": s} for lbl, s in v]} for k, v in results.items()]
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        table = Table(title=f"{artifact.name}")
+        table = Table(title=Text(artifact.name))
         table.add_column("Image", overflow="fold")  # a long path wraps, and keeps the file name that tells rows apart
         ranks = max(len(top) for top in results.values() if not isinstance(top, ImageReadError))  # <= classes
         for rank in range(1, ranks + 1):
             table.add_column(f"#{rank}")
         for image, top in results.items():
-            cells = ([f"[red]unreadable: {escape(top.reason)}[/]"] if isinstance(top, ImageReadError) else
-                     [f"{label} ({score:.3f})" for label, score in top])
-            table.add_row(escape(image), *cells)
+            cells = ([Text(f"unreadable: {top.reason}", "red")] if isinstance(top, ImageReadError) else
+                     [Text(f"{label} ({score:.3f})") for label, score in top])
+            table.add_row(Text(image), *cells)
         console.print(table)
     if unreadable:
         raise EdgecnnError(_unreadable_summary(unreadable, len(results)))
@@ -501,9 +502,9 @@ def inspect(
         return
     macs = "MACs unknown (ONNX Runtime cannot run it here)" if info["macs"] is None else f"{info['macs']:,} MACs"
     views = " (the image and its mirror, averaged)" if info["tta"] == "flip" else ""
-    console.print(f"[bold]{info['file']}[/] {info['format']}, {info['bytes'] / 1024:.1f} KB, "
-                  f"{info['parameters']:,} parameters, {macs}{views}, precision {info['precision']}, "
-                  f"manifest: {info['manifest']}")
+    console.print(Text.assemble((info["file"], "bold"), f" {info['format']}, {info['bytes'] / 1024:.1f} KB, "
+                                f"{info['parameters']:,} parameters, {macs}{views}, precision {info['precision']}, "
+                                f"manifest: {info['manifest']}"))
     console.print(*info_tables(info))
 
 

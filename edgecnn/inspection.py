@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.table import Table
+from rich.text import Text
 
 from edgecnn.errors import EdgecnnError, IntegrityError
 from edgecnn.manifest import Manifest
@@ -55,12 +56,13 @@ def info_tables(info: dict) -> tuple[Table, Table]:
     for role in ("inputs", "outputs"):
         for t in info[role]:
             quantization = "-" if t["quantization"] is None else "{:.6g}, {}".format(*t["quantization"])
-            tensors.add_row(role[:-1], t["name"], t["dtype"], str(t["shape"]), quantization)
+            # Text, not markup: names and symbolic dimensions come from the (untrusted) file
+            tensors.add_row(role[:-1], Text(t["name"]), Text(t["dtype"]), Text(str(t["shape"])), quantization)
     ops = Table(title="operators")
     ops.add_column("Operator")
     ops.add_column("Count", justify="right")
     for op, count in sorted(info["operators"].items(), key=lambda kv: -kv[1]):
-        ops.add_row(op, str(count))
+        ops.add_row(Text(op), str(count))
     return tensors, ops
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from edgecnn.atomic import check_writable, write_json_atomic
 from edgecnn.bench import KERAS_FILE, bench_paths
@@ -111,7 +112,8 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
     if resolve_tta(manifest, options.tta, formats, precisions) == "flip" and "flip" not in policy:
         notes.print(
             f"warning: {run_dir} was trained without flips (augmentation {policy or 'unknown'}): mirror averaging "
-            "may lower its accuracy; compare the validation accuracy below with an export with --tta none")
+            "may lower its accuracy; compare the validation accuracy below with an export with --tta none",
+            markup=False, soft_wrap=True)
     model = load_model(run_dir / KERAS_FILE)
     record = manifest.dataset
     ds = load_dataset(record["name"], image_size=record["image_size"], seed=record["seed"], data_dir=data_dir)
@@ -123,10 +125,11 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
         if len(calibration) < calib_samples:
             notes.print(
                 f"note: --calib-samples {calib_samples}, but the training split has {len(calibration)} images: "
-                "calibrating on all of them")
+                "calibrating on all of them", soft_wrap=True)
         if len(calibration) < MIN_CALIBRATION:
             notes.print(
-                f"warning: int8 calibration on {len(calibration)} images; {MIN_CALIBRATION} or more are recommended")
+                f"warning: int8 calibration on {len(calibration)} images; {MIN_CALIBRATION} or more are recommended",
+                soft_wrap=True)
         manifest.dataset = {**record, "calibration": f"{len(calibration)} training images, seed {seed}"}
     if command:
         manifest.command = command
@@ -150,16 +153,16 @@ def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu",
     config = config or TrainConfig()
     config.check()
     with loaded_once():  # the three stages read the dataset once
-        console.rule(f"[1/3] train {config.arch} on {dataset}")
+        console.rule(Text(f"[1/3] train {config.arch} on {dataset}"))  # Text: a folder named "[x]" stays
         manifest = train_run(out, dataset, config, image_size, command, console, data_dir)
         src = manifest.source
         console.print(f"{src['params']:,} parameters, {src['epochs_run']} epochs in {src['train_seconds']:.1f} s, "
                       f"test accuracy {src['test_accuracy']:.2f}%")
-        console.rule("[2/3] export")
+        console.rule(Text("[2/3] export"))
         with artifact_progress("export", console) as on_start:
             export_run(out, calib_samples=calib_samples, seed=config.seed, command=command, data_dir=data_dir,
                        on_done=lambda e: console.print(f"wrote {e.file} ({e.bytes / 1024:.1f} KB)"), on_start=on_start)
-        console.rule(f"[3/3] bench on {bench_target.label}")
+        console.rule(Text(f"[3/3] bench on {bench_target.label}"))
         for note in bench_target.notes:
             console.print(f"note: {note}", markup=False)
         with artifact_progress("bench", console) as on_start:
@@ -167,5 +170,5 @@ def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu",
         document = report(rows, bench_target, warmup, runs)
         write_json_atomic(Path(out) / REPORT_FILE, document)
         print_table(rows, title=f"{dataset} on {bench_target.label}", console=console)
-        console.print(f"report: {Path(out) / REPORT_FILE}")
+        console.print(f"report: {Path(out) / REPORT_FILE}", markup=False)
     return document

@@ -40,7 +40,8 @@ def artifact_progress(verb: str, console: Console | None = None) -> Iterator[OnS
     if not console.is_terminal:
         yield None
         return
-    columns = (TextColumn(f"{verb} {{task.fields[file]}}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn(f"{verb} {{task.fields[file]}}", markup=False), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # a file name is text, never markup
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(verb, total=None, file="starting")
 

@@ -132,17 +132,25 @@ def test_missing_folder_and_unknown_name():
         load_dataset("imagenet")
 
 
-def test_pipeline_on_folders_reads_them_once(tmp_path, capsys):
+def test_pipeline_on_folders_reads_them_once_and_shows_bracketed_names_as_they_are(tmp_path, capsys):
     """Train, export and bench each need the folder's splits; the pipeline reads the images (and warns of the
-    unreadable one) once, and benches every artifact on the same test split it trained against."""
-    for name in ("x", "y"):
-        _images(tmp_path / "photos" / name, 15, colour=True)
-    (tmp_path / "photos" / "x" / "broken.png").write_bytes(b"not an image")
-    out = tmp_path / "run"
-    code = run_cli(["pipeline", "--dataset", f"folder:{tmp_path / 'photos'}", "--epochs", "1", "--out", str(out),
-                    "--runs", "3", "--warmup", "0"])
+    unreadable one) once, and benches every artifact on the same test split it trained against. Names with
+    brackets are the user's text, not rich markup: "[/]" once ended a finished run in a MarkupError."""
+    root = tmp_path / "my[/]photos"  # a folder "my[" holding "]photos"
+    for name in ("[bold]x", "y"):
+        _images(root / name, 15, colour=True)
+    (root / "y" / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "run[/]"
+    code = run_cli(["pipeline", "--dataset", f"folder:{root}", "--epochs", "1", "--out", str(out), "--runs", "3",
+                    "--warmup", "0"])
+    shown = capsys.readouterr()
     assert code == 0
-    assert capsys.readouterr().err.count("warning: skipped 1 unreadable file") == 1
+    assert shown.err.count("warning: skipped 1 unreadable file") == 1
+    assert f"train edge-cnn on folder:{root}" in shown.out and f"report: {out / 'report.json'}" in shown.out
     test_size = json.loads((out / "manifest.json").read_text())["dataset"]["sizes"]["test"]
     rows = json.loads((out / "report.json").read_text())["rows"]
     assert len(rows) == 5 and {r["n"] for r in rows} == {test_size} and test_size == 6
+    image = root / "[bold]x" / "0.png"
+    assert run_cli(["predict", str(out / "model_int8.tflite"), str(image), "--top-k", "2"]) == 0
+    shown = capsys.readouterr().out
+    assert str(image) in shown and "[bold]x (" in shown

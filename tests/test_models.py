@@ -118,3 +118,12 @@ def test_onnx_macs_come_from_a_run_in_the_input_dtype_and_are_unknown_where_it_c
     assert inspect_artifact(path)["macs"] is None
     out = run_subprocess(["inspect", str(path)])
     assert "MACs unknown (ONNX Runtime cannot run it here)" in " ".join(out.stdout.split())
+
+
+def test_inspect_shows_a_files_names_as_text_not_markup(tmp_path):
+    """Operator names come from the (untrusted) file: "[/]" is shown as it is, not parsed as rich markup."""
+    from onnx import TensorProto
+
+    out = run_subprocess(["inspect", str(_onnx_conv(tmp_path / "[bold]m.onnx", TensorProto.FLOAT, extra_op="[/]Op"))])
+    assert out.returncode == 0, out.stderr
+    assert "[/]Op" in out.stdout and "[bold]m.onnx onnx" in out.stdout
