@@ -502,8 +502,9 @@ def inspect(
         return
     macs = "MACs unknown (ONNX Runtime cannot run it here)" if info["macs"] is None else f"{info['macs']:,} MACs"
     views = " (the image and its mirror, averaged)" if info["tta"] == "flip" else ""
+    precision = info["precision"] or "unknown"  # the manifest says; without one, nothing does
     console.print(Text.assemble((info["file"], "bold"), f" {info['format']}, {info['bytes'] / 1024:.1f} KB, "
-                                f"{info['parameters']:,} parameters, {macs}{views}, precision {info['precision']}, "
+                                f"{info['parameters']:,} parameters, {macs}{views}, precision {precision}, "
                                 f"manifest: {info['manifest']}"))
     console.print(*info_tables(info))
 

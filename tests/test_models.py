@@ -127,3 +127,4 @@ def test_inspect_shows_a_files_names_as_text_not_markup(tmp_path):
     out = run_subprocess(["inspect", str(_onnx_conv(tmp_path / "[bold]m.onnx", TensorProto.FLOAT, extra_op="[/]Op"))])
     assert out.returncode == 0, out.stderr
     assert "[/]Op" in out.stdout and "[bold]m.onnx onnx" in out.stdout
+    assert "precision unknown, manifest: none" in " ".join(out.stdout.split())  # no manifest to say
