@@ -170,8 +170,15 @@ def write_markdown(rows: list[BenchRow], path: str | Path, title: str) -> None:
     headers = [h for h, _, _ in columns] + ["Status"]
     lines = [f"# {_titled(title, rows)}", "", "| " + " | ".join(headers) + " |",
              "|" + "|".join("---:" if spec else "---" for _, _, spec in columns) + "|---|"]
-    lines += ["| " + " | ".join([*(_cell(r, f, spec) for _, f, spec in columns), _status(r)]) + " |" for r in rows]
+    lines += ["| " + " | ".join(map(_md_cell, [*(_cell(r, f, spec) for _, f, spec in columns), _status(r)])) + " |"
+              for r in rows]
     write_output(path, "\n".join(lines) + "\n")
+
+
+def _md_cell(text: str) -> str:
+    """A cell's text on one line with its pipes escaped: a file named "a|b.onnx", or a runtime's multi-line error,
+    stays in its own cell."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 def write_output(path: str | Path, text: str) -> None:

@@ -1,3 +1,4 @@
+import re
 import shutil
 from pathlib import Path
 
@@ -165,6 +166,18 @@ def test_the_table_says_how_many_test_images_each_accuracy_rests_on(tmp_path):
     lines = (tmp_path / "two.md").read_text().splitlines()
     assert lines[0] == "# cpu" and lines[2].split(" | ")[5] == "Test n"  # several: a column, after Accuracy
     assert [line.split(" | ")[5] for line in lines[4:]] == ["360", "360", "-", "10000"]
+
+
+def test_markdown_keeps_pipes_and_line_breaks_of_names_and_notes_inside_their_cells(tmp_path):
+    from edgecnn.bench import BenchRow
+    from edgecnn.bench_output import write_markdown
+
+    rows = [BenchRow("a|b.onnx", "onnx", "fp32", 1.0, status="failed", note="inference failed:\nshape | mismatch")]
+    write_markdown(rows, tmp_path / "t.md", "cpu")
+    _, _, header, rule, row = (tmp_path / "t.md").read_text().splitlines()
+    cells = [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]  # split on the pipes that are not escaped
+    assert len(cells) == header.count("|") - 1 == rule.count("|") - 1
+    assert cells[0] == "a\\|b.onnx" and cells[-1] == "failed: inference failed: shape \\| mismatch"
 
 
 def test_rows_from_several_folders_are_named_with_their_folder(run_dir, tmp_path):
