@@ -112,7 +112,7 @@ def print_table(rows: list[BenchRow], title: str, console: Console | None = None
 def _table(rows: list[BenchRow], columns: list, title: str, status: bool = True) -> Table:
     """The table of ``columns``, none of them cut or wrapped, then (with ``status``) the Status column, which
     wraps."""
-    table = Table(title=Text(title))
+    table = Table(title=Text(title, style="table.title"))
     for header, _, spec in columns:
         table.add_column(header, justify="right" if spec else "left", no_wrap=True)
     if status:

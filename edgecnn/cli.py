@@ -182,8 +182,7 @@ def train(
     manifest = train_run(out, dataset, config, image_size, _command(), console, data_dir, resume)
     src = manifest.source
     metrics = json.loads((out / METRICS_FILE).read_text())
-    # Text, never markup, wherever the user's names show: a folder or class called "[x]" is shown as it is
-    table = Table(title=Text(f"{src['arch']} on {manifest.dataset['name']}: test split, per class"))
+    table = Table(title=_title(f"{src['arch']} on {manifest.dataset['name']}: test split, per class"))
     for name in ("Class", "Precision (%)", "Recall (%)", "F1 (%)", "Support"):
         table.add_column(name, justify="left" if name == "Class" else "right")
     for c in metrics["classes"]:
@@ -263,7 +262,7 @@ def export(
     with artifact_progress("export") as on_start:
         entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command(), data_dir=data_dir,
                              options=options, console=console, on_start=on_start)
-    table = Table(title=Text(f"exported to {model if model.is_dir() else model.parent}"))
+    table = Table(title=_title(f"exported to {model if model.is_dir() else model.parent}"))
     # two-line headers: the table fits 80 columns with every file name whole
     for name in ("Artifact", "Precision", "Input", "Size\n(KB)", "Agree\n(%)", "Max\n|diff|", "Val acc\n(%)"):
         table.add_column(name, justify="left" if name in ("Artifact", "Precision", "Input") else "right",
@@ -463,7 +462,7 @@ def predict(
                {"image": k, "top": [{"label": lbl, "score": s} for lbl, s in v]} for k, v in results.items()]
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        table = Table(title=Text(artifact.name))
+        table = Table(title=_title(artifact.name))
         table.add_column("Image", overflow="fold")  # a long path wraps, and keeps the file name that tells rows apart
         ranks = max(len(top) for top in results.values() if not isinstance(top, ImageReadError))  # <= classes
         for rank in range(1, ranks + 1):
@@ -475,6 +474,12 @@ def predict(
         console.print(table)
     if unreadable:
         raise EdgecnnError(_unreadable_summary(unreadable, len(results)))
+
+
+def _title(text: str) -> Text:
+    """A table title in the theme's style, as text: wherever the user's names show (a folder, class or file called
+    "[x]"), they are never read as rich markup."""
+    return Text(text, style="table.title")
 
 
 def _unreadable_summary(unreadable: list, total: int) -> str:
