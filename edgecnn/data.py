@@ -245,17 +245,19 @@ def load_dataset(name: str = "digits", image_size: int = 28, seed: int = 0, data
     if not MIN_SIDE <= image_size <= MAX_SIDE:
         raise EdgecnnError(f"image size must be between {MIN_SIDE} and {MAX_SIDE} pixels, got {image_size}")
     check_dataset_name(name)
+    if _loaded is None:
+        return _build(name, image_size, seed, data_dir)
     folder = name.startswith(FOLDER_PREFIX)
     key = (str(Path(name[len(FOLDER_PREFIX):]).expanduser().resolve()) if folder else name, image_size, seed,
            None if folder else str(data_dir))
-    if _loaded is not None and key in _loaded:
-        return _loaded[key]
-    if folder:
+    if key not in _loaded:
+        _loaded[key] = _build(name, image_size, seed, data_dir)
+    return _loaded[key]
+
+
+def _build(name: str, image_size: int, seed: int, data_dir) -> Dataset:
+    if name.startswith(FOLDER_PREFIX):
         from edgecnn.image_folders import load_image_folder
 
-        ds = load_image_folder(name[len(FOLDER_PREFIX):], image_size, seed)
-    else:
-        ds = DATASETS[name](image_size, seed, data_dir)
-    if _loaded is not None:
-        _loaded[key] = ds
-    return ds
+        return load_image_folder(name[len(FOLDER_PREFIX):], image_size, seed)
+    return DATASETS[name](image_size, seed, data_dir)
