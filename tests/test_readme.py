@@ -1,0 +1,40 @@
+"""README.md's Python API example runs as it stands and does what its comments say."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def python_block(heading: str) -> str:
+    """The first ```python block of README.md's section ``heading``."""
+    section = ROOT.joinpath("README.md").read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_python_api_example_trains_exports_and_benches(tmp_path):
+    code = python_block("The Python API") + (
+        "import json\n"
+        "open('document.json', 'w').write(json.dumps(document))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    manifest = json.loads((tmp_path / "runs/api/manifest.json").read_text())
+    files = sorted(a["file"] for a in manifest["artifacts"])
+    assert files == ["model_fp32.onnx", "model_fp32.tflite", "model_int8.onnx", "model_int8.tflite"]
+    assert all((tmp_path / "runs/api" / f).is_file() for f in [*files, "model.keras", "metrics.json"])
+    lines = out.stdout.strip().splitlines()
+    assert str(manifest["source"]["test_accuracy"]) in lines  # print(manifest.source["test_accuracy"])
+    document = json.loads((tmp_path / "document.json").read_text())
+    rows = document["rows"]
+    assert [r["artifact"] for r in rows] == ["model.keras", *sorted(files, key=lambda f: ("onnx" in f, "int8" in f))]
+    assert document["target"]["threads"] == 1 and document["latency"]["runs"] == 100
+    passed = [r for r in rows if r["status"] == "passed"]
+    fastest = min(passed, key=lambda r: r["p50_ms"])
+    artifact, accuracy, p50 = lines[-1].split()
+    assert (artifact, float(accuracy), float(p50)) == (fastest["artifact"], fastest["accuracy"], fastest["p50_ms"])
+    assert all(r["accuracy"] > 80 for r in passed)  # 5 epochs on the digits: about 97%
