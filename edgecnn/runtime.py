@@ -4,13 +4,14 @@
 
     with Classifier("runs/demo/model_int8.tflite") as clf:   # checks the sha256 listed in manifest.json
         print(clf.predict(cv2.imread("digit.png")))         # [('7', 0.98), ('1', 0.01), ('9', 0.004)]
+        print(clf.predict(["a.png", "b.jpg"], top_k=1))      # image files, read with OpenCV: [[('3', 0.9)], ...]
         probs = clf.predict_proba(batch)                     # (N, classes) float32
 
-Inputs are OpenCV frames (BGR uint8), grayscale images, batches of them, or float arrays already shaped like
-the model input; the manifest beside the model says how to preprocess. int8 models get their input quantized
-and their output dequantized with the tensors' own scale and zero point. A model with int8 input also takes its
-own int8 codes (round(x / scale) + zero_point, as an integer-only camera pipeline makes them), handed over as
-they are: the int8 ndarray shaped like the input, or a batch of them.
+Inputs are OpenCV frames (BGR uint8), grayscale images, batches of them, image file paths (a str or Path, or a list
+of them), or float arrays already shaped like the model input; the manifest beside the model says how to
+preprocess. int8 models get their input quantized and their output dequantized with the tensors' own scale and zero
+point. A model with int8 input also takes its own int8 codes (round(x / scale) + zero_point, as an integer-only
+camera pipeline makes them), handed over as they are: the int8 ndarray shaped like the input, or a batch of them.
 
 Thread safety: a Classifier is not thread-safe. Use one per thread, or guard its calls with a lock.
 """
@@ -18,6 +19,7 @@ Thread safety: a Classifier is not thread-safe. Use one per thread, or guard its
 from __future__ import annotations
 
 import numbers
+import os
 import re
 import sys
 from pathlib import Path
@@ -27,7 +29,7 @@ import numpy as np
 
 from edgecnn.errors import EdgecnnError, InputError, IntegrityError, check_choice
 from edgecnn.manifest import Manifest
-from edgecnn.preprocess import Preprocessing, require_finite
+from edgecnn.preprocess import Preprocessing, read_image, require_finite
 from edgecnn.probe import require_survives
 from edgecnn.quiet import native_output_muted
 
@@ -230,9 +232,10 @@ class Classifier:
         return self.backend.input_shape
 
     def prepare(self, x) -> tuple[np.ndarray, bool]:
-        """The model's float32 NHWC batch for ``x``, and whether ``x`` was a single image."""
+        """The model's input batch for ``x`` (see the module docstring), and whether ``x`` was a single image."""
         if self.backend is None:
             raise EdgecnnError(f"the classifier for {self.path.name} is closed")
+        x = _read_files(x)
         if isinstance(x, np.ndarray) and x.dtype == _INT8:
             return self._codes(x)
         if self.preprocessing is not None:
@@ -298,6 +301,16 @@ class Classifier:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _read_files(x):
+    """``x`` with its image file paths read as BGR frames: a str or Path becomes one frame, and each str or Path in
+    a list or tuple the frame it names (ImageReadError, naming the file, where one cannot be read)."""
+    if isinstance(x, str | os.PathLike):
+        return read_image(x)
+    if isinstance(x, list | tuple) and any(isinstance(i, str | os.PathLike) for i in x):
+        return [read_image(i) if isinstance(i, str | os.PathLike) else i for i in x]
+    return x
 
 
 class Quantizer:

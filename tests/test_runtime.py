@@ -3,10 +3,11 @@ import subprocess
 import sys
 import textwrap
 
+import cv2
 import numpy as np
 import pytest
 
-from edgecnn.errors import EdgecnnError, InputError, IntegrityError
+from edgecnn.errors import EdgecnnError, ImageReadError, InputError, IntegrityError
 from edgecnn.models import load_model
 from edgecnn.runtime import Classifier
 from tools.make_video import to_frame
@@ -84,6 +85,24 @@ def test_predict_returns_sorted_top_k_labels(run_dir, digits):
     assert top[0][1] >= top[1][1] >= top[2][1]
     batch = clf.predict(digits.split("test").images[:4], top_k=1)
     assert len(batch) == 4 and all(len(t) == 1 for t in batch)
+
+
+def test_image_files_are_read_for_the_app(run_dir, digits, tmp_path):
+    images = digits.split("test").images[:3]
+    paths = [tmp_path / f"{i}.png" for i in range(3)]
+    for path, image in zip(paths, images, strict=True):
+        cv2.imwrite(str(path), to_frame(image))
+    clf = Classifier(run_dir / "model_int8.tflite")
+    frames = [cv2.imread(str(p)) for p in paths]
+    assert clf.predict(str(paths[0])) == clf.predict(frames[0])  # a str, one image: one list of pairs
+    assert clf.predict(paths[1], top_k=1) == clf.predict(frames[1], top_k=1)  # a Path
+    np.testing.assert_array_equal(clf.predict_proba([str(paths[0]), frames[1], paths[2]]),
+                                  clf.predict_proba(frames))  # a list: a batch, paths and frames mixed
+    (tmp_path / "notes.txt").write_text("not an image")
+    for bad, reason in ((tmp_path / "notes.txt", "not an image OpenCV can decode"),
+                        (tmp_path / "missing.png", "No such file or directory")):
+        with pytest.raises(ImageReadError, match=f"cannot read image {bad}: {reason}"):
+            clf.predict([paths[0], bad])
 
 
 @pytest.mark.parametrize("name", ["model_int8.tflite", "model_fp32.onnx"])
