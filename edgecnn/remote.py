@@ -24,8 +24,9 @@ import re
 import shlex
 import subprocess
 import tempfile
+import typing
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ import numpy as np
 from edgecnn.bench import (
     FAILED,
     KERAS_FILE,
+    STATUSES,
     TEST_SPLIT_FILE,
     BenchRow,
     artifact_macs,
@@ -47,6 +49,8 @@ from edgecnn.progress import OnStep
 HOST_PATTERN = re.compile(r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*)"
                           r"(?::(?P<port>[0-9]{1,5}))?")
 CONNECT_TIMEOUT_S = 10
+ROW_TYPES = typing.get_type_hints(BenchRow)  # e.g. "p50_ms": float | None, checked on every row a device returns
+ROW_REQUIRED = [f.name for f in fields(BenchRow) if f.default is MISSING]  # artifact, format, precision, size_kb
 
 
 @dataclass(frozen=True)
@@ -238,15 +242,48 @@ def _upload(host: Host, bundles: list[_Bundle], remote_dir: str, options: Remote
 
 
 def _read_report(result: HostResult, stdout: str) -> None:
+    """Fill ``result`` from the device's ``bench --json -`` report, checked field by field: a device may run another
+    edgecnn version, or something else that prints JSON, and a wrong type would otherwise fail in the table."""
     try:
         document = json.loads(stdout)
-        names = {f.name for f in fields(BenchRow)}
-        result.rows = [BenchRow(**{k: v for k, v in row.items() if k in names}) for row in document["rows"]]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise EdgecnnError(f"{result.host}: the remote bench did not print a JSON report ({exc})") from None
-    for row in result.rows:
+        if not isinstance(document, dict) or not isinstance(document.get("rows"), list):
+            raise TypeError("not an object with a list of rows")
+        rows = [_remote_row(record) for record in document["rows"]]
+        target = document.get("target")
+        notes = target.get("notes", []) if isinstance(target, dict) else None
+        if not (isinstance(notes, list) and all(isinstance(note, str) for note in notes)
+                and isinstance(target.get("label"), str)):
+            raise TypeError(f"target {target!r} lacks a label or its notes")
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise EdgecnnError(f"{result.host}: the remote bench did not print a valid JSON report ({exc})") from None
+    for row in rows:
         row.host = result.host
-    result.target, result.versions = document.get("target"), document.get("versions")
+    result.rows, result.target, result.versions = rows, target, document.get("versions")
+
+
+def _remote_row(record: dict) -> BenchRow:
+    """The BenchRow of one row of a device's report; TypeError where a field has the wrong type (JSON's 3 stands
+    for 3.0), one without a default is missing, or the status is not one of ``STATUSES``. Other fields it lacks take
+    their defaults; unknown ones are dropped."""
+    if not isinstance(record, dict):
+        raise TypeError(f"row {record!r} is not an object")
+    values = {}
+    for name, value in record.items():
+        if name not in ROW_TYPES:
+            continue
+        expected = ROW_TYPES[name]
+        if type(value) is int and not isinstance(value, expected) and isinstance(0.0, expected):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise TypeError(f"row field {name} is {value!r}")
+        values[name] = value
+    missing = [name for name in ROW_REQUIRED if name not in values]
+    if missing:
+        raise TypeError(f"row {record!r} lacks {', '.join(missing)}")
+    row = BenchRow(**values)
+    if row.status not in STATUSES:
+        raise TypeError(f"row status {row.status!r}")
+    return row
 
 
 def bench_hosts(hosts: list[str], paths: list[str | Path], options: RemoteOptions, data_dir=None,

@@ -217,6 +217,33 @@ def test_rows_from_several_folders_carry_the_local_folder_names(run_dir, sshd, t
 
 
 @needs_sshd
+@pytest.mark.parametrize("report, reason", [
+    ({"rows": [{"artifact": "m.tflite", "p50_ms": "fast"}], "target": {"label": "rpi"}}, "row field p50_ms is 'fast'"),
+    ({"rows": [{"artifact": "m.tflite", "format": "tflite"}], "target": {"label": "rpi"}},
+     "row {'artifact': 'm.tflite', 'format': 'tflite'} lacks precision, size_kb"),
+    ({"rows": [{"artifact": "m.tflite", "format": "tflite", "precision": "int8", "size_kb": 36, "status": "great"}],
+      "target": {"label": "rpi"}}, "row status 'great'"),
+    ({"rows": [["m.tflite"]], "target": {"label": "rpi"}}, "row ['m.tflite'] is not an object"),
+    ({"rows": [], "target": {"notes": "fast"}}, "target {'notes': 'fast'} lacks a label or its notes"),
+    ([], "not an object with a list of rows"),
+])
+def test_a_device_report_of_the_wrong_shape_is_a_failed_host_not_a_traceback(run_dir, sshd, tmp_path, report,
+                                                                             reason):
+    """The device may run another edgecnn version, or another program that prints JSON: each field of its report
+    is checked before the table or the JSON shows it (a string latency used to raise in the table's formatting)."""
+    ssh_config, _ = sshd
+    device_python = tmp_path / "device_python"
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    device_python.write_text(f'#!/bin/sh\ncat "{tmp_path / "report.json"}"\n')
+    device_python.chmod(0o755)
+    done = run_subprocess(["bench", str(run_dir / "model_int8.tflite"), "--host", "loopback", "--ssh-config",
+                           str(ssh_config), "--remote-python", str(device_python)])
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"error: loopback: the remote bench did not print a valid JSON report ({reason})")
+
+
+@needs_sshd
 def test_a_host_without_edgecnn_says_what_to_install(run_dir, sshd, tmp_path):
     ssh_config, _ = sshd
     bare_python = shutil.which("python3", path="/usr/bin") or pytest.skip("no system python3 in /usr/bin")
