@@ -55,11 +55,12 @@ class Dataset:
     augmentation: str = "none"  # the training augmentation policy that suits it (edgecnn.augment)
 
     def split(self, name: str) -> Split:
-        return self.splits[name]
+        """One of ``SPLITS``: ``ds.split("test").labels``."""
+        return self.splits[check_choice("split", name, SPLITS)]
 
     def inputs(self, name: str) -> np.ndarray:
         """The split's images as the model's float32 NHWC input."""
-        return self.preprocessing(self.splits[name].images)
+        return self.preprocessing(self.split(name).images)
 
     def calibration(self, count: int, seed: int = 0) -> np.ndarray:
         """``count`` preprocessed training images drawn with ``seed``, for int8 calibration."""

@@ -13,6 +13,8 @@ def test_digits_split_sizes_and_stratification(digits):
     test_counts = np.bincount(digits.split("test").labels, minlength=10)
     assert test_counts.min() >= 35 and test_counts.max() <= 37  # 10% of each class, stratified
     assert digits.labels == [str(d) for d in range(10)]
+    with pytest.raises(EdgecnnError, match="unknown split 'validation'; choose from: train, val, test"):
+        digits.inputs("validation")
 
 
 def test_same_seed_same_split_other_seed_other_split(digits):
