@@ -19,8 +19,8 @@ from pathlib import Path
 
 from edgecnn.data import load_dataset
 from edgecnn.export import ExportOptions, export_artifacts
-from edgecnn.manifest import Manifest, tool_versions
-from edgecnn.models import TTA, load_model
+from edgecnn.manifest import TTA, Manifest, tool_versions
+from edgecnn.models import load_model
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.errors import EdgecnnError
-from edgecnn.manifest import Manifest
+from edgecnn.manifest import TTA_VIEWS, Manifest
 from edgecnn.memory import artifact_peak_rss_mb
 from edgecnn.progress import OnStart
 from edgecnn.quiet import native_output_muted
@@ -192,7 +192,7 @@ def bench_keras(path: Path, manifest: Manifest, test, warmup: int, runs: int,
     ``want_gpu``: note on the row when the backend sees no GPU, so a CPU time is not read as a GPU one."""
     row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, note="reference", batch=batch)
     try:
-        from edgecnn.models import TTA_VIEWS, keras, keras_device, keras_macs, load_model, with_tta
+        from edgecnn.models import keras, keras_device, keras_macs, load_model, with_tta
     except ImportError as exc:
         row.status, row.note = SKIPPED, (f"Keras cannot start: no module {exc.name!r} (pip install 'edgecnn[train]', "
                                          "or keras plus jax or torch with KERAS_BACKEND set)")

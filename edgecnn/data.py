@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from edgecnn.preprocess import MAX_SIDE, MIN_SIDE, Preprocessing
 from edgecnn.readers import read_idx, read_npz
 
 SPLITS = ("train", "val", "test")
+MAX_SEED = 2**32 - 1  # scikit-learn's and numpy's seeds are 32-bit
 FOLDER_PREFIX = "folder:"
 
 
@@ -67,6 +69,7 @@ class Dataset:
         train = self.splits["train"]
         if count < 1:
             raise EdgecnnError("calibration needs at least 1 image")
+        check_seed(seed)
         rng = np.random.default_rng(seed)
         pick = rng.choice(len(train.labels), size=min(count, len(train.labels)), replace=False)
         return self.preprocessing(train.images[np.sort(pick)])
@@ -215,9 +218,19 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
+def _whole(n) -> bool:
+    return isinstance(n, numbers.Integral) and not isinstance(n, bool)  # numpy's ints too; True is no size
+
+
+def check_seed(seed: int) -> None:
+    """EdgecnnError for a seed that scikit-learn's splits and numpy's generators refuse."""
+    if not (_whole(seed) and 0 <= seed <= MAX_SEED):
+        raise EdgecnnError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+
+
 def check_dataset_name(name: str) -> None:
     """EdgecnnError for a name that is neither a built-in dataset nor ``folder:PATH`` (no file is looked at)."""
-    if not name.startswith(FOLDER_PREFIX):
+    if not (isinstance(name, str) and name.startswith(FOLDER_PREFIX)):
         check_choice("dataset", name, [*DATASETS, f"{FOLDER_PREFIX}PATH"])
 
 
@@ -243,8 +256,9 @@ def loaded_once():
 
 def load_dataset(name: str = "digits", image_size: int = 28, seed: int = 0, data_dir=None) -> Dataset:
     """Load a dataset by name (or ``folder:PATH``); EdgecnnError (one line) for an unknown name or missing files."""
-    if not MIN_SIDE <= image_size <= MAX_SIDE:
-        raise EdgecnnError(f"image size must be between {MIN_SIDE} and {MAX_SIDE} pixels, got {image_size}")
+    if not (_whole(image_size) and MIN_SIDE <= image_size <= MAX_SIDE):
+        raise EdgecnnError(f"image size must be between {MIN_SIDE} and {MAX_SIDE} pixels, got {image_size!r}")
+    check_seed(seed)
     check_dataset_name(name)
     if _loaded is None:
         return _build(name, image_size, seed, data_dir)

@@ -32,8 +32,8 @@ import numpy as np
 from edgecnn.atomic import atomic_output, write_bytes_atomic
 from edgecnn.bench import accuracy_percent
 from edgecnn.errors import EdgecnnError, check_choice
-from edgecnn.manifest import ArtifactEntry, Manifest
-from edgecnn.models import TTA, with_tta
+from edgecnn.manifest import TTA, ArtifactEntry, Manifest
+from edgecnn.models import with_tta
 from edgecnn.progress import OnStart
 from edgecnn.quiet import import_tf, native_output_muted
 from edgecnn.runtime import Classifier, quantization_params
@@ -55,7 +55,7 @@ class ExportOptions:
     calibration_method: str = "minmax"  # ONNX Runtime's calibrator; the TFLite converter always uses min/max
     min_agreement: float | None = None  # percent; below it the export fails and nothing is written
     onnx_activations: str = "int8"  # int8: S8S8 (ORT's default advice); uint8: U8S8, faster on x86 without VNNI
-    tta: str | None = None  # test-time augmentation built into every artifact (edgecnn.models.TTA); None: the run's
+    tta: str | None = None  # test-time augmentation built into every artifact (edgecnn.manifest.TTA); None: the run's
 
     def __post_init__(self):  # a bad choice fails here, before the dataset is loaded
         check_choice("calibration method", self.calibration_method, CALIBRATION_METHODS)
@@ -254,6 +254,16 @@ def check_plan(formats, precisions) -> None:
             raise EdgecnnError(f"{precision} is a TFLite precision: add tflite to --format")
 
 
+def check_fits(model: keras.Model, manifest: Manifest) -> None:
+    """EdgecnnError where the model's input is not the manifest's preprocessed shape or it scores another number of
+    classes than the manifest names: every artifact would carry the mismatch."""
+    shape, classes = tuple(model.input_shape[1:]), model.output_shape[-1]
+    if shape != manifest.preprocessing.input_shape:
+        raise EdgecnnError(f"the model takes input {shape} but its manifest says {manifest.preprocessing.input_shape}")
+    if classes != len(manifest.labels):
+        raise EdgecnnError(f"the model scores {classes} classes but its manifest names {len(manifest.labels)}")
+
+
 def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration: np.ndarray | None,
                      validation: tuple[np.ndarray, np.ndarray], formats=FORMATS, precisions=("fp32", "int8"),
                      options: ExportOptions = ExportOptions(),
@@ -262,6 +272,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
     """Export, verify and record every supported format x precision; see the module docstring. ``on_start(index,
     total, file name)`` is called before each artifact and ``on_done(entry)`` after it, for a progress display."""
     check_plan(formats, precisions)
+    check_fits(model, manifest)
     tta = resolve_tta(manifest, options.tta, formats, precisions)
     model = with_tta(model, tta)
     manifest.tta = tta

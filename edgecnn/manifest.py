@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -25,8 +26,16 @@ from edgecnn import __version__
 from edgecnn.atomic import write_json_atomic
 from edgecnn.errors import IntegrityError
 from edgecnn.preprocess import Preprocessing
+from edgecnn.records import from_json
 
 MANIFEST_NAME = "manifest.json"
+TTA = {  # test-time augmentation: what the exported model runs on each image
+    "none": "the image as it is",
+    "flip": "the image and its left-right mirror, predictions averaged (2x compute, same weights)",
+}
+TTA_VIEWS = {"none": 1, "flip": 2}  # images the model runs per input image
+FORMATS = ("tflite", "onnx")
+_OPTIONAL = {"dataset": dict, "source": dict, "command": str, "tta": str, "created": str, "versions": dict}
 SCHEMA_VERSION = 1
 _TOOLS = ("tensorflow", "keras", "onnx", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "opencv-python",
           "opencv-python-headless", "numpy")  # the GPU and headless builds are separate distributions
@@ -73,6 +82,17 @@ class ArtifactEntry:
     quantization: dict | None = None  # TFLite int8 input/output [scale, zero_point]; None for float I/O
 
 
+def _artifact(record) -> ArtifactEntry:
+    """One ``artifacts`` entry of a manifest; TypeError where it does not fit (see :mod:`edgecnn.records`)."""
+    entry = from_json(ArtifactEntry, record, "artifact")
+    safe_name(entry.file)
+    if entry.format not in FORMATS:
+        raise TypeError(f"artifact {entry.file} has format {entry.format!r}, not one of {', '.join(FORMATS)}")
+    if not re.fullmatch(r"[0-9a-f]{64}", entry.sha256):
+        raise TypeError(f"artifact {entry.file} has sha256 {entry.sha256!r}, not 64 hex digits")
+    return entry
+
+
 @dataclass
 class Manifest:
     labels: list[str]
@@ -81,7 +101,7 @@ class Manifest:
     source: dict = field(default_factory=dict)
     artifacts: list[ArtifactEntry] = field(default_factory=list)
     command: str = ""
-    tta: str = "none"  # test-time augmentation built into every artifact (edgecnn.models.TTA)
+    tta: str = "none"  # test-time augmentation built into every artifact (TTA)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     versions: dict = field(default_factory=tool_versions)
 
@@ -102,23 +122,27 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, record: dict) -> Manifest:
+        """The manifest of a JSON object, every field checked (a model folder is untrusted input): IntegrityError
+        naming the first field that is missing or wrong."""
         try:
-            artifacts = [ArtifactEntry(**a) for a in record.get("artifacts", [])]
-            for entry in artifacts:
-                safe_name(entry.file)
-            return cls(
-                labels=[str(label) for label in record["labels"]],
-                preprocessing=Preprocessing.from_dict(record["preprocessing"]),
-                dataset=record.get("dataset", {}),
-                source=record.get("source", {}),
-                artifacts=artifacts,
-                command=record.get("command", ""),
-                tta=str(record.get("tta", "none")),
-                created=record.get("created", ""),
-                versions=record.get("versions", {}),
-            )
-        except (KeyError, TypeError) as exc:
-            raise IntegrityError(f"manifest is not valid: missing or malformed {exc}") from None
+            labels = record["labels"]
+            if not (isinstance(labels, list) and labels and all(isinstance(label, str) for label in labels)):
+                raise TypeError(f"labels {labels!r} are not a list of names")
+            for key, kind in _OPTIONAL.items():
+                if key in record and not isinstance(record[key], kind):
+                    raise TypeError(f"{key} {record[key]!r} is not a {'string' if kind is str else 'JSON object'}")
+            if record.get("tta", "none") not in TTA:
+                raise TypeError(f"tta {record['tta']!r} is none of {', '.join(TTA)}")
+            if not isinstance(record.get("artifacts", []), list):
+                raise TypeError("artifacts is not a list")
+            artifacts = [_artifact(a) for a in record.get("artifacts", [])]
+            preprocessing = Preprocessing.from_dict(record["preprocessing"])
+        except KeyError as exc:
+            raise IntegrityError(f"manifest is not valid: it has no {exc}") from None
+        except TypeError as exc:
+            raise IntegrityError(f"manifest is not valid: {exc}") from None
+        return cls(labels=labels, preprocessing=preprocessing, artifacts=artifacts,
+                   **{key: record[key] for key in _OPTIONAL if key in record})
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:

@@ -18,6 +18,7 @@ from math import prod
 from pathlib import Path
 
 from edgecnn.errors import EdgecnnError, check_choice
+from edgecnn.manifest import TTA
 from edgecnn.preprocess import MAX_SIDE
 from edgecnn.quiet import import_keras
 
@@ -166,13 +167,6 @@ def keras_macs(model: keras.Model) -> int:
         elif isinstance(layer, layers.Dense):
             macs += outputs * int(layer.input.shape[-1])
     return macs
-
-
-TTA = {  # test-time augmentation: what the exported model runs on each image
-    "none": "the image as it is",
-    "flip": "the image and its left-right mirror, predictions averaged (2x compute, same weights)",
-}
-TTA_VIEWS = {"none": 1, "flip": 2}  # images the model runs per input image
 
 
 def with_tta(model: keras.Model, tta: str) -> keras.Model:

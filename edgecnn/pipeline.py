@@ -108,7 +108,8 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
     manifest = Manifest.load(run_dir)
     check_plan(formats, precisions)
     options = options or ExportOptions()
-    policy = manifest.source.get("training", {}).get("augmentation", "")
+    training = manifest.source.get("training")
+    policy = str(training.get("augmentation", "")) if isinstance(training, dict) else ""
     if resolve_tta(manifest, options.tta, formats, precisions) == "flip" and "flip" not in policy:
         notes.print(
             f"warning: {run_dir} was trained without flips (augmentation {policy or 'unknown'}): mirror averaging "
@@ -116,6 +117,9 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
             markup=False, soft_wrap=True)
     model = load_model(run_dir / KERAS_FILE)
     record = manifest.dataset
+    if not all(key in record for key in ("name", "image_size", "seed")):
+        raise EdgecnnError(f"{run_dir / MANIFEST_NAME} names no dataset (name, image_size, seed): export calibrates "
+                           "and verifies on the data the model was trained on")
     ds = load_dataset(record["name"], image_size=record["image_size"], seed=record["seed"], data_dir=data_dir)
     calibration = None
     if "int8" in precisions:

@@ -14,6 +14,7 @@ differ in size. A float array already shaped like the model input
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import cv2
 import numpy as np
 
 from edgecnn.errors import ImageReadError, InputError
+from edgecnn.records import from_json
 
 LAYOUT = "NHWC"
 FORMULA = "x = (pixel * scale - mean) / std"
@@ -56,11 +58,16 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, record: dict) -> Preprocessing:
-        fields = ("height", "width", "channels", "scale", "mean", "std", "invert")
-        try:
-            return cls(**{key: record[key] for key in fields})
-        except (KeyError, TypeError) as exc:
-            raise InputError(f"manifest preprocessing record is incomplete: {exc}") from None
+        """The preprocessing of a manifest's record; TypeError naming the first field that is missing, of the wrong
+        type or out of range (sides from MIN_SIDE to MAX_SIDE, 1 or 3 channels, finite numbers, std not 0)."""
+        pre = from_json(cls, record, "preprocessing")
+        if not all(MIN_SIDE <= side <= MAX_SIDE for side in (pre.height, pre.width)):
+            raise TypeError(f"preprocessing size {pre.height}x{pre.width} is not within {MIN_SIDE}..{MAX_SIDE}")
+        if pre.channels not in (1, 3):
+            raise TypeError(f"preprocessing channels {pre.channels} is neither 1 nor 3")
+        if not (all(math.isfinite(v) for v in (pre.scale, pre.mean, pre.std)) and pre.std != 0):
+            raise TypeError(f"preprocessing scale {pre.scale}, mean {pre.mean}, std {pre.std}: not finite, or std 0")
+        return pre
 
     def __call__(self, x) -> np.ndarray:
         """Return a float32 NHWC batch for one image, a batch of images, or an already preprocessed array."""

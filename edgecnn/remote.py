@@ -24,9 +24,8 @@ import re
 import shlex
 import subprocess
 import tempfile
-import typing
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +44,11 @@ from edgecnn.bench import (
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import MANIFEST_NAME, Manifest
 from edgecnn.progress import OnStep
+from edgecnn.records import from_json
 
 HOST_PATTERN = re.compile(r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*)"
                           r"(?::(?P<port>[0-9]{1,5}))?")
 CONNECT_TIMEOUT_S = 10
-ROW_TYPES = typing.get_type_hints(BenchRow)  # e.g. "p50_ms": float | None, checked on every row a device returns
-ROW_REQUIRED = [f.name for f in fields(BenchRow) if f.default is MISSING]  # artifact, format, precision, size_kb
 
 
 @dataclass(frozen=True)
@@ -262,25 +260,9 @@ def _read_report(result: HostResult, stdout: str) -> None:
 
 
 def _remote_row(record: dict) -> BenchRow:
-    """The BenchRow of one row of a device's report; TypeError where a field has the wrong type (JSON's 3 stands
-    for 3.0), one without a default is missing, or the status is not one of ``STATUSES``. Other fields it lacks take
-    their defaults; unknown ones are dropped."""
-    if not isinstance(record, dict):
-        raise TypeError(f"row {record!r} is not an object")
-    values = {}
-    for name, value in record.items():
-        if name not in ROW_TYPES:
-            continue
-        expected = ROW_TYPES[name]
-        if type(value) is int and not isinstance(value, expected) and isinstance(0.0, expected):
-            value = float(value)
-        if isinstance(value, bool) or not isinstance(value, expected):
-            raise TypeError(f"row field {name} is {value!r}")
-        values[name] = value
-    missing = [name for name in ROW_REQUIRED if name not in values]
-    if missing:
-        raise TypeError(f"row {record!r} lacks {', '.join(missing)}")
-    row = BenchRow(**values)
+    """The BenchRow of one row of a device's report (:func:`edgecnn.records.from_json`); TypeError where it does
+    not fit, or its status is not one of ``STATUSES``."""
+    row = from_json(BenchRow, record, "row")
     if row.status not in STATUSES:
         raise TypeError(f"row status {row.status!r}")
     return row

@@ -83,6 +83,7 @@ class TFLiteBackend:
         self.output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self.input["shape"][1:])
         self.input_dtype = np.dtype(self.input["dtype"])
+        self.classes = int(self.output["shape"][-1]) if len(self.output["shape"]) else None
         self._batch = int(self.input["shape"][0])
         self._quantizer = Quantizer.of(self.input)
         self._dequantizer = Quantizer.of(self.output)
@@ -151,9 +152,10 @@ class OnnxBackend:
         try:
             with native_output_muted():  # ORT prints an "EP Error" banner when it falls back along the list
                 self.session = ort.InferenceSession(str(path), options, providers=providers)
-            meta = self.session.get_inputs()[0]  # names and symbolic dims of a damaged file may not be UTF-8
-            self.input_name, self.output_name = meta.name, self.session.get_outputs()[0].name
+            meta, output = self.session.get_inputs()[0], self.session.get_outputs()[0]  # names and symbolic dims
+            self.input_name, self.output_name = meta.name, output.name  # of a damaged file may not be UTF-8
             self.input_shape = tuple(int(d) if isinstance(d, int) else -1 for d in meta.shape[1:])
+            self.classes = output.shape[-1] if output.shape and isinstance(output.shape[-1], int) else None
         except Exception as exc:  # ORT raises its own exception types for a bad file or a GPU that fails
             if gpu and _loads_on_cpu(ort, path, options):
                 reason = _CUDA_FAILURE.search(str(exc))
@@ -219,6 +221,9 @@ class Classifier:
                 raise IntegrityError(
                     f"{self.path.name} takes input {shape} but its manifest says {self.preprocessing.input_shape}"
                 )
+            if self.backend.classes is not None and len(self.labels) != self.backend.classes:
+                raise IntegrityError(f"{self.path.name} scores {self.backend.classes} classes but its manifest names "
+                                     f"{len(self.labels)}")
         else:
             self.preprocessing = None
             self.labels = None

@@ -34,7 +34,7 @@ from rich.table import Column
 
 from edgecnn.atomic import atomic_output, write_json_atomic
 from edgecnn.augment import build_augmentation
-from edgecnn.data import Dataset
+from edgecnn.data import Dataset, check_seed
 from edgecnn.errors import EdgecnnError, check_choice, counted
 from edgecnn.models import ARCHS, build_model, load_model
 from edgecnn.quiet import import_tf
@@ -75,6 +75,7 @@ class TrainConfig:
         check_choice("learning-rate schedule", self.schedule, SCHEDULES)
         check_choice("strategy", self.strategy, STRATEGIES)
         check_choice("architecture", self.arch, ARCHS)
+        check_seed(self.seed)
 
     def settled(self, steps: int) -> TrainConfig:
         """This config with epochs and patience left at None settled for ``steps`` optimizer steps an epoch:

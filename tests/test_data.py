@@ -38,13 +38,27 @@ def test_calibration_draws_seeded_training_images(digits):
     assert len(digits.calibration(10_000)) == 1257  # capped at the training split
     with pytest.raises(EdgecnnError, match="at least 1"):
         digits.calibration(0)
+    with pytest.raises(EdgecnnError, match="seed must be a whole number from 0 to 4294967295, got -1"):
+        digits.calibration(10, seed=-1)  # numpy's generator refuses it with its own ValueError
 
 
-def test_bad_dataset_requests():
-    with pytest.raises(EdgecnnError, match="unknown dataset 'imagenet'; choose from: digits"):
-        load_dataset("imagenet")
-    with pytest.raises(EdgecnnError, match="between 8 and 512"):
-        load_dataset("digits", image_size=4)
+@pytest.mark.parametrize("kwargs, message", [  # a manifest's dataset record ends up here as JSON gave it
+    ({"name": "imagenet"}, "unknown dataset 'imagenet'; choose from: digits"),
+    ({"name": 5}, "unknown dataset 5; choose from: digits"),
+    ({"image_size": 4}, "between 8 and 512 pixels, got 4"),
+    ({"image_size": "28"}, "between 8 and 512 pixels, got '28'"),
+    ({"image_size": True}, "between 8 and 512 pixels, got True"),
+    ({"seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
+    ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295, got 4294967296"),
+    ({"seed": 1.5}, "seed must be a whole number from 0 to 4294967295, got 1.5"),
+])
+def test_bad_dataset_requests(kwargs, message):
+    with pytest.raises(EdgecnnError, match=message):
+        load_dataset(**{"name": "digits", **kwargs})
+
+
+def test_a_numpy_seed_is_a_seed(digits):
+    assert np.array_equal(load_dataset("digits", seed=np.int64(0)).split("test").labels, digits.split("test").labels)
 
 
 def test_loaded_once_reuses_a_dataset_within_its_block_only(tmp_path, monkeypatch):

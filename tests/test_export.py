@@ -1,5 +1,6 @@
 """Every precision, verification against the float model, and what a failed export leaves behind."""
 
+import json
 import shutil
 
 import numpy as np
@@ -131,6 +132,25 @@ def test_asking_for_more_calibration_images_than_the_training_split_has_says_so(
 def test_bad_export_requests(run_copy, kwargs, message):
     with pytest.raises(EdgecnnError, match=message):
         export_run(run_copy, **kwargs)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("labels", ["zero", "one"], "the model scores 10 classes but its manifest names 2"),
+    ("preprocessing", {"width": 32, "height": 32}, r"the model takes input \(28, 28, 1\) but its manifest says "
+                                                   r"\(32, 32, 1\)"),
+    ("dataset", {}, "names no dataset .name, image_size, seed.: export calibrates and verifies on the data"),
+    ("dataset", {"seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
+])
+def test_a_manifest_that_does_not_fit_the_model_exports_nothing(run_copy, field, value, message):
+    record = json.loads((run_copy / "manifest.json").read_text())
+    record[field] = {**record[field], **value} if value and isinstance(value, dict) else value
+    (run_copy / "manifest.json").write_text(json.dumps(record))
+    before = sorted(p.name for p in run_copy.iterdir())
+    (run_copy / "model_fp32.tflite").unlink()
+    with pytest.raises(EdgecnnError, match=message):
+        export_run(run_copy, formats=("tflite",), precisions=("fp32",))
+    assert not (run_copy / "model_fp32.tflite").exists()
+    assert sorted(p.name for p in run_copy.iterdir()) == [n for n in before if n != "model_fp32.tflite"]
 
 
 @pytest.mark.parametrize("option, value, message", [

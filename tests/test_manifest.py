@@ -64,9 +64,49 @@ def test_bad_manifests_are_one_line_errors(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(IntegrityError, match="not valid JSON"):
         Manifest.load(tmp_path)
-    (tmp_path / "manifest.json").write_text('{"labels": []}')
-    with pytest.raises(IntegrityError, match="preprocessing"):
+    (tmp_path / "manifest.json").write_text('{"labels": ["a"]}')
+    with pytest.raises(IntegrityError, match="manifest is not valid: it has no 'preprocessing'"):
         Manifest.load(tmp_path)
+
+
+@pytest.mark.parametrize("where, value, message", [
+    (["labels"], "0123456789", "labels '0123456789' are not a list of names"),
+    (["labels"], [0, 1], "labels [0, 1] are not a list of names"),
+    (["labels"], [], "labels [] are not a list of names"),
+    (["preprocessing", "height"], "28", "preprocessing field height is '28'"),
+    (["preprocessing", "height"], 28.0, "preprocessing field height is 28.0"),
+    (["preprocessing", "height"], 100000, "preprocessing size 100000x28 is not within 8..512"),
+    (["preprocessing", "channels"], 7, "preprocessing channels 7 is neither 1 nor 3"),
+    (["preprocessing", "scale"], "x", "preprocessing field scale is 'x'"),
+    (["preprocessing", "std"], 0, "preprocessing scale 0.00392156862745098, mean 0.0, std 0.0: not finite, or std 0"),
+    (["preprocessing", "invert"], "yes", "preprocessing field invert is 'yes'"),
+    (["preprocessing"], None, "preprocessing None is not an object"),
+    (["dataset"], [], "dataset [] is not a JSON object"),
+    (["source"], "x", "source 'x' is not a JSON object"),
+    (["command"], 5, "command 5 is not a string"),
+    (["tta"], "spin", "tta 'spin' is none of none, flip"),
+    (["artifacts"], {"a": 1}, "artifacts is not a list"),
+    (["artifacts", 0], 1, "artifact 1 is not an object"),
+    (["artifacts", 0, "bytes"], "x", "artifact field bytes is 'x'"),
+    (["artifacts", 0, "sha256"], 5, "artifact field sha256 is 5"),
+    (["artifacts", 0, "sha256"], "abc", "artifact model_int8.tflite has sha256 'abc', not 64 hex digits"),
+    (["artifacts", 0, "format"], "tf", "artifact model_int8.tflite has format 'tf', not one of tflite, onnx"),
+    (["artifacts", 0, "quantization"], "x", "artifact field quantization is 'x'"),
+])
+def test_each_field_of_a_manifest_is_checked(tmp_path, where, value, message):
+    """A model folder is untrusted input: a manifest of the wrong shape is one IntegrityError naming the field
+    (an IndexError from labels, a TypeError from a string size or a NaN from std 0 before)."""
+    make(tmp_path)
+    record = json.loads((tmp_path / "manifest.json").read_text())
+    *parents, key = where
+    node = record
+    for parent in parents:
+        node = node[parent]
+    node[key] = value
+    (tmp_path / "manifest.json").write_text(json.dumps(record))
+    with pytest.raises(IntegrityError) as caught:
+        Manifest.load(tmp_path)
+    assert str(caught.value) == f"manifest is not valid: {message}"
 
 
 def test_beside_finds_only_a_manifest_that_lists_the_file(tmp_path):

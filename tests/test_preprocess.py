@@ -78,5 +78,5 @@ def test_record_round_trip_and_incomplete_record():
     record = pre.to_dict()
     assert record["layout"] == "NHWC" and record["color"] == "rgb"
     assert Preprocessing.from_dict(record) == pre
-    with pytest.raises(InputError, match="incomplete"):
+    with pytest.raises(TypeError, match="lacks width, channels"):
         Preprocessing.from_dict({"height": 28})

@@ -1,3 +1,4 @@
+import json
 import shutil
 import subprocess
 import sys
@@ -202,6 +203,17 @@ def test_bad_models_and_options(run_dir, tmp_path):
     numpy_int = Classifier(run_dir / "model_int8.tflite", threads=np.int64(2))  # numpy's integers are whole numbers
     np.testing.assert_array_equal(numpy_int.predict_proba(image),
                                   Classifier(run_dir / "model_int8.tflite", threads=1).predict_proba(image))
+
+
+@pytest.mark.parametrize("name", ["model_int8.tflite", "model_fp32.onnx"])
+def test_a_manifest_naming_more_or_fewer_classes_than_the_model_scores_is_refused(run_dir, tmp_path, name):
+    """Nine labels for ten scores used to load, then fail in predict with an IndexError (or name the wrong class)."""
+    shutil.copy(run_dir / name, tmp_path / name)
+    record = json.loads((run_dir / "manifest.json").read_text())
+    record["labels"] = record["labels"][:9]
+    (tmp_path / "manifest.json").write_text(json.dumps(record))
+    with pytest.raises(IntegrityError, match=f"^{name} scores 10 classes but its manifest names 9$"):
+        Classifier(tmp_path / name)
 
 
 # what ONNX Runtime 1.31's CUDA provider raised on an H100 machine run with CUDA_VISIBLE_DEVICES="" (abridged)

@@ -203,6 +203,8 @@ def test_bad_training_settings_fail_in_one_line(digits):
         train(digits, TrainConfig(strategy="tpu"))
     with pytest.raises(EdgecnnError, match="at least 1"):
         train(digits, TrainConfig(epochs=0))
+    with pytest.raises(EdgecnnError, match="seed must be a whole number from 0 to 4294967295, got -1"):
+        train(digits, TrainConfig(seed=-1))  # Keras' own error would come only after the model is built
 
 
 def test_mirrored_training_over_two_logical_cpus(tmp_path):
