@@ -21,6 +21,7 @@ Status: ``passed``; ``exported, evaluation failed`` (the model loads but accurac
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,12 +108,17 @@ def test_split(record: dict, data_dir=None, folder: Path | None = None):
     return ds.split("test").images, ds.split("test").labels
 
 
-def test_split_or_none(record: dict, data_dir=None, folder: Path | None = None):
-    """:func:`test_split`, or None where it cannot be had here (a runtime-only device, a dataset not on disk)."""
+def test_split_or_why(record: dict, data_dir=None, folder: Path | None = None) -> tuple[tuple | None, str]:
+    """(:func:`test_split`, ""), or (None, why) where it cannot be had here: a runtime-only device, a dataset not on
+    disk, a record that names no dataset."""
     try:
-        return test_split(record, data_dir, folder)
-    except (ImportError, EdgecnnError, KeyError):
-        return None
+        return test_split(record, data_dir, folder), ""
+    except ImportError as exc:
+        return None, f"rebuilding the dataset needs {exc.name}, which is not installed"
+    except KeyError as exc:
+        return None, f"the manifest's dataset record has no {exc}"
+    except EdgecnnError as exc:
+        return None, str(exc)
 
 
 def _timed(fn):
@@ -253,10 +259,11 @@ def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest
 
 
 def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_dir=None,
-                on_start: OnStart | None = None) -> list[BenchRow]:
+                on_start: OnStart | None = None, on_note: Callable[[str], None] | None = None) -> list[BenchRow]:
     """Benchmark run directories and/or artifact files on ``target``, ``target.batch`` images per timed call
     (``resolve_target(..., batch=N)``); ``data_dir`` holds the dataset files. ``on_start(index, total, file name)``
-    is called before each artifact, for a progress display."""
+    is called before each artifact, for a progress display; ``on_note(line)`` once for each folder whose test
+    split cannot be had here, saying why (its rows say "no test split: accuracy skipped")."""
     batch = target.batch
     if warmup < 0 or runs < 1 or batch < 1:
         raise EdgecnnError("runs and batch must be at least 1 and warmup at least 0")
@@ -272,7 +279,9 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
         if manifest and manifest.dataset:
             key = repr((sorted(manifest.dataset.items()), (path.parent / TEST_SPLIT_FILE).is_file()))
             if key not in splits:
-                splits[key] = test_split_or_none(manifest.dataset, data_dir, path.parent)
+                splits[key], why = test_split_or_why(manifest.dataset, data_dir, path.parent)
+                if why and on_note:
+                    on_note(f"accuracy skipped for {path.parent}: no test split here ({why})")
             test = splits[key]
         if path.suffix == ".keras":
             row, top1 = bench_keras(path, manifest, test, warmup, runs, batch, want_gpu=target.name == "gpu")

@@ -371,7 +371,8 @@ def bench(
         bench_target = resolve_target(target.value, threads, batch=batch)
         _to_stderr(f"note: {note}" for note in bench_target.notes)
         with artifact_progress("bench") as on_start:
-            rows = bench_paths(paths, bench_target, warmup, runs, data_dir, on_start=on_start)
+            rows = bench_paths(paths, bench_target, warmup, runs, data_dir, on_start=on_start,
+                               on_note=lambda line: _to_stderr([f"note: {line}"]))
         document = report(rows, bench_target, warmup, runs)
         title = f"edgecnn bench on {bench_target.label}, batch {bench_target.batch}"
     if plot:

@@ -39,7 +39,7 @@ from edgecnn.bench import (
     artifact_macs,
     check_bench_path,
     fill_gmacs,
-    test_split_or_none,
+    test_split_or_why,
 )
 from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import MANIFEST_NAME, Manifest
@@ -148,7 +148,7 @@ def bundle(path: str | Path, data_dir=None) -> _Bundle:
     else:
         manifest, folder, bench_name = Manifest.beside(path), path.parent, path.name
         files = [path] + ([folder / MANIFEST_NAME] if manifest else [])
-    test = test_split_or_none(manifest.dataset, data_dir) if manifest and manifest.dataset else None
+    test = test_split_or_why(manifest.dataset, data_dir)[0] if manifest and manifest.dataset else None
     # without a test split here, the device tries its own dataset
     return _Bundle(files, bench_name, test, folder.resolve().name)
 

@@ -269,7 +269,7 @@ def test_on_the_gpu_target_a_keras_row_that_ran_on_the_cpu_says_so(run_dir, monk
 
 def test_json_on_stdout_stays_json_when_the_dataset_is_not_on_disk(tmp_path):
     """The shipped MNIST model's test split is nowhere here (no data dir, an empty Keras cache, no network):
-    Keras' download attempt prints nothing on stdout, and the row says why accuracy is missing."""
+    Keras' download attempt prints nothing on stdout, the row says accuracy is missing, and stderr why."""
     import json
     import os
 
@@ -281,6 +281,25 @@ def test_json_on_stdout_stays_json_when_the_dataset_is_not_on_disk(tmp_path):
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout)["rows"][0]  # the whole of stdout is one JSON document
     assert row["status"] == "passed" and row["accuracy"] is None and "no test split" in row["note"]
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note: accuracy skipped")]
+    assert len(notes) == 1 and f"accuracy skipped for {model.parent}: no test split here (mnist not found" in notes[0]
+    assert "pass --data-dir DIR (or set EDGECNN_DATA_DIR)" in notes[0]
+
+
+@pytest.mark.parametrize("record, why", [
+    ({}, "the manifest's dataset record has no 'name'"),
+    ({"name": "digits", "image_size": 28, "seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
+])
+def test_a_test_split_that_cannot_be_rebuilt_is_said_once_per_folder(run_dir, tmp_path, record, why):
+    import json
+
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**manifest, "dataset": {"source": "elsewhere", **record}}))
+    notes = []
+    rows = bench_paths([run], resolve_target("cpu", threads=1), warmup=0, runs=2, on_note=notes.append)
+    assert notes == [f"accuracy skipped for {run}: no test split here ({why})"]
+    assert [r.accuracy for r in rows] == [None] * len(rows) and len(rows) == 5
 
 
 def test_an_artifact_named_twice_is_benched_once_where_first_named(run_dir):
