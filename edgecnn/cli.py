@@ -128,7 +128,7 @@ def pipeline(
     calib_samples: int = typer.Option(300, min=1, help="Calibration images for int8."),
     runs: int = typer.Option(200, min=1, help="Timed batch-1 runs per artifact."),
     warmup: int = typer.Option(20, min=0, help="Untimed runs before timing."),
-    seed: int = typer.Option(0, help="Seed for the split, training and calibration."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed for the split, training and calibration."),
     deterministic: bool = typer.Option(True, help=DETERMINISTIC_HELP),
 ) -> None:
     """Train, export TFLite and ONNX in fp32 and int8, then benchmark every artifact.
@@ -158,7 +158,7 @@ def train(
                                  "(ties: the lower validation loss): 5, or more on a small dataset, enough for 75 "
                                  "optimizer steps."),
     image_size: int = typer.Option(28, min=8, max=512, help="Model input height and width."),
-    seed: int = typer.Option(0, help="Seed for the split and training."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed for the split and training."),
     deterministic: bool = typer.Option(True, help=DETERMINISTIC_HELP),
     strategy: str = typer.Option("default", help="tf.distribute strategy: default, mirrored or multi-worker."),
     cpu_devices: int = typer.Option(None, min=2, help="Split the CPU into N logical devices (for mirrored "
@@ -243,7 +243,7 @@ def export(
     tta: str = typer.Option(None, help="Test-time augmentation built into every artifact: none, or flip "
                             "(average the predictions on each image and its mirror: 2x compute, same size; for "
                             "data trained with flips, not digits). Default: the run's (none for a new run)."),
-    seed: int = typer.Option(0, help="Seed for drawing calibration images."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed for drawing calibration images."),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
 ) -> None:
     """Export TFLite and ONNX artifacts, verify each against the float model, record them in the manifest.

@@ -100,6 +100,8 @@ CASES = [  # verb, arguments, exit code, part of the one-line message
     ("train", ["--epochs", "0", "--out", "{out}"], USAGE, "--epochs"),
     ("export", ["{bad}/run_copy", "--calib-samples", "0"], USAGE, "--calib-samples"),
     ("bench", ["{run}", "--runs", "0"], USAGE, "--runs"),
+    ("train", ["--seed", "-1", "--out", "{out}"], USAGE, "--seed"),  # scikit-learn's and numpy's seeds are 32-bit
+    ("export", ["{bad}/run_copy", "--seed", str(2**32)], USAGE, "--seed"),
     ("predict", ["{run}/model_int8.tflite", "{bad}/truncated.png", "--top-k", "0"], USAGE, "--top-k"),
     ("live", ["{run}/model_int8.tflite", "--roi", "1,2,3", "--no-display"], RUNTIME, "roi"),
     # outputs that cannot be written: refused before the work
