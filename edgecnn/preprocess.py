@@ -151,6 +151,10 @@ def decode_image(data: bytes) -> np.ndarray:
     buffer = np.frombuffer(data, np.uint8)
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
     if image is None:
+        raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None  # a float TIFF decodes only so
+        if raw is not None:
+            raise InputError(f"its samples are {raw.dtype}, which have no fixed range to scale: save it with 8- or "
+                             "16-bit samples")
         raise InputError("not an image OpenCV can decode")
     return image
 

@@ -80,3 +80,25 @@ def test_record_round_trip_and_incomplete_record():
     assert Preprocessing.from_dict(record) == pre
     with pytest.raises(TypeError, match="lacks width, channels"):
         Preprocessing.from_dict({"height": 28})
+
+
+@pytest.mark.parametrize("depth, read", [(np.uint8, True), (np.uint16, True), (np.float32, False)])
+def test_image_files_of_each_sample_depth(tmp_path, depth, read):
+    """8- and 16-bit images are read as 8-bit frames; a float image, which OpenCV decodes only unconverted, is
+    refused with the reason rather than as "not an image"."""
+    import cv2
+
+    from edgecnn.errors import ImageReadError
+    from edgecnn.preprocess import read_image
+
+    path = tmp_path / "image.tiff"
+    gray = np.linspace(0, 1, 28 * 28).reshape(28, 28)
+    scale = {np.uint8: 255, np.uint16: 65535, np.float32: 1}[depth]
+    assert cv2.imwrite(str(path), (gray * scale).astype(depth))
+    if read:
+        frame = read_image(path)
+        assert frame.shape == (28, 28, 3) and frame.dtype == np.uint8
+        assert abs(int(frame[-1, -1, 0]) - 255) <= 1 and frame[0, 0, 0] == 0
+    else:
+        with pytest.raises(ImageReadError, match="its samples are float32, which have no fixed range to scale"):
+            read_image(path)
