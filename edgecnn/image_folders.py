@@ -6,7 +6,9 @@
 ``PATH/train/``, ``PATH/val/`` and ``PATH/test/`` (each with the same class folders) are used as given when
 ``train/`` exists; a missing ``val/`` or ``test/`` is drawn from the training images with the seed. Any image
 OpenCV reads counts; grayscale, colour and alpha mix freely (colour wins: grayscale images are converted),
-sizes are resized to the model input. Unreadable files are skipped, counted and reported; class folders under
+sizes are resized to the model input. Each file is decoded and resized exactly as ``edgecnn.runtime`` will treat
+it when the model serves (EXIF orientation, 16-bit samples, alpha), so training sees the pixels the app will give
+the model. Unreadable files are skipped, counted and reported; class folders under
 ``val/`` or ``test/`` that ``train/`` lacks are ignored with a warning.
 """
 
@@ -19,8 +21,8 @@ import numpy as np
 from rich.console import Console
 
 from edgecnn.data import Dataset, Split, seeded_split
-from edgecnn.errors import EdgecnnError, counted
-from edgecnn.preprocess import Preprocessing
+from edgecnn.errors import EdgecnnError, ImageReadError, counted
+from edgecnn.preprocess import Preprocessing, read_image, resized
 from edgecnn.progress import map_on_cores
 
 SPLIT_FOLDERS = ("train", "val", "test")
@@ -36,18 +38,16 @@ def _unknown_classes(root: Path, classes: list[str]) -> list[str]:
 
 
 def _read(path: Path, size: int) -> np.ndarray | None:
-    """An image as uint8 gray (H, W) or BGR (H, W, 3) at ``size`` x ``size``; None when OpenCV cannot read it."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
+    """An image as uint8 gray (H, W) where its channels are equal, else BGR (H, W, 3), at ``size`` x ``size``; None
+    when it cannot be read. Decoded and resized as :mod:`edgecnn.runtime` will do it when serving the model
+    (:func:`~edgecnn.preprocess.read_image`: EXIF orientation applied, 16-bit samples to 8, alpha dropped)."""
+    try:
+        image = read_image(path)
+    except ImageReadError:
         return None
-    if image.dtype != np.uint8:
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    elif image.ndim == 3 and image.shape[2] == 1:
+    if (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all():
         image = image[..., 0]
-    shrink = image.shape[0] > size or image.shape[1] > size
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return resized(image, size, size)
 
 
 def _files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:

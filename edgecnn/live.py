@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from edgecnn.atomic import atomic_output, check_writable
-from edgecnn.errors import EdgecnnError
-from edgecnn.preprocess import image_files
+from edgecnn.errors import EdgecnnError, ImageReadError
+from edgecnn.preprocess import image_files, read_image
 from edgecnn.progress import OnFrame
 from edgecnn.runtime import Classifier
 
@@ -46,12 +46,14 @@ class FolderSource:
     def read(self):
         while self.index < len(self.files):
             path = self.files[self.index]
-            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
             self.index += 1
-            if frame is not None:
-                self.current = path
-                return True, frame
-            self.skipped.append(path)
+            try:
+                frame = read_image(path)  # as predict reads it, and training read it
+            except ImageReadError:
+                self.skipped.append(path)
+                continue
+            self.current = path
+            return True, frame
         return False, None
 
     def get(self, prop):

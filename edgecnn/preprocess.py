@@ -105,11 +105,7 @@ class Preprocessing:
 
     def image(self, img: np.ndarray) -> np.ndarray:
         """Convert one uint8 image to the model's colour and size (and invert it if asked): H x W x C uint8."""
-        img = self._color(img)
-        if img.shape[:2] != (self.height, self.width):
-            shrinking = img.shape[0] >= self.height and img.shape[1] >= self.width
-            interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-            img = cv2.resize(img, (self.width, self.height), interpolation=interp)
+        img = resized(self._color(img), self.height, self.width)
         if self.invert:
             img = 255 - img
         return img.reshape(self.input_shape)
@@ -129,6 +125,15 @@ class Preprocessing:
         if self.channels == 1:
             return cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY if four else cv2.COLOR_BGR2GRAY)
         return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if four else cv2.COLOR_BGR2RGB)
+
+
+def resized(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``img`` at ``height`` x ``width``: area averaging where it shrinks on both sides, bilinear otherwise. Training
+    (:mod:`edgecnn.image_folders`) and serving resize alike, so a model learns from the pixels it will be given."""
+    if img.shape[:2] == (height, width):
+        return img
+    shrinking = img.shape[0] >= height and img.shape[1] >= width
+    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
 # Preprocessed pixels are a few units each, so even a batch of a million images sums to about 1e9 in |x|; past

@@ -154,3 +154,40 @@ def test_pipeline_on_folders_reads_them_once_and_shows_bracketed_names_as_they_a
     assert run_cli(["predict", str(out / "model_int8.tflite"), str(image), "--top-k", "2"]) == 0
     shown = capsys.readouterr().out
     assert str(image) in shown and "[bold]x (" in shown
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_training_sees_each_image_as_the_runtime_will(tmp_path, colour):
+    """A model must learn from the pixels it will be served: each file of a folder dataset (8 or 16 bits, with or
+    without alpha, larger or smaller than the model, or both, a phone's JPEG turned by its EXIF orientation) becomes
+    the same model input in the dataset as when edgecnn.runtime reads the file (read_image, then the manifest's
+    preprocessing)."""
+    from PIL import Image
+
+    from edgecnn.preprocess import read_image
+
+    rng = np.random.default_rng(0)
+    shapes = [(40, 20, np.uint8, 1), (30, 30, np.uint16, 1), (13, 50, np.uint16, 4 if colour else 1),
+              (28, 28, np.uint8, 3 if colour else 1), (9, 9, np.uint8, 1)]
+    test_files = []
+    for split in ("train", "val", "test"):
+        for name in ("a", "b"):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for i, (h, w, depth, channels) in enumerate(shapes):
+                image = rng.integers(0, np.iinfo(depth).max, (h, w, channels), endpoint=True).astype(depth)
+                image[: h // 2] //= 4  # a darker half: 16-bit pixels with a maximum far from 65535
+                path = folder / f"{i}.png"
+                assert cv2.imwrite(str(path), image)
+                if split == "test":
+                    test_files.append(path)
+            turned = Image.fromarray(rng.integers(0, 256, (20, 40, 3 if colour else 1), np.uint8).squeeze())
+            exif = turned.getexif()
+            exif[0x0112] = 6  # orientation: shown turned 90 degrees clockwise
+            turned.save(folder / "turned.jpg", exif=exif.tobytes())
+            if split == "test":
+                test_files.append(folder / "turned.jpg")
+    ds = load_dataset(f"folder:{tmp_path}")
+    assert ds.preprocessing.channels == (3 if colour else 1)
+    served = ds.preprocessing([read_image(path) for path in test_files])
+    np.testing.assert_array_equal(ds.inputs("test"), served)
