@@ -131,10 +131,10 @@ class OnnxBackend:
 
     name = "onnx"
 
-    def __init__(self, path: Path, threads: int | None = None, providers: list[str] | None = None):
+    def __init__(self, path: Path, threads: int | None = None, providers: list[str] | str | None = None):
         import onnxruntime as ort
 
-        providers = list(providers or ["CPUExecutionProvider"])
+        providers = [providers] if isinstance(providers, str) else list(providers or ["CPUExecutionProvider"])
         available = ort.get_available_providers()
         missing = [p for p in providers if p not in available]
         if missing:
@@ -192,6 +192,10 @@ class Classifier:
     def __init__(self, path, backend: str = "auto", threads: int | None = None, providers=None, verify=True,
                  probe: bool | None = None):
         self.path = Path(path)
+        if self.path.is_dir():
+            models = sorted(p.name for p in self.path.iterdir() if p.suffix in (".tflite", ".onnx"))
+            raise EdgecnnError(f"{self.path} is a folder: pass one of its models"
+                               + (f" ({', '.join(models)})" if models else ", a .tflite or .onnx file"))
         if not self.path.is_file():
             raise EdgecnnError(f"model not found: {self.path}")
         check_choice("backend", backend, BACKENDS)

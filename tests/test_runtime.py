@@ -192,6 +192,13 @@ def test_bad_models_and_options(run_dir, tmp_path):
         Classifier(tmp_path / "junk.tflite")
     with pytest.raises(EdgecnnError, match="no CUDAExecutionProvider"):
         Classifier(run_dir / "model_fp32.onnx", providers=["CUDAExecutionProvider"])
+    with pytest.raises(EdgecnnError, match="no CUDAExecutionProvider here"):  # one name, not 21 one-letter ones
+        Classifier(run_dir / "model_fp32.onnx", providers="CUDAExecutionProvider")
+    assert Classifier(run_dir / "model_fp32.onnx", providers="CPUExecutionProvider").backend.providers == [
+        "CPUExecutionProvider"]
+    with pytest.raises(EdgecnnError, match=f"^{run_dir} is a folder: pass one of its models "
+                                           r"\(model_fp32.onnx, .*model_int8.tflite"):
+        Classifier(run_dir)
     for top_k in (0, 1.5, "2", True):
         with pytest.raises(InputError, match=f"top_k must be a whole number of at least 1, got {top_k!r}"):
             Classifier(run_dir / "model_fp32.onnx").predict(np.zeros((8, 8), np.uint8), top_k=top_k)
