@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.errors import EdgecnnError
+from edgecnn.errors import EdgecnnError, one_or_many
 from edgecnn.manifest import TTA_VIEWS, Manifest
 from edgecnn.memory import artifact_peak_rss_mb
 from edgecnn.progress import OnStart
@@ -237,11 +237,11 @@ def check_bench_path(path: Path) -> None:
         raise EdgecnnError(f"{path} is not a model: bench takes {', '.join(MODEL_SUFFIXES)} files and run folders")
 
 
-def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest | None]]:
+def expand(paths: list[str | Path] | str | Path, target: Target) -> list[tuple[Path, Manifest | None]]:
     """Run directories become their manifest's artifacts (and the Keras reference where the target wants it); a
     file named twice, or by its folder and by itself, is benched once."""
     items = []
-    for path in map(Path, paths):
+    for path in map(Path, one_or_many(paths)):
         check_bench_path(path)
         if path.is_dir():
             manifest = Manifest.load(path)
@@ -260,10 +260,10 @@ def expand(paths: list[str | Path], target: Target) -> list[tuple[Path, Manifest
 
 def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_dir=None,
                 on_start: OnStart | None = None, on_note: Callable[[str], None] | None = None) -> list[BenchRow]:
-    """Benchmark run directories and/or artifact files on ``target``, ``target.batch`` images per timed call
-    (``resolve_target(..., batch=N)``); ``data_dir`` holds the dataset files. ``on_start(index, total, file name)``
-    is called before each artifact, for a progress display; ``on_note(line)`` once for each folder whose test
-    split cannot be had here, saying why (its rows say "no test split: accuracy skipped")."""
+    """Benchmark run directories and/or artifact files (a list, or one path) on ``target``, ``target.batch`` images
+    per timed call (``resolve_target(..., batch=N)``); ``data_dir`` holds the dataset files. ``on_start(index,
+    total, file name)`` is called before each artifact, for a progress display; ``on_note(line)`` once for each
+    folder whose test split cannot be had here, saying why (its rows say "no test split: accuracy skipped")."""
     batch = target.batch
     if warmup < 0 or runs < 1 or batch < 1:
         raise EdgecnnError("runs and batch must be at least 1 and warmup at least 0")

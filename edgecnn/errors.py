@@ -4,6 +4,8 @@
     >>> raise EdgecnnError("model not found: runs/x/model.keras")
 """
 
+from pathlib import PurePath
+
 
 class EdgecnnError(Exception):
     """A failure the user can act on: bad input, a missing file, an unavailable device."""
@@ -30,6 +32,12 @@ def check_choice(kind: str, value: str, allowed) -> str:
     if value not in allowed:
         raise EdgecnnError(f"unknown {kind} {value!r}; choose from: {', '.join(allowed)}")
     return value
+
+
+def one_or_many(value) -> tuple:
+    """An argument that takes several names (formats, precisions, paths) as a tuple, one name standing for itself:
+    ``one_or_many("tflite")`` is ("tflite",), not six letters."""
+    return (value,) if isinstance(value, str | PurePath) else tuple(value)
 
 
 def counted(n: int, noun: str) -> str:

@@ -31,7 +31,7 @@ import numpy as np
 
 from edgecnn.atomic import atomic_output, write_bytes_atomic
 from edgecnn.bench import accuracy_percent
-from edgecnn.errors import EdgecnnError, check_choice
+from edgecnn.errors import EdgecnnError, check_choice, one_or_many
 from edgecnn.manifest import TTA, ArtifactEntry, Manifest
 from edgecnn.models import with_tta
 from edgecnn.progress import OnStart
@@ -271,6 +271,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
                      on_start: OnStart | None = None) -> list[ArtifactEntry]:
     """Export, verify and record every supported format x precision; see the module docstring. ``on_start(index,
     total, file name)`` is called before each artifact and ``on_done(entry)`` after it, for a progress display."""
+    formats, precisions = one_or_many(formats), one_or_many(precisions)
     check_plan(formats, precisions)
     check_fits(model, manifest)
     tta = resolve_tta(manifest, options.tta, formats, precisions)

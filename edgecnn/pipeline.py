@@ -21,7 +21,7 @@ from rich.text import Text
 from edgecnn.atomic import check_writable, write_json_atomic
 from edgecnn.bench import KERAS_FILE, bench_paths
 from edgecnn.bench_output import print_table, report
-from edgecnn.errors import EdgecnnError
+from edgecnn.errors import EdgecnnError, one_or_many
 from edgecnn.manifest import MANIFEST_NAME, ArtifactEntry, Manifest, sha256_file
 from edgecnn.progress import artifact_progress
 from edgecnn.targets import resolve_target
@@ -94,9 +94,10 @@ def train_run(out, dataset: str = "digits", config=None, image_size: int = 28, c
 def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"), calib_samples: int = 300,
                seed: int = 0, command: str = "", on_done=None, data_dir=None, options=None,
                console: Console | None = None, on_start=None) -> list[ArtifactEntry]:
-    """Export the run's ``model.keras``, calibrating int8 on ``calib_samples`` training images and verifying every
-    artifact on the validation split (``options``: an :class:`edgecnn.export.ExportOptions`; ``on_start`` and
-    ``on_done`` as :func:`edgecnn.export.export_artifacts` takes them)."""
+    """Export the run's ``model.keras`` to each of ``formats`` in each of ``precisions`` (tuples, or one name each),
+    calibrating int8 on ``calib_samples`` training images and verifying every artifact on the validation split
+    (``options``: an :class:`edgecnn.export.ExportOptions`; ``on_start`` and ``on_done`` as
+    :func:`edgecnn.export.export_artifacts` takes them)."""
     from edgecnn.data import load_dataset
     from edgecnn.export import MIN_CALIBRATION, ExportOptions, check_plan, export_artifacts, resolve_tta
     from edgecnn.models import load_model
@@ -106,6 +107,7 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
     if run_dir.suffix == ".keras":
         run_dir = run_dir.parent
     manifest = Manifest.load(run_dir)
+    formats, precisions = one_or_many(formats), one_or_many(precisions)
     check_plan(formats, precisions)
     options = options or ExportOptions()
     training = manifest.source.get("training")
@@ -138,7 +140,7 @@ def export_run(run_dir, formats=("tflite", "onnx"), precisions=("fp32", "int8"),
     if command:
         manifest.command = command
     validation = (ds.inputs("val"), ds.split("val").labels)
-    return export_artifacts(model, run_dir, manifest, calibration, validation, tuple(formats), tuple(precisions),
+    return export_artifacts(model, run_dir, manifest, calibration, validation, formats, precisions,
                             options, on_done, on_start)
 
 

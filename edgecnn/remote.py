@@ -41,7 +41,7 @@ from edgecnn.bench import (
     fill_gmacs,
     test_split_or_why,
 )
-from edgecnn.errors import EdgecnnError
+from edgecnn.errors import EdgecnnError, one_or_many
 from edgecnn.manifest import MANIFEST_NAME, Manifest
 from edgecnn.progress import OnStep
 from edgecnn.records import from_json
@@ -268,13 +268,14 @@ def _remote_row(record: dict) -> BenchRow:
     return row
 
 
-def bench_hosts(hosts: list[str], paths: list[str | Path], options: RemoteOptions, data_dir=None,
+def bench_hosts(hosts: list[str] | str, paths: list[str | Path] | str | Path, options: RemoteOptions, data_dir=None,
                 on_step: OnStep | None = None) -> list[HostResult]:
-    """Bench ``paths`` on every host in parallel; results in the order of ``hosts``; ``on_step`` as
-    :func:`bench_host` takes it (called from the hosts' threads)."""
+    """Bench ``paths`` on every host in parallel (each argument a list, or one); results in the order of ``hosts``;
+    ``on_step`` as :func:`bench_host` takes it (called from the hosts' threads)."""
+    hosts = one_or_many(hosts)
     for spec in hosts:
         Host.parse(spec)  # refuse a bad spec before copying anything anywhere
-    bundles = [bundle(p, data_dir) for p in paths]
+    bundles = [bundle(p, data_dir) for p in one_or_many(paths)]
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
         return list(pool.map(lambda spec: bench_host(spec, bundles, options, on_step), hosts))
 

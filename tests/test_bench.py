@@ -309,6 +309,8 @@ def test_an_artifact_named_twice_is_benched_once_where_first_named(run_dir):
     rows = bench_paths([int8, run_dir, int8], resolve_target("rpi", threads=1), warmup=0, runs=2)
     listed = [a.file for a in Manifest.load(run_dir).artifacts]
     assert [r.artifact for r in rows] == ["model_int8.tflite", *(f for f in listed if f != "model_int8.tflite")]
+    one = bench_paths(str(int8), resolve_target("rpi", threads=1), warmup=0, runs=2)  # one path, not 40 letters
+    assert [r.artifact for r in one] == ["model_int8.tflite"] and one[0].status == "passed"
 
 
 def test_a_narrow_terminal_gets_whole_values_and_the_names_of_the_columns_left_out():

@@ -57,6 +57,9 @@ def test_exporting_again_writes_the_same_bytes(run_copy):
 
     first = artifacts()
     assert len(first) == 4 and artifacts() == first
+    entries = export_run(run_copy, formats="onnx", precisions="int8")  # one name each, not letters
+    assert [(e.file, e.format, e.precision) for e in entries] == [("model_int8.onnx", "onnx", "int8")]
+    assert sha256_file(run_copy / "model_int8.onnx") == first["model_int8.onnx"]
 
 
 def test_float_io_int8_and_onnx_opset(run_copy, digits):
