@@ -269,6 +269,12 @@ def test_host_specs_with_shell_or_option_syntax_are_refused(spec):
         Host.parse(spec)
 
 
+def test_one_host_given_as_a_string_is_one_host(run_dir):
+    """Not one host per letter ("p", "i", ... each parsing well until ";")."""
+    with pytest.raises(EdgecnnError, match="invalid --host 'pi@x;reboot'"):
+        bench_hosts("pi@x;reboot", run_dir, RemoteOptions())
+
+
 def test_cli_refuses_a_bad_host_as_a_usage_error(run_dir):
     done = run_subprocess(["bench", str(run_dir), "--host", "pi@x;reboot"])
     assert done.returncode == 2 and "invalid --host" in done.stderr and "Traceback" not in done.stderr
