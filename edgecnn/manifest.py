@@ -29,6 +29,7 @@ from edgecnn.preprocess import Preprocessing
 from edgecnn.records import from_json
 
 MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 16 * 2**20  # a manifest naming 10,000 classes takes about 200 KB
 TTA = {  # test-time augmentation: what the exported model runs on each image
     "none": "the image as it is",
     "flip": "the image and its left-right mirror, predictions averaged (2x compute, same weights)",
@@ -151,10 +152,13 @@ class Manifest:
         if path.is_dir():
             path = path / MANIFEST_NAME
         try:
+            if path.stat().st_size > MAX_MANIFEST_BYTES:
+                raise IntegrityError(f"manifest {path} holds {path.stat().st_size:,} bytes, more than a manifest's "
+                                     f"{MAX_MANIFEST_BYTES:,}")
             record = json.loads(path.read_text())
         except FileNotFoundError:
             raise IntegrityError(f"no manifest at {path}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: [[[[...]]]]
             raise IntegrityError(f"manifest {path} is not valid JSON: {exc}") from None
         if not isinstance(record, dict):
             raise IntegrityError(f"manifest {path} is not a JSON object")

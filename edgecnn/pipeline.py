@@ -56,7 +56,7 @@ def train_run(out, dataset: str = "digits", config=None, image_size: int = 28, c
     if resume:
         state = read_state(checkpoints)
         config = TrainConfig(**{**state["config"], **({"epochs": config.epochs} if config else {})})
-        dataset, image_size = state["run"]["dataset"], state["run"]["image_size"]
+        dataset, image_size = state["run"].get("dataset"), state["run"].get("image_size")  # load_dataset checks them
     config = config or TrainConfig()
     config.check()
     ds = load_dataset(dataset, image_size=image_size, seed=config.seed, data_dir=data_dir)

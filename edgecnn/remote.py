@@ -252,7 +252,7 @@ def _read_report(result: HostResult, stdout: str) -> None:
         if not (isinstance(notes, list) and all(isinstance(note, str) for note in notes)
                 and isinstance(target.get("label"), str)):
             raise TypeError(f"target {target!r} lacks a label or its notes")
-    except (json.JSONDecodeError, TypeError) as exc:
+    except (json.JSONDecodeError, RecursionError, TypeError) as exc:  # RecursionError: JSON nested too deep
         raise EdgecnnError(f"{result.host}: the remote bench did not print a valid JSON report ({exc})") from None
     for row in rows:
         row.host = result.host

@@ -38,6 +38,7 @@ from edgecnn.data import Dataset, check_seed
 from edgecnn.errors import EdgecnnError, check_choice, counted
 from edgecnn.models import ARCHS, build_model, load_model
 from edgecnn.quiet import import_tf
+from edgecnn.records import from_json
 
 tf, keras = import_tf()
 
@@ -254,13 +255,35 @@ def _fresh_model(ds: Dataset, config: TrainConfig, steps: int) -> keras.Model:
     return model
 
 
+@dataclass
+class _StateRecord:
+    """The fields of ``state.json`` that resuming reads, each checked for its type (:mod:`edgecnn.records`)."""
+
+    config: dict
+    run: dict
+    epochs_done: int
+    best_epoch: int
+    best_val_accuracy: float
+    history: dict
+    best_val_loss: float | None = None
+
+
 def read_state(folder: str | Path) -> dict:
-    """The checkpoint folder's ``state.json``: config, run metadata, epochs done, best epoch, history."""
+    """The checkpoint folder's ``state.json``: config, run metadata, epochs done, best epoch, history. An
+    EdgecnnError where it is missing, or a field is missing or of the wrong type (a damaged or hand-edited file)."""
     folder = Path(folder)
     try:
-        return json.loads((folder / STATE).read_text())
-    except (OSError, ValueError):
+        state = json.loads((folder / STATE).read_text())
+    except (OSError, ValueError, RecursionError):
         raise EdgecnnError(f"nothing to resume in {folder}: no readable {STATE} (train without --resume)") from None
+    try:
+        from_json(_StateRecord, state, STATE)
+        from_json(TrainConfig, state["config"], f"{STATE} config")
+        if not all(isinstance(values, list) for values in state["history"].values()):
+            raise TypeError(f"{STATE} history holds something other than lists")
+    except TypeError as exc:
+        raise EdgecnnError(f"cannot resume from {folder}: {exc}") from None
+    return state
 
 
 def _load_state(folder: Path, config: TrainConfig) -> dict:

@@ -7,7 +7,7 @@ import pytest
 
 from edgecnn.atomic import atomic_output, write_json_atomic
 from edgecnn.errors import EdgecnnError, IntegrityError
-from edgecnn.manifest import Manifest, sha256_file
+from edgecnn.manifest import MAX_MANIFEST_BYTES, Manifest, sha256_file
 from edgecnn.preprocess import Preprocessing
 
 
@@ -66,6 +66,13 @@ def test_bad_manifests_are_one_line_errors(tmp_path):
         Manifest.load(tmp_path)
     (tmp_path / "manifest.json").write_text('{"labels": ["a"]}')
     with pytest.raises(IntegrityError, match="manifest is not valid: it has no 'preprocessing'"):
+        Manifest.load(tmp_path)
+    (tmp_path / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)  # Python's parser recurses
+    with pytest.raises(IntegrityError, match="not valid JSON: maximum recursion depth exceeded"):
+        Manifest.load(tmp_path)
+    with open(tmp_path / "manifest.json", "w") as f:
+        f.truncate(MAX_MANIFEST_BYTES + 1)  # sparse: no 16 MiB written
+    with pytest.raises(IntegrityError, match=f"holds {MAX_MANIFEST_BYTES + 1:,} bytes, more than a manifest's"):
         Manifest.load(tmp_path)
 
 

@@ -226,6 +226,8 @@ def test_rows_from_several_folders_carry_the_local_folder_names(run_dir, sshd, t
     ({"rows": [["m.tflite"]], "target": {"label": "rpi"}}, "row ['m.tflite'] is not an object"),
     ({"rows": [], "target": {"notes": "fast"}}, "target {'notes': 'fast'} lacks a label or its notes"),
     ([], "not an object with a list of rows"),
+    ("[" * 100_000 + "]" * 100_000,  # Python's JSON parser recurses
+     "maximum recursion depth exceeded while decoding a JSON array from a unicode string"),
 ])
 def test_a_device_report_of_the_wrong_shape_is_a_failed_host_not_a_traceback(run_dir, sshd, tmp_path, report,
                                                                              reason):
@@ -233,7 +235,7 @@ def test_a_device_report_of_the_wrong_shape_is_a_failed_host_not_a_traceback(run
     is checked before the table or the JSON shows it (a string latency used to raise in the table's formatting)."""
     ssh_config, _ = sshd
     device_python = tmp_path / "device_python"
-    (tmp_path / "report.json").write_text(json.dumps(report))
+    (tmp_path / "report.json").write_text(report if isinstance(report, str) else json.dumps(report))
     device_python.write_text(f'#!/bin/sh\ncat "{tmp_path / "report.json"}"\n')
     device_python.chmod(0o755)
     done = run_subprocess(["bench", str(run_dir / "model_int8.tflite"), "--host", "loopback", "--ssh-config",

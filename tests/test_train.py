@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import cv2
 import numpy as np
@@ -59,15 +60,41 @@ def test_a_run_resumed_after_a_kill_ends_with_the_weights_of_an_uninterrupted_on
 def test_resume_refuses_a_missing_or_different_checkpoint(digits, tmp_path):
     with pytest.raises(EdgecnnError, match="nothing to resume"):
         train(digits, TrainConfig(epochs=1), tmp_path, resume=True)
-    (tmp_path / STATE).write_text(json.dumps({"config": {"arch": "resnet8"}}))
+    (tmp_path / STATE).write_text(json.dumps({**GOOD_STATE, "config": {"arch": "resnet8"}}))
     with pytest.raises(EdgecnnError, match="is a resnet8 model, not edge-cnn"):
         train(digits, TrainConfig(epochs=1), tmp_path, resume=True)
+
+
+GOOD_STATE = {"config": {"arch": "edge-cnn", "epochs": 3}, "run": {"dataset": "digits", "image_size": 28},
+              "epochs_done": 2, "best_epoch": 2, "best_val_accuracy": 0.9, "best_val_loss": 0.3,
+              "history": {"loss": [0.5, 0.3]}}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"epochs_done": "two"}, "state.json field epochs_done is 'two'"),
+    ({"history": {"loss": 5}}, "state.json history holds something other than lists"),
+    ({"config": {"arch": "edge-cnn", "batch_size": "32"}}, "state.json config field batch_size is '32'"),
+    ({"config": 5}, "state.json field config is 5"),
+    ({"best_val_loss": None, "best_epoch": None}, "state.json field best_epoch is None"),
+])
+def test_a_damaged_checkpoint_state_is_one_line(tmp_path, change, message):
+    """state.json drives a resume: a hand-edited or damaged one used to fail as TypeError, KeyError or
+    AttributeError lines from deep inside training."""
+    (tmp_path / STATE).write_text(json.dumps(GOOD_STATE))
+    assert read_state(tmp_path) == GOOD_STATE
+    (tmp_path / STATE).write_text(json.dumps({**GOOD_STATE, **change}))
+    with pytest.raises(EdgecnnError, match=f"^cannot resume from {tmp_path}: {re.escape(message)}$"):
+        read_state(tmp_path)
+    (tmp_path / STATE).write_text(json.dumps([1]))
+    with pytest.raises(EdgecnnError, match=r"state.json \[1\] is not an object"):
+        read_state(tmp_path)
 
 
 def _checkpoints(folder, patience):
     """A Checkpoints callback on a small fresh model, with a fresh state: (callback, model, state)."""
     model = build_model("edge-cnn", (16, 16, 1), 3)
-    state = {"epochs_done": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": {}}
+    state = {"config": {"arch": "edge-cnn"}, "run": {}, "epochs_done": 0, "best_epoch": 0, "best_val_accuracy": -1.0,
+             "history": {}}  # as train() starts one
     callback = Checkpoints(folder, state, patience=patience)
     callback.set_model(model)
     model.stop_training = False
