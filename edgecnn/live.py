@@ -131,7 +131,11 @@ def open_source(source: str):
     if not capture.isOpened():
         if Path(source).is_file():
             raise EdgecnnError(f"cannot open video source {source!r}: not a video OpenCV can read")
-        raise EdgecnnError(f"cannot open video source {source!r}: check the camera index or path given to --source")
+        if source.isdigit():
+            raise EdgecnnError(f"cannot open video source {source!r}: no camera {source} here (a camera is --source 0, "
+                               "1, ...)")
+        raise EdgecnnError(f"cannot open video source {source!r}: the stream did not answer (check the URL, and that "
+                           "the camera or server is up and reachable)")
     return LatestFrameReader(capture) if is_live(source) else capture
 
 

@@ -166,8 +166,11 @@ def test_reconnect_reopens_a_dropped_stream(run_dir, monkeypatch, capsys):
 
 
 def test_sources_that_cannot_open(tmp_path):
-    with pytest.raises(EdgecnnError, match="cannot open video source '9'"):
+    with pytest.raises(EdgecnnError, match="cannot open video source '9': no camera 9 here"):
         open_source("9")  # no camera at index 9
+    with pytest.raises(EdgecnnError, match="cannot open video source 'rtsp://127.0.0.1:9/cam': the stream did not "
+                                           "answer .check the URL"):
+        open_source("rtsp://127.0.0.1:9/cam")  # the discard port: nothing listens, the connection is refused
     with pytest.raises(EdgecnnError, match="no such video file"):
         open_source(str(tmp_path / "none.mp4"))
     with pytest.raises(EdgecnnError, match="no images"):
