@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from sklearn.model_selection import train_test_split
 
 from edgecnn.cifar import LABELS as CIFAR_LABELS
 from edgecnn.cifar import read_cifar10
-from edgecnn.errors import EdgecnnError, check_choice
+from edgecnn.errors import EdgecnnError, check_choice, is_whole
 from edgecnn.preprocess import MAX_SIDE, MIN_SIDE, Preprocessing
 from edgecnn.readers import read_idx, read_npz
 
@@ -218,13 +217,9 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
-def _whole(n) -> bool:
-    return isinstance(n, numbers.Integral) and not isinstance(n, bool)  # numpy's ints too; True is no size
-
-
 def check_seed(seed: int) -> None:
     """EdgecnnError for a seed that scikit-learn's splits and numpy's generators refuse."""
-    if not (_whole(seed) and 0 <= seed <= MAX_SEED):
+    if not (is_whole(seed) and 0 <= seed <= MAX_SEED):
         raise EdgecnnError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
 
 
@@ -256,7 +251,7 @@ def loaded_once():
 
 def load_dataset(name: str = "digits", image_size: int = 28, seed: int = 0, data_dir=None) -> Dataset:
     """Load a dataset by name (or ``folder:PATH``); EdgecnnError (one line) for an unknown name or missing files."""
-    if not (_whole(image_size) and MIN_SIDE <= image_size <= MAX_SIDE):
+    if not (is_whole(image_size) and MIN_SIDE <= image_size <= MAX_SIDE):
         raise EdgecnnError(f"image size must be between {MIN_SIDE} and {MAX_SIDE} pixels, got {image_size!r}")
     check_seed(seed)
     check_dataset_name(name)

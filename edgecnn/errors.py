@@ -4,6 +4,7 @@
     >>> raise EdgecnnError("model not found: runs/x/model.keras")
 """
 
+import numbers
 from pathlib import PurePath
 
 
@@ -32,6 +33,11 @@ def check_choice(kind: str, value: str, allowed) -> str:
     if value not in allowed:
         raise EdgecnnError(f"unknown {kind} {value!r}; choose from: {', '.join(allowed)}")
     return value
+
+
+def is_whole(n) -> bool:
+    """Whether ``n`` is a whole number for a count, size or seed: Python's and numpy's integers, not True or 2.0."""
+    return isinstance(n, numbers.Integral) and not isinstance(n, bool)
 
 
 def one_or_many(value) -> tuple:

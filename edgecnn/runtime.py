@@ -18,7 +18,6 @@ Thread safety: a Classifier is not thread-safe. Use one per thread, or guard its
 
 from __future__ import annotations
 
-import numbers
 import os
 import re
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecnn.errors import EdgecnnError, InputError, IntegrityError, check_choice
+from edgecnn.errors import EdgecnnError, InputError, IntegrityError, check_choice, is_whole
 from edgecnn.manifest import Manifest
 from edgecnn.preprocess import Preprocessing, read_image, require_finite
 from edgecnn.probe import require_survives
@@ -199,7 +198,7 @@ class Classifier:
         if not self.path.is_file():
             raise EdgecnnError(f"model not found: {self.path}")
         check_choice("backend", backend, BACKENDS)
-        if threads is not None and not (isinstance(threads, numbers.Integral) and threads >= 1):
+        if threads is not None and not (is_whole(threads) and threads >= 1):
             raise EdgecnnError(f"threads must be a whole number of at least 1, or None for the runtime's default; "
                                f"got {threads!r}")
         threads = None if threads is None else int(threads)  # LiteRT takes only Python's int
@@ -283,7 +282,7 @@ class Classifier:
 
     def predict(self, x, top_k: int = 3):
         """Top-k ``(label, score)`` pairs for one image, or a list of such lists for a batch."""
-        if not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool) or top_k < 1:
+        if not (is_whole(top_k) and top_k >= 1):
             raise InputError(f"top_k must be a whole number of at least 1, got {top_k!r}")
         batch, single = self.prepare(x)
         probs = self._run(batch)

@@ -203,7 +203,7 @@ def test_bad_models_and_options(run_dir, tmp_path):
         with pytest.raises(InputError, match=f"top_k must be a whole number of at least 1, got {top_k!r}"):
             Classifier(run_dir / "model_fp32.onnx").predict(np.zeros((8, 8), np.uint8), top_k=top_k)
     for name in ("model_int8.tflite", "model_int8.onnx"):  # LiteRT called 0 a bad model; ORT took -3 silently
-        for threads in (0, -3, 1.5, "2"):
+        for threads in (0, -3, 1.5, "2", True):  # True used to pass as 1 thread
             with pytest.raises(EdgecnnError, match=f"threads must be a whole number of at least 1.*got {threads!r}"):
                 Classifier(run_dir / name, threads=threads)
     image = np.zeros((8, 8), np.uint8)
