@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import reprlib
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -128,12 +129,13 @@ class Manifest:
         try:
             labels = record["labels"]
             if not (isinstance(labels, list) and labels and all(isinstance(label, str) for label in labels)):
-                raise TypeError(f"labels {labels!r} are not a list of names")
+                raise TypeError(f"labels {reprlib.repr(labels)} are not a list of names")
             for key, kind in _OPTIONAL.items():
                 if key in record and not isinstance(record[key], kind):
-                    raise TypeError(f"{key} {record[key]!r} is not a {'string' if kind is str else 'JSON object'}")
+                    raise TypeError(f"{key} {reprlib.repr(record[key])} is not a "
+                                    f"{'string' if kind is str else 'JSON object'}")
             if record.get("tta", "none") not in TTA:
-                raise TypeError(f"tta {record['tta']!r} is none of {', '.join(TTA)}")
+                raise TypeError(f"tta {reprlib.repr(record['tta'])} is none of {', '.join(TTA)}")
             if not isinstance(record.get("artifacts", []), list):
                 raise TypeError("artifacts is not a list")
             artifacts = [_artifact(a) for a in record.get("artifacts", [])]
@@ -152,8 +154,9 @@ class Manifest:
         if path.is_dir():
             path = path / MANIFEST_NAME
         try:
-            if path.stat().st_size > MAX_MANIFEST_BYTES:
-                raise IntegrityError(f"manifest {path} holds {path.stat().st_size:,} bytes, more than a manifest's "
+            size = path.stat().st_size
+            if size > MAX_MANIFEST_BYTES:
+                raise IntegrityError(f"manifest {path} holds {size:,} bytes, more than a manifest's "
                                      f"{MAX_MANIFEST_BYTES:,}")
             record = json.loads(path.read_text())
         except FileNotFoundError:

@@ -1,4 +1,4 @@
-"""Dataclasses built from JSON that edgecnn did not write itself here: a model folder's manifest, a device's report.
+"""Dataclasses built from JSON that may come from elsewhere: a manifest, a device's bench report, a checkpoint's state.
 
     entry = from_json(ArtifactEntry, record, "artifact")   # TypeError: "artifact field bytes is 'x'"
 
