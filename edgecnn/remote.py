@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 import shlex
 import subprocess
 import tempfile
@@ -251,7 +252,7 @@ def _read_report(result: HostResult, stdout: str) -> None:
         notes = target.get("notes", []) if isinstance(target, dict) else None
         if not (isinstance(notes, list) and all(isinstance(note, str) for note in notes)
                 and isinstance(target.get("label"), str)):
-            raise TypeError(f"target {target!r} lacks a label or its notes")
+            raise TypeError(f"target {reprlib.repr(target)} lacks a label or its notes")
     except (json.JSONDecodeError, RecursionError, TypeError) as exc:  # RecursionError: JSON nested too deep
         raise EdgecnnError(f"{result.host}: the remote bench did not print a valid JSON report ({exc})") from None
     for row in rows:
@@ -264,7 +265,7 @@ def _remote_row(record: dict) -> BenchRow:
     not fit, or its status is not one of ``STATUSES``."""
     row = from_json(BenchRow, record, "row")
     if row.status not in STATUSES:
-        raise TypeError(f"row status {row.status!r}")
+        raise TypeError(f"row status {reprlib.repr(row.status)}")
     return row
 
 

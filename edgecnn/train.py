@@ -288,9 +288,9 @@ def read_state(folder: str | Path) -> dict:
 
 def _load_state(folder: Path, config: TrainConfig) -> dict:
     state = read_state(folder)
-    if state.get("config", {}).get("arch") != config.arch:
-        raise EdgecnnError(f"cannot resume: the checkpoint in {folder} is a {state.get('config', {}).get('arch')} "
-                           f"model, not {config.arch}")
+    arch = state["config"].get("arch")  # read_state checked that config is an object
+    if arch != config.arch:
+        raise EdgecnnError(f"cannot resume: the checkpoint in {folder} is a {arch} model, not {config.arch}")
     return state
 
 
