@@ -58,8 +58,8 @@ def _files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
 
 def _read_splits(roots: dict[str, Path], classes: list[str], size: int, console: Console) -> dict:
     """Each split's (images, labels, unreadable paths). Images are decoded on as many threads as there are cores,
-    as OpenCV releases the GIL: 600 JPEG photos of 1024x768 read in a median 1.76 s here against 4.07 s one by one
-    (2 cores, three alternating runs). A terminal shows a bar."""
+    as OpenCV releases the GIL: 600 JPEG photos of 1024x768 read in a median 1.43 s here against 4.09 s one by one
+    (2 cores, benchmarks/folder_decode.py). A terminal shows a bar."""
     files = [(split, path, index) for split, folder in roots.items() for path, index in _files(folder, classes)]
     decoded = map_on_cores(lambda file: _read(file[1], size), files, "reading images", console)
     read = {split: ([], [], []) for split in roots}
