@@ -88,8 +88,9 @@ def _artifact(record) -> ArtifactEntry:
     """One ``artifacts`` entry of a manifest; TypeError where it does not fit (see :mod:`edgecnn.records`)."""
     entry = from_json(ArtifactEntry, record, "artifact")
     safe_name(entry.file)
-    if entry.format not in FORMATS:
-        raise TypeError(f"artifact {entry.file} has format {entry.format!r}, not one of {', '.join(FORMATS)}")
+    if entry.format not in FORMATS or Path(entry.file).suffix != f".{entry.format}":
+        raise TypeError(f"artifact {entry.file} has format {reprlib.repr(entry.format)}: not its file's "
+                        f"({', '.join(FORMATS)})")
     if not re.fullmatch(r"[0-9a-f]{64}", entry.sha256):
         raise TypeError(f"artifact {entry.file} has sha256 {entry.sha256!r}, not 64 hex digits")
     return entry

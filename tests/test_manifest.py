@@ -97,7 +97,8 @@ def test_bad_manifests_are_one_line_errors(tmp_path):
     (["artifacts", 0, "bytes"], "x", "artifact field bytes is 'x'"),
     (["artifacts", 0, "sha256"], 5, "artifact field sha256 is 5"),
     (["artifacts", 0, "sha256"], "abc", "artifact model_int8.tflite has sha256 'abc', not 64 hex digits"),
-    (["artifacts", 0, "format"], "tf", "artifact model_int8.tflite has format 'tf', not one of tflite, onnx"),
+    (["artifacts", 0, "format"], "tf", "artifact model_int8.tflite has format 'tf': not its file's (tflite, onnx)"),
+    (["artifacts", 0, "format"], "onnx", "artifact model_int8.tflite has format 'onnx': not its file's (tflite, onnx)"),
     (["artifacts", 0, "quantization"], "x", "artifact field quantization is 'x'"),
 ])
 def test_each_field_of_a_manifest_is_checked(tmp_path, where, value, message):
