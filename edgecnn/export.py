@@ -254,16 +254,6 @@ def check_plan(formats, precisions) -> None:
             raise EdgecnnError(f"{precision} is a TFLite precision: add tflite to --format")
 
 
-def check_fits(model: keras.Model, manifest: Manifest) -> None:
-    """EdgecnnError where the model's input is not the manifest's preprocessed shape or it scores another number of
-    classes than the manifest names: every artifact would carry the mismatch."""
-    shape, classes = tuple(model.input_shape[1:]), model.output_shape[-1]
-    if shape != manifest.preprocessing.input_shape:
-        raise EdgecnnError(f"the model takes input {shape} but its manifest says {manifest.preprocessing.input_shape}")
-    if classes != len(manifest.labels):
-        raise EdgecnnError(f"the model scores {classes} classes but its manifest names {len(manifest.labels)}")
-
-
 def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration: np.ndarray | None,
                      validation: tuple[np.ndarray, np.ndarray], formats=FORMATS, precisions=("fp32", "int8"),
                      options: ExportOptions = ExportOptions(),
@@ -273,7 +263,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
     total, file name)`` is called before each artifact and ``on_done(entry)`` after it, for a progress display."""
     formats, precisions = one_or_many(formats), one_or_many(precisions)
     check_plan(formats, precisions)
-    check_fits(model, manifest)
+    manifest.check_fits("the model", model.input_shape[1:], model.output_shape[-1])  # or every artifact carries it
     tta = resolve_tta(manifest, options.tta, formats, precisions)
     model = with_tta(model, tta)
     manifest.tta = tta

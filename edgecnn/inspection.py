@@ -39,6 +39,9 @@ def inspect_artifact(path: str | Path, probe: bool = True) -> dict:
         require_survives(path, suffix[1:])
     info = _tflite(path) if suffix == ".tflite" else _onnx(path)
     entry = manifest.entry(path.name) if manifest else None
+    if entry:  # as the runtime would refuse it
+        classes = info["outputs"][0]["shape"][-1]
+        manifest.check_fits(path.name, info["inputs"][0]["shape"][1:], classes if isinstance(classes, int) else None)
     return {
         "file": str(path), "bytes": path.stat().st_size, **info,
         "precision": entry.precision if entry else None,

@@ -200,6 +200,15 @@ class Manifest:
         self.artifacts = [a for a in self.artifacts if a.file != entry.file] + [entry]
         return entry
 
+    def check_fits(self, model: str, input_shape: tuple, classes: int | None) -> None:
+        """IntegrityError where ``model`` (a file name, or "the model") takes another input than this manifest's
+        preprocessing makes, or scores another number of classes than it names (``classes`` None: not known)."""
+        if tuple(input_shape) != self.preprocessing.input_shape:
+            raise IntegrityError(f"{model} takes input {tuple(input_shape)} but its manifest says "
+                                 f"{self.preprocessing.input_shape}")
+        if classes is not None and classes != len(self.labels):
+            raise IntegrityError(f"{model} scores {classes} classes but its manifest names {len(self.labels)}")
+
     def verify(self, artifact: str | Path) -> ArtifactEntry:
         """Check the artifact's sha256 against this manifest; return its entry or raise IntegrityError."""
         artifact = Path(artifact)

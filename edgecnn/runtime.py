@@ -218,15 +218,9 @@ class Classifier:
         )
         shape = self.backend.input_shape
         if self.manifest:
+            self.manifest.check_fits(self.path.name, shape, self.backend.classes)
             self.preprocessing = self.manifest.preprocessing
             self.labels = self.manifest.labels
-            if self.preprocessing.input_shape != shape:
-                raise IntegrityError(
-                    f"{self.path.name} takes input {shape} but its manifest says {self.preprocessing.input_shape}"
-                )
-            if self.backend.classes is not None and len(self.labels) != self.backend.classes:
-                raise IntegrityError(f"{self.path.name} scores {self.backend.classes} classes but its manifest names "
-                                     f"{len(self.labels)}")
         else:
             self.preprocessing = None
             self.labels = None

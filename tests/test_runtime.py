@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from edgecnn.errors import EdgecnnError, ImageReadError, InputError, IntegrityError
+from edgecnn.inspection import inspect_artifact
 from edgecnn.models import load_model
 from edgecnn.runtime import Classifier
 from tools.make_video import to_frame
@@ -213,14 +214,21 @@ def test_bad_models_and_options(run_dir, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["model_int8.tflite", "model_fp32.onnx"])
-def test_a_manifest_naming_more_or_fewer_classes_than_the_model_scores_is_refused(run_dir, tmp_path, name):
-    """Nine labels for ten scores used to load, then fail in predict with an IndexError (or name the wrong class)."""
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r.update(labels=r["labels"][:9]), "scores 10 classes but its manifest names 9"),
+    (lambda r: r["preprocessing"].update(height=32, width=32),
+     r"takes input \(28, 28, 1\) but its manifest says \(32, 32, 1\)"),
+])
+def test_a_manifest_that_does_not_fit_its_model_is_refused(run_dir, tmp_path, name, change, message):
+    """Nine labels for ten scores used to load, then fail in predict with an IndexError (or name the wrong class);
+    inspect said "manifest: sha256 verified"."""
     shutil.copy(run_dir / name, tmp_path / name)
     record = json.loads((run_dir / "manifest.json").read_text())
-    record["labels"] = record["labels"][:9]
+    change(record)
     (tmp_path / "manifest.json").write_text(json.dumps(record))
-    with pytest.raises(IntegrityError, match=f"^{name} scores 10 classes but its manifest names 9$"):
-        Classifier(tmp_path / name)
+    for opens in (Classifier, inspect_artifact):
+        with pytest.raises(IntegrityError, match=f"^{name} {message}$"):
+            opens(tmp_path / name)
 
 
 # what ONNX Runtime 1.31's CUDA provider raised on an H100 machine run with CUDA_VISIBLE_DEVICES="" (abridged)
