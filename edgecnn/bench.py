@@ -12,7 +12,8 @@ would run it; agreement: top-1 agreement with the Keras model when it is benched
 ``peak_rss_mb``: the peak RSS of a fresh process that loads just that model and runs it at the bench's batch
 (:mod:`edgecnn.memory`), so each row shows what it needs, not what the rows before it left behind.
 ``device``: where the row ran: ONNX Runtime's provider as the session reports it (``CUDA``, ``Tensorrt``, ``CPU``),
-``CPU`` for LiteRT, ``GPU`` or ``CPU`` for Keras. ONNX Runtime drops a GPU provider that fails to start and runs on
+``CPU`` for LiteRT, ``GPU`` or ``CPU`` for Keras (where its weights live; off the ``gpu`` target Keras is kept on
+the CPU). ONNX Runtime drops a GPU provider that fails to start and runs on
 the CPU without a word, so on the ``gpu`` target such a row is marked failed rather than timed as if on the GPU.
 Status: ``passed``; ``exported, evaluation failed`` (the model loads but accuracy could not be measured);
 ``failed`` (it does not load or run); ``skipped`` (not for this target).
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgecnn.errors import EdgecnnError, one_or_many
-from edgecnn.manifest import TTA_VIEWS, Manifest
+from edgecnn.manifest import MANIFEST_NAME, TTA_VIEWS, Manifest
 from edgecnn.memory import artifact_peak_rss_mb
 from edgecnn.progress import OnStart
 from edgecnn.quiet import native_output_muted
@@ -191,39 +193,46 @@ def artifact_macs(path: Path, probe: bool = True) -> int | None:
         return None
 
 
-def bench_keras(path: Path, manifest: Manifest, test, warmup: int, runs: int,
-                batch: int = 1, want_gpu: bool = False) -> tuple[BenchRow, np.ndarray | None]:
+def bench_keras(path: Path, manifest: Manifest | None, test, warmup: int, runs: int,
+                batch: int = 1, gpu: bool = False) -> tuple[BenchRow, np.ndarray | None]:
     """The Keras model as the float reference, on whichever Keras backend ``$KERAS_BACKEND`` names (skipped where
     Keras or that backend is not installed), and its top-1 predictions on the test images (None without them).
-    ``want_gpu``: note on the row when the backend sees no GPU, so a CPU time is not read as a GPU one."""
+    Without a manifest it is timed on the model's own input shape, with no test-time augmentation.
+    ``gpu``: run where the backend puts it (its GPU where it sees one) and say on the row when that is the CPU, so a
+    CPU time is not read as a GPU one; otherwise it runs on the CPU, as the other rows of a cpu or rpi bench do."""
     row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, note="reference", batch=batch)
     try:
-        from edgecnn.models import keras, keras_device, keras_macs, load_model, with_tta
+        from edgecnn.models import keras, keras_macs, keras_placement, load_model, with_tta
     except ImportError as exc:
         row.status, row.note = SKIPPED, (f"Keras cannot start: no module {exc.name!r} (pip install 'edgecnn[train]', "
                                          "or keras plus jax or torch with KERAS_BACKEND set)")
         return row, None
     top1 = None
     try:
-        plain, row.load_ms = _timed(lambda: load_model(path))
-        model = with_tta(plain, manifest.tta)  # the reference computes what the artifacts compute
-        backend = keras.backend.backend()
-        if backend != "tensorflow":
-            row.note += f", Keras on {backend}"
-        if manifest.tta == "flip":
-            row.note += f", {TWO_VIEWS}"
-        row.device = keras_device()
-        if want_gpu and row.device == "CPU":
-            row.note += f", on the CPU: Keras' {backend} backend sees no GPU"
-        row.macs = keras_macs(plain) * TTA_VIEWS[manifest.tta]
-        sample = np.zeros((batch, *manifest.preprocessing.input_shape), np.float32)
-        _, row.first_ms = _timed(lambda: model.predict_on_batch(sample))
-        if test:
-            x = manifest.preprocessing(test[0])
-            probs = np.asarray(model.predict(x, batch_size=256, verbose=0))
-            row.accuracy, row.n, top1 = accuracy_percent(test[1], probs), len(x), probs.argmax(1)
-            row.agreement = 100.0
-        _fill_latency(row, time_calls(lambda: model.predict_on_batch(sample), warmup, runs))
+        with nullcontext() if gpu else keras.device("cpu:0"):
+            plain, row.load_ms = _timed(lambda: load_model(path))
+            tta = manifest.tta if manifest else "none"
+            model = with_tta(plain, tta)  # the reference computes what the artifacts compute
+            backend = keras.backend.backend()
+            if backend != "tensorflow":
+                row.note += f", Keras on {backend}"
+            if tta == "flip":
+                row.note += f", {TWO_VIEWS}"
+            if manifest is None:
+                row.note += ", no manifest: accuracy skipped"
+            row.device = keras_placement(plain)
+            if gpu and row.device == "CPU":
+                row.note += f", on the CPU: Keras' {backend} backend sees no GPU"
+            row.macs = keras_macs(plain) * TTA_VIEWS[tta]
+            shape = manifest.preprocessing.input_shape if manifest else tuple(plain.inputs[0].shape[1:])
+            sample = np.zeros((batch, *shape), np.float32)
+            _, row.first_ms = _timed(lambda: model.predict_on_batch(sample))
+            if test:
+                x = manifest.preprocessing(test[0])
+                probs = np.asarray(model.predict(x, batch_size=256, verbose=0))
+                row.accuracy, row.n, top1 = accuracy_percent(test[1], probs), len(x), probs.argmax(1)
+                row.agreement = 100.0
+            _fill_latency(row, time_calls(lambda: model.predict_on_batch(sample), warmup, runs))
     except EdgecnnError as exc:
         row.status, row.note = FAILED, str(exc)
     return row, top1
@@ -248,6 +257,8 @@ def expand(paths: list[str | Path] | str | Path, target: Target) -> list[tuple[P
             if target.keras_reference and (path / KERAS_FILE).is_file():
                 items.append((path / KERAS_FILE, manifest))
             items += [(path / a.file, manifest) for a in manifest.artifacts]
+        elif path.name == KERAS_FILE and (path.parent / MANIFEST_NAME).is_file():
+            items.append((path, Manifest.load(path.parent)))  # the run's reference, which its manifest describes
         else:
             items.append((path, Manifest.beside(path)))
     if not items:
@@ -268,30 +279,34 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
     if warmup < 0 or runs < 1 or batch < 1:
         raise EdgecnnError("runs and batch must be at least 1 and warmup at least 0")
     splits: dict[str, tuple] = {}
-    references: dict[int, np.ndarray] = {}  # id(manifest) -> Keras top-1 on its test split
+    references: dict[Path, np.ndarray] = {}  # run folder -> its Keras model's top-1 on the folder's test split
     rows = []
     items = expand(paths, target)
     several_folders = len({path.parent for path, _ in items}) > 1  # name rows "mnist/model_int8.onnx" then
     for index, (path, manifest) in enumerate(items):
         if on_start:
             on_start(index, len(items), path.name)
+        keras_here = path.suffix != ".keras" or target.keras_reference  # runtime-only targets skip Keras
         test = None
-        if manifest and manifest.dataset:
+        if manifest and manifest.dataset and keras_here:
             key = repr((sorted(manifest.dataset.items()), (path.parent / TEST_SPLIT_FILE).is_file()))
             if key not in splits:
                 splits[key], why = test_split_or_why(manifest.dataset, data_dir, path.parent)
                 if why and on_note:
                     on_note(f"accuracy skipped for {path.parent}: no test split here ({why})")
             test = splits[key]
-        if path.suffix == ".keras":
-            row, top1 = bench_keras(path, manifest, test, warmup, runs, batch, want_gpu=target.name == "gpu")
+        if not keras_here:
+            row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, status=SKIPPED,
+                           note=f"keras does not run on the {target.name} target", batch=batch)
+        elif path.suffix == ".keras":
+            row, top1 = bench_keras(path, manifest, test, warmup, runs, batch, gpu=target.name == "gpu")
             if top1 is not None:
-                references[id(manifest)] = top1
+                references[path.parent.resolve()] = top1
         else:
-            row = bench_artifact(path, target, test, warmup, runs, batch, references.get(id(manifest)))
+            row = bench_artifact(path, target, test, warmup, runs, batch, references.get(path.parent.resolve()))
         if row.status in (PASSED, EVAL_FAILED):  # it loaded and ran here, so it can in a process of its own
             row.peak_rss_mb = artifact_peak_rss_mb(path, target.threads, batch, target.providers,
-                                                   manifest.tta if manifest else "none")
+                                                   manifest.tta if manifest else "none", gpu=target.name == "gpu")
         if several_folders:
             row.artifact = f"{path.parent.name}/{path.name}"
         rows.append(row)

@@ -39,10 +39,11 @@ def process_peak_rss_mb() -> float:
 
 
 def artifact_peak_rss_mb(path: Path, threads: int | None = None, batch: int = 1, providers=(),
-                         tta: str = "none") -> float | None:
+                         tta: str = "none", gpu: bool = False) -> float | None:
     """Peak RSS in MiB of a fresh Python process that loads ``path`` and runs it on ``batch`` images, with
     ``threads`` and ONNX Runtime ``providers`` as the bench uses them (``tta``: the Keras reference's test-time
-    augmentation, as in its manifest). None where that process fails or takes over ``TIMEOUT_S``."""
+    augmentation, as in its manifest). The process sees the machine's GPUs only with ``gpu``, so off the gpu target
+    Keras runs on the CPU there too, without CUDA's libraries. None where it fails or takes over ``TIMEOUT_S``."""
     command = [sys.executable, "-m", "edgecnn.memory", str(path), "--batch", str(batch), "--tta", tta]
     if threads:
         command += ["--threads", str(threads)]
@@ -50,6 +51,8 @@ def artifact_peak_rss_mb(path: Path, threads: int | None = None, batch: int = 1,
         command += ["--provider", provider]
     # JAX and TensorFlow reserve most of a GPU's memory on start; the bench process has done so already
     env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    if not gpu:
+        env.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
         return float(json.loads(done.stdout.splitlines()[-1])["peak_rss_mb"]) if done.returncode == 0 else None

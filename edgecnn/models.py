@@ -210,6 +210,18 @@ def load_model(path: str | Path, compile: bool = False) -> keras.Model:
         raise EdgecnnError(f"{path} is not a loadable Keras model: {str(exc).splitlines()[0]}") from None
 
 
+def keras_placement(model: keras.Model) -> str:
+    """Where ``model`` runs: "GPU" or "CPU", read from where its weights live (on TensorFlow, JAX or PyTorch), so
+    it is right under a ``keras.device`` scope too."""
+    value = model.weights[0].value
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return "GPU" if any(device.platform == "gpu" for device in value.devices()) else "CPU"
+    if backend == "torch":
+        return "GPU" if value.is_cuda else "CPU"
+    return "GPU" if ":GPU:" in value.device.upper() else "CPU"
+
+
 def keras_device() -> str:
     """Where Keras runs models here: "GPU" when its backend (TensorFlow, JAX or PyTorch) sees one, else "CPU"."""
     backend = keras.backend.backend()

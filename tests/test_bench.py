@@ -259,12 +259,27 @@ def test_on_the_gpu_target_a_keras_row_that_ran_on_the_cpu_says_so(run_dir, monk
     from edgecnn.bench import bench_keras
     from edgecnn.manifest import Manifest
 
-    monkeypatch.setattr(edgecnn.models, "keras_device", lambda: "CPU")  # also on a machine with a GPU
+    monkeypatch.setattr(edgecnn.models, "keras_placement", lambda model: "CPU")  # also on a machine with a GPU
     manifest = Manifest.load(run_dir)
-    row, _ = bench_keras(run_dir / "model.keras", manifest, None, 0, 2, want_gpu=True)
+    row, _ = bench_keras(run_dir / "model.keras", manifest, None, 0, 2, gpu=True)
     assert (row.status, row.device) == ("passed", "CPU")
     assert row.note == "reference, on the CPU: Keras' tensorflow backend sees no GPU"
     assert bench_keras(run_dir / "model.keras", manifest, None, 0, 2)[0].note == "reference"
+
+
+def test_off_the_gpu_target_the_keras_reference_is_placed_on_the_cpu(run_dir, monkeypatch):
+    import keras
+
+    from edgecnn.bench import bench_keras
+    from edgecnn.manifest import Manifest
+
+    asked, real = [], keras.device
+    monkeypatch.setattr(keras, "device", lambda name: asked.append(name) or real(name))
+    manifest = Manifest.load(run_dir)
+    row, _ = bench_keras(run_dir / "model.keras", manifest, None, 0, 2)
+    assert asked == ["cpu:0"] and (row.status, row.device) == ("passed", "CPU")
+    bench_keras(run_dir / "model.keras", manifest, None, 0, 2, gpu=True)
+    assert asked == ["cpu:0"]  # on the gpu target the backend places it
 
 
 def test_json_on_stdout_stays_json_when_the_dataset_is_not_on_disk(tmp_path):
@@ -311,6 +326,23 @@ def test_an_artifact_named_twice_is_benched_once_where_first_named(run_dir):
     assert [r.artifact for r in rows] == ["model_int8.tflite", *(f for f in listed if f != "model_int8.tflite")]
     one = bench_paths(str(int8), resolve_target("rpi", threads=1), warmup=0, runs=2)  # one path, not 40 letters
     assert [r.artifact for r in one] == ["model_int8.tflite"] and one[0].status == "passed"
+
+
+def test_a_keras_file_named_on_its_own(run_dir, tmp_path):
+    # the run's model.keras is described by the run's manifest: accuracy, and the agreement of a file named beside it
+    keras_row, int8_row = bench_paths([run_dir / "model.keras", run_dir / "model_int8.tflite"], resolve_target("cpu"),
+                                      warmup=0, runs=2)
+    assert (keras_row.status, keras_row.note, keras_row.n) == ("passed", "reference", 360)
+    assert int8_row.agreement is not None and int8_row.agreement > 90
+    # a .keras file no manifest describes is timed on its own input shape
+    alone = tmp_path / "m.keras"
+    shutil.copy(run_dir / "model.keras", alone)
+    row = bench_paths([alone], resolve_target("cpu"), warmup=0, runs=2)[0]
+    assert (row.status, row.note, row.accuracy) == ("passed", "reference, no manifest: accuracy skipped", None)
+    assert row.p50_ms > 0
+    # a runtime-only target skips it, as the gpu target skips .tflite files
+    row = bench_paths([run_dir / "model.keras"], resolve_target("rpi"), warmup=0, runs=2)[0]
+    assert (row.status, row.note, row.p50_ms) == ("skipped", "keras does not run on the rpi target", None)
 
 
 def test_a_narrow_terminal_gets_whole_values_and_the_names_of_the_columns_left_out():

@@ -1,5 +1,8 @@
 """edgecnn.memory: each model's peak RSS, measured in a process that runs that model alone."""
 
+import subprocess
+
+import edgecnn.memory
 from edgecnn.memory import artifact_peak_rss_mb, process_peak_rss_mb
 
 TENSORFLOW_MB = 300  # importing TensorFlow alone takes more than this; the runtime's libraries far less
@@ -29,3 +32,19 @@ def test_a_model_that_does_not_load_has_no_figure(tmp_path):
     broken.write_bytes(b"not a flatbuffer")
     assert artifact_peak_rss_mb(broken) is None
     assert artifact_peak_rss_mb(tmp_path / "missing.onnx") is None
+
+
+def test_the_child_sees_the_gpus_only_for_the_gpu_target(tmp_path, monkeypatch):
+    seen = []
+
+    def child(command, env, **kwargs):
+        seen.append(env)
+        return subprocess.CompletedProcess(command, 0, stdout='{"peak_rss_mb": 80.5}\n')
+
+    monkeypatch.setattr(edgecnn.memory.subprocess, "run", child)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert artifact_peak_rss_mb(tmp_path / "model.keras") == 80.5
+    assert artifact_peak_rss_mb(tmp_path / "model.keras", gpu=True) == 80.5
+    off, on = seen
+    assert (off["CUDA_VISIBLE_DEVICES"], off["JAX_PLATFORMS"]) == ("", "cpu")
+    assert on["CUDA_VISIBLE_DEVICES"] == "0" and "JAX_PLATFORMS" not in on
