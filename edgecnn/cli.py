@@ -316,7 +316,7 @@ def _check_hosts(hosts: list[str] | None) -> list[str] | None:
 
 @app.command()
 def bench(
-    paths: list[Path] = typer.Argument(..., **EXISTING, help="Run directories and/or .tflite/.onnx files."),
+    paths: list[Path] = typer.Argument(..., **EXISTING, help="Run directories and/or .keras/.tflite/.onnx files."),
     target: TargetName = typer.Option(TargetName.cpu, help="cpu, gpu (CUDA) or rpi (native or emulated)."),
     threads: int = typer.Option(None, min=1, help="Inference threads (default: the target's)."),
     runs: int = typer.Option(200, min=1, help="Timed runs per artifact."),
@@ -346,7 +346,8 @@ def bench(
     A failed row leaves the others, the table and the JSON in place; the exit status is then 1.
 
     The Keras reference runs on the Keras backend that KERAS_BACKEND names
-    (TensorFlow unless set; jax and torch run it without TensorFlow).
+    (TensorFlow unless set; jax and torch run it without TensorFlow),
+    on the GPU for --target gpu and on the CPU for cpu; rpi skips it.
 
     Examples:
       edgecnn bench runs/demo --threads 1 --json bench.json --plot bench.png
