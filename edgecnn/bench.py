@@ -246,6 +246,14 @@ def check_bench_path(path: Path) -> None:
         raise EdgecnnError(f"{path} is not a model: bench takes {', '.join(MODEL_SUFFIXES)} files and run folders")
 
 
+def manifest_for(path: Path) -> Manifest | None:
+    """The manifest that describes a model file: its folder's where that lists the file, or where the file is the
+    run's Keras reference (``model.keras``, which the manifest describes without listing); else None."""
+    if path.name == KERAS_FILE and (path.parent / MANIFEST_NAME).is_file():
+        return Manifest.load(path.parent)
+    return Manifest.beside(path)
+
+
 def expand(paths: list[str | Path] | str | Path, target: Target) -> list[tuple[Path, Manifest | None]]:
     """Run directories become their manifest's artifacts (and the Keras reference where the target wants it); a
     file named twice, or by its folder and by itself, is benched once."""
@@ -257,10 +265,8 @@ def expand(paths: list[str | Path] | str | Path, target: Target) -> list[tuple[P
             if target.keras_reference and (path / KERAS_FILE).is_file():
                 items.append((path / KERAS_FILE, manifest))
             items += [(path / a.file, manifest) for a in manifest.artifacts]
-        elif path.name == KERAS_FILE and (path.parent / MANIFEST_NAME).is_file():
-            items.append((path, Manifest.load(path.parent)))  # the run's reference, which its manifest describes
         else:
-            items.append((path, Manifest.beside(path)))
+            items.append((path, manifest_for(path)))
     if not items:
         raise EdgecnnError("nothing to benchmark: the run directory lists no artifacts (run `edgecnn export`)")
     unique: dict[Path, tuple[Path, Manifest | None]] = {}

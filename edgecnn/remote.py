@@ -40,6 +40,7 @@ from edgecnn.bench import (
     artifact_macs,
     check_bench_path,
     fill_gmacs,
+    manifest_for,
     test_split_or_why,
 )
 from edgecnn.errors import EdgecnnError, one_or_many
@@ -147,7 +148,7 @@ def bundle(path: str | Path, data_dir=None) -> _Bundle:
         manifest, folder, bench_name = Manifest.load(path), path, None
         files = [folder / MANIFEST_NAME] + [folder / a.file for a in manifest.artifacts if a.file != KERAS_FILE]
     else:
-        manifest, folder, bench_name = Manifest.beside(path), path.parent, path.name
+        manifest, folder, bench_name = manifest_for(path), path.parent, path.name
         files = [path] + ([folder / MANIFEST_NAME] if manifest else [])
     test = test_split_or_why(manifest.dataset, data_dir)[0] if manifest and manifest.dataset else None
     # without a test split here, the device tries its own dataset

@@ -288,3 +288,15 @@ def test_a_step_that_outlives_its_timeout_names_the_host_and_step():
     with pytest.raises(EdgecnnError, match="pi5: timed out after 0.3 s while copying"):
         _run([sys.executable, "-c", "import time; time.sleep(5)"], Host.parse("pi5"), "copying", options)
     assert time.perf_counter() - start < 3
+
+
+def test_the_run_keras_model_named_alone_travels_with_its_manifest_and_test_split(run_dir, tmp_path):
+    from edgecnn.remote import bundle
+
+    item = bundle(run_dir / "model.keras")
+    assert [f.name for f in item.files] == ["model.keras", "manifest.json"] and item.bench_name == "model.keras"
+    assert item.test is not None and len(item.test[1]) == 360  # the digits test split, built here
+    alone = tmp_path / "model.keras"  # a folder with no manifest: the file alone, no accuracy
+    shutil.copy(run_dir / "model.keras", alone)
+    item = bundle(alone)
+    assert [f.name for f in item.files] == ["model.keras"] and item.test is None
