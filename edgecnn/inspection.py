@@ -20,7 +20,7 @@ from rich.text import Text
 from edgecnn.errors import EdgecnnError, IntegrityError
 from edgecnn.manifest import Manifest
 from edgecnn.probe import require_survives
-from edgecnn.runtime import TFLiteBackend, quantization_params
+from edgecnn.runtime import TFLiteBackend, not_runtime_model, quantization_params
 
 
 def inspect_artifact(path: str | Path, probe: bool = True) -> dict:
@@ -32,7 +32,7 @@ def inspect_artifact(path: str | Path, probe: bool = True) -> dict:
     manifest = Manifest.beside(path)
     suffix = path.suffix.lower()
     if suffix not in (".tflite", ".onnx"):
-        raise EdgecnnError(f"cannot inspect {path.name}: expected a .tflite or .onnx file")
+        raise not_runtime_model(path, "cannot inspect")
     if manifest:
         manifest.verify(path)
     elif probe:  # nothing vouches for the bytes: a file that aborts the runtime must not take this process with it

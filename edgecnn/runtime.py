@@ -34,6 +34,13 @@ from edgecnn.quiet import native_output_muted
 
 BACKENDS = ("auto", "tflite", "onnx")
 _SUFFIX_BACKEND = {".tflite": "tflite", ".onnx": "onnx"}
+
+
+def not_runtime_model(path: Path, what: str) -> EdgecnnError:
+    """The error for a file the runtime does not run, e.g. "cannot tell the backend of x.keras: expected .tflite
+    or .onnx (...)", with what to do where it is a Keras model."""
+    hint = " (export makes them from a .keras model: edgecnn export RUN_DIR)" if path.suffix == ".keras" else ""
+    return EdgecnnError(f"{what} {path.name}: expected .tflite or .onnx{hint}")
 # numpy's built-in dtypes are singletons, so `is` tests for native float32 fastest; any other float32
 # (byte-swapped, with metadata) takes the general path
 _FLOAT32 = np.dtype(np.float32)
@@ -205,7 +212,7 @@ class Classifier:
         if backend == "auto":
             suffix = self.path.suffix.lower()
             if suffix not in _SUFFIX_BACKEND:
-                raise EdgecnnError(f"cannot tell the backend of {self.path.name}: expected .tflite or .onnx")
+                raise not_runtime_model(self.path, "cannot tell the backend of")
             backend = _SUFFIX_BACKEND[suffix]
         self.manifest = Manifest.beside(self.path)
         vouched = bool(self.manifest and verify)  # a verified sha256 says this is the file export checked

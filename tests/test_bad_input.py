@@ -69,7 +69,7 @@ CASES = [  # verb, arguments, exit code, part of the one-line message
     ("inspect", ["{bad}/text.onnx"], RUNTIME, "text.onnx"),
     ("live", ["{bad}/text.onnx", "--no-display"], RUNTIME, "not a loadable ONNX model"),
     ("export", ["{bad}/text.keras"], RUNTIME, "no manifest"),
-    ("inspect", ["{bad}/truncated.png"], RUNTIME, "expected a .tflite or .onnx file"),
+    ("inspect", ["{bad}/truncated.png"], RUNTIME, "cannot inspect truncated.png: expected .tflite or .onnx"),
     ("bench", ["{run}/manifest.json"], RUNTIME, "manifest.json is not a model: bench takes .keras, .tflite, .onnx"),
     # a model altered after export (sha256 differs from the manifest)
     ("predict", ["{bad}/altered/model_int8.tflite", "{bad}/truncated.png"], RUNTIME, "does not match its manifest"),
@@ -78,6 +78,7 @@ CASES = [  # verb, arguments, exit code, part of the one-line message
     ("export", ["{bad}/altered"], RUNTIME, "model.keras"),
     # images that are not images
     ("predict", ["{run}/model_int8.tflite", "{bad}/truncated.png"], RUNTIME, "cannot read image"),
+    ("predict", ["{run}/model.keras", "{bad}/truncated.png"], RUNTIME, "from a .keras model: edgecnn export RUN_DIR"),
     ("predict", ["{run}/model_int8.tflite", "{bad}/empty.png"], RUNTIME, "cannot read image"),
     ("predict", ["{run}/model_int8.onnx", "{bad}/text.jpg"], RUNTIME, "cannot read image"),
     ("live", ["{run}/model_int8.tflite", "--source", "{bad}/empty_folder", "--no-display"], RUNTIME, "no images"),

@@ -186,8 +186,10 @@ def test_bad_models_and_options(run_dir, tmp_path):
     with pytest.raises(EdgecnnError, match="unknown backend 'tensorrt'"):
         Classifier(run_dir / "model_int8.tflite", backend="tensorrt")
     (tmp_path / "model.bin").write_bytes(b"x")
-    with pytest.raises(EdgecnnError, match="expected .tflite or .onnx"):
+    with pytest.raises(EdgecnnError, match=r"^cannot tell the backend of model.bin: expected .tflite or .onnx$"):
         Classifier(tmp_path / "model.bin")
+    with pytest.raises(EdgecnnError, match=r"expected .tflite or .onnx \(export makes them from a .keras model"):
+        Classifier(run_dir / "model.keras")
     (tmp_path / "junk.tflite").write_bytes(b"\x00" * 64)
     with pytest.raises(IntegrityError, match="not a loadable TFLite model"):
         Classifier(tmp_path / "junk.tflite")
