@@ -209,7 +209,7 @@ def bench_keras(path: Path, manifest: Manifest | None, test, warmup: int, runs: 
         return row, None
     top1 = None
     try:
-        with nullcontext() if gpu else keras.device("cpu:0"):
+        with nullcontext() if gpu else keras.device("cpu"):  # "cpu:0" fails on PyTorch (Dropout)
             plain, row.load_ms = _timed(lambda: load_model(path))
             tta = manifest.tta if manifest else "none"
             model = with_tta(plain, tta)  # the reference computes what the artifacts compute

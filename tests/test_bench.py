@@ -277,9 +277,9 @@ def test_off_the_gpu_target_the_keras_reference_is_placed_on_the_cpu(run_dir, mo
     monkeypatch.setattr(keras, "device", lambda name: asked.append(name) or real(name))
     manifest = Manifest.load(run_dir)
     row, _ = bench_keras(run_dir / "model.keras", manifest, None, 0, 2)
-    assert asked == ["cpu:0"] and (row.status, row.device) == ("passed", "CPU")
+    assert asked == ["cpu"] and (row.status, row.device) == ("passed", "CPU")
     bench_keras(run_dir / "model.keras", manifest, None, 0, 2, gpu=True)
-    assert asked == ["cpu:0"]  # on the gpu target the backend places it
+    assert asked == ["cpu"]  # on the gpu target the backend places it
 
 
 def test_json_on_stdout_stays_json_when_the_dataset_is_not_on_disk(tmp_path):
