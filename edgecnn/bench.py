@@ -13,8 +13,8 @@ would run it; agreement: top-1 agreement with the Keras model when it is benched
 (:mod:`edgecnn.memory`), so each row shows what it needs, not what the rows before it left behind.
 ``device``: where the row ran: ONNX Runtime's provider as the session reports it (``CUDA``, ``Tensorrt``, ``CPU``),
 ``CPU`` for LiteRT, ``GPU`` or ``CPU`` for Keras (where its weights live; off the ``gpu`` target Keras is kept on
-the CPU). ONNX Runtime drops a GPU provider that fails to start and runs on
-the CPU without a word, so on the ``gpu`` target such a row is marked failed rather than timed as if on the GPU.
+the CPU). ONNX Runtime drops a GPU provider that fails to start and runs on the CPU without a word, so on the
+``gpu`` target such a row is marked failed rather than timed as if on the GPU.
 Status: ``passed``; ``exported, evaluation failed`` (the model loads but accuracy could not be measured);
 ``failed`` (it does not load or run); ``skipped`` (not for this target).
 """
@@ -202,7 +202,7 @@ def bench_keras(path: Path, manifest: Manifest | None, test, warmup: int, runs: 
     CPU time is not read as a GPU one; otherwise it runs on the CPU, as the other rows of a cpu or rpi bench do."""
     row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, note="reference", batch=batch)
     try:
-        from edgecnn.models import keras, keras_macs, keras_placement, load_model, with_tta
+        from edgecnn.models import keras, keras_device, keras_macs, keras_placement, load_model, with_tta
     except ImportError as exc:
         row.status, row.note = SKIPPED, (f"Keras cannot start: no module {exc.name!r} (pip install 'edgecnn[train]', "
                                          "or keras plus jax or torch with KERAS_BACKEND set)")
@@ -222,7 +222,8 @@ def bench_keras(path: Path, manifest: Manifest | None, test, warmup: int, runs: 
                 row.note += ", no manifest: accuracy skipped"
             row.device = keras_placement(plain)
             if gpu and row.device == "CPU":
-                row.note += f", on the CPU: Keras' {backend} backend sees no GPU"
+                unseen = keras_device() == "CPU"
+                row.note += ", on the CPU" + (f": Keras' {backend} backend sees no GPU" if unseen else "")
             row.macs = keras_macs(plain) * TTA_VIEWS[tta]
             shape = manifest.preprocessing.input_shape if manifest else tuple(plain.inputs[0].shape[1:])
             sample = np.zeros((batch, *shape), np.float32)
