@@ -295,7 +295,7 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
             on_start(index, len(items), path.name)
         keras_here = path.suffix != ".keras" or target.keras_reference  # runtime-only targets skip Keras
         test = None
-        if manifest and manifest.dataset and keras_here:
+        if manifest and keras_here:
             key = repr((sorted(manifest.dataset.items()), (path.parent / TEST_SPLIT_FILE).is_file()))
             if key not in splits:
                 splits[key], why = test_split_or_why(manifest.dataset, data_dir, path.parent)

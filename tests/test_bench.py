@@ -305,7 +305,8 @@ def test_json_on_stdout_stays_json_when_the_dataset_is_not_on_disk(tmp_path):
 
 
 @pytest.mark.parametrize("record, why", [
-    ({}, "the manifest's dataset record has no 'name'"),
+    ({"source": "elsewhere"}, "the manifest's dataset record has no 'name'"),
+    ({}, "the manifest's dataset record has no 'name'"),  # an empty record: said too, not left to the rows
     ({"name": "digits", "image_size": 28, "seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
 ])
 def test_a_test_split_that_cannot_be_rebuilt_is_said_once_per_folder(run_dir, tmp_path, record, why):
@@ -313,7 +314,7 @@ def test_a_test_split_that_cannot_be_rebuilt_is_said_once_per_folder(run_dir, tm
 
     run = shutil.copytree(run_dir, tmp_path / "run")
     manifest = json.loads((run / "manifest.json").read_text())
-    (run / "manifest.json").write_text(json.dumps({**manifest, "dataset": {"source": "elsewhere", **record}}))
+    (run / "manifest.json").write_text(json.dumps({**manifest, "dataset": record}))
     notes = []
     rows = bench_paths([run], resolve_target("cpu", threads=1), warmup=0, runs=2, on_note=notes.append)
     assert notes == [f"accuracy skipped for {run}: no test split here ({why})"]
