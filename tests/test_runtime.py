@@ -11,7 +11,7 @@ import pytest
 from edgecnn.errors import EdgecnnError, ImageReadError, InputError, IntegrityError
 from edgecnn.inspection import inspect_artifact
 from edgecnn.models import load_model
-from edgecnn.runtime import Classifier
+from edgecnn.runtime import GPU_PROVIDERS, Classifier
 from tools.make_video import to_frame
 
 
@@ -266,6 +266,40 @@ def test_a_gpu_provider_that_fails_to_start_is_named_not_blamed_on_the_model(run
     junk.write_bytes(b"\x08\x01" * 32)
     with pytest.raises(IntegrityError, match="not a loadable ONNX model"):  # a bad file stays the file's fault
         Classifier(junk, providers=gpu)
+
+
+@pytest.mark.parametrize("asked, started, folds", [
+    (["CPUExecutionProvider"], ["CPUExecutionProvider"], [False]),  # the CPU's int8 kernels come from QDQ fusion
+    (["CUDAExecutionProvider", "CPUExecutionProvider"], None, [True]),
+    (["TensorrtExecutionProvider", "CUDAExecutionProvider"], None, [False]),  # TensorRT reads the QDQ nodes
+    (["TensorrtExecutionProvider", "CUDAExecutionProvider"], ["CUDAExecutionProvider"], [False, True]),
+])
+def test_int8_weights_fold_into_constants_on_cuda_only(run_dir, monkeypatch, asked, started, folds):
+    import onnxruntime as ort
+
+    real_session, opened = ort.InferenceSession, []
+
+    class Session:  # the real session on the CPU, reporting the providers a GPU machine would start
+        def __init__(self, path, options=None, providers=None):
+            self._real = real_session(path, options, providers=["CPUExecutionProvider"])
+            try:
+                opened.append(options.get_session_config_entry("session.disable_quant_qdq") == "1")
+            except RuntimeError:  # no such entry
+                opened.append(False)
+            self._providers = started or providers
+
+        def get_providers(self):
+            return self._providers
+
+        def __getattr__(self, name):
+            return getattr(self._real, name)
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [*GPU_PROVIDERS, "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "preload_dlls", lambda: None, raising=False)
+    monkeypatch.setattr(ort, "InferenceSession", Session)
+    with Classifier(run_dir / "model_int8.onnx", providers=asked, probe=False) as clf:
+        assert opened == folds and clf.backend.providers == (started or asked)
+        assert clf.predict_proba(np.zeros((1, *clf.input_shape), np.float32)).shape == (1, 10)
 
 
 @pytest.mark.parametrize("name, token", [("model_int8.tflite", b"serving_default_image"),
