@@ -7,8 +7,8 @@
 ``cpu``: LiteRT (XNNPACK) and ONNX Runtime on the CPU, plus the Keras model as the reference.
 ``gpu``: ONNX Runtime's CUDA provider (TensorRT first where present) plus Keras; LiteRT's pip wheel has no
 desktop GPU delegate, so TFLite rows are skipped there with that reason. ONNX Runtime lists the TensorRT provider
-whenever its GPU wheel is installed; where TensorRT itself is absent the session starts on CUDA, and each bench
-row says which provider it ran on.
+whenever its GPU wheel is installed, so TensorRT counts as present only where its library (``libnvinfer.so.10``)
+loads; else the target is CUDA alone, and each bench row says which provider it ran on.
 ``rpi``: on an ARM machine, a native run with runtime-only backends and 4 threads; elsewhere the same limits
 emulated on the host, one image per call (a Pi camera app's batch), and labelled so.
 """
@@ -22,7 +22,7 @@ import sys
 from dataclasses import asdict, dataclass
 
 from edgecnn.errors import EdgecnnError, check_choice
-from edgecnn.runtime import GPU_PROVIDERS
+from edgecnn.runtime import GPU_PROVIDERS, TENSORRT
 
 TARGETS = ("cpu", "gpu", "rpi")
 ARM_MACHINES = ("aarch64", "arm64", "armv7l")
@@ -64,12 +64,22 @@ def cuda_device_count() -> int:
     return count.value
 
 
+def tensorrt_loadable() -> bool:
+    """Whether TensorRT's runtime library, which ONNX Runtime's TensorRT provider needs, loads in this process."""
+    try:
+        ctypes.CDLL("nvinfer_10.dll" if sys.platform == "win32" else "libnvinfer.so.10")
+    except OSError:
+        return False
+    return True
+
+
 def resolve_target(name: str, threads: int | None = None, providers: list[str] | None = None,
                    machine: str | None = None, gpus: int | None = None, cores: int | None = None,
-                   batch: int = 1) -> Target:
-    """Build the Target for ``name``. ``providers``, ``machine``, ``gpus`` (CUDA devices) and ``cores`` default to
-    what this host has. A request the profile cannot honour (``rpi`` with more threads than it has, or an emulated
-    ``rpi`` with a batch above 1) is capped, and ``notes`` says so."""
+                   batch: int = 1, tensorrt: bool | None = None) -> Target:
+    """Build the Target for ``name``. ``providers``, ``machine``, ``gpus`` (CUDA devices), ``cores`` and
+    ``tensorrt`` (whether TensorRT loads) default to what this host has. A request the profile cannot honour
+    (``rpi`` with more threads than it has, or an emulated ``rpi`` with a batch above 1) is capped, and ``notes``
+    says so."""
     check_choice("target", name, TARGETS)
     if threads is not None and threads < 1:
         raise EdgecnnError(f"threads must be at least 1, got {threads}")
@@ -91,6 +101,8 @@ def resolve_target(name: str, threads: int | None = None, providers: list[str] |
         if (cuda_device_count() if gpus is None else gpus) == 0:
             raise EdgecnnError("no GPU visible: the NVIDIA driver reports no CUDA device to this process "
                                "(check nvidia-smi and CUDA_VISIBLE_DEVICES)")
+        if TENSORRT in providers and not (tensorrt_loadable() if tensorrt is None else tensorrt):
+            providers = [p for p in providers if p != TENSORRT]  # it would fail to start, and CUDA take over
         chosen = tuple(p for p in GPU_PROVIDERS if p in providers)
         return Target("gpu", threads or cores, (*chosen, "CPUExecutionProvider"), ("onnx",), True, False,
                       f"gpu ({', '.join(chosen)})", batch=batch)

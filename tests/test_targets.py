@@ -21,9 +21,28 @@ def test_gpu_target_needs_cuda_and_prefers_tensorrt():
     cuda = ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]
     with pytest.raises(EdgecnnError, match="no GPU visible: the NVIDIA driver reports no CUDA device"):
         resolve_target("gpu", providers=cuda, gpus=0)
-    target = resolve_target("gpu", providers=cuda, gpus=1)
+    target = resolve_target("gpu", providers=cuda, gpus=1, tensorrt=True)
     assert target.providers == ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
     assert target.formats == ("onnx",)
+    # onnxruntime-gpu lists TensorRT even where TensorRT's library is absent, and it would not start there
+    target = resolve_target("gpu", providers=cuda, gpus=1, tensorrt=False)
+    assert target.providers == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert target.label == "gpu (CUDAExecutionProvider)"
+
+
+def test_tensorrt_counts_as_present_where_its_library_loads(monkeypatch):
+    from edgecnn import targets
+
+    loaded = []
+
+    def cdll(name):
+        loaded.append(name)
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(targets.ctypes, "CDLL", cdll)
+    assert targets.tensorrt_loadable() is False and loaded in (["libnvinfer.so.10"], ["nvinfer_10.dll"])
+    monkeypatch.setattr(targets.ctypes, "CDLL", lambda name: object())
+    assert targets.tensorrt_loadable() is True
 
 
 class FakeDriver:
