@@ -39,8 +39,8 @@ _SUFFIX_BACKEND = {".tflite": "tflite", ".onnx": "onnx"}
 # (byte-swapped, with metadata) takes the general path
 _FLOAT32 = np.dtype(np.float32)
 _INT8 = np.dtype(np.int8)
-TENSORRT = "TensorrtExecutionProvider"
-GPU_PROVIDERS = (TENSORRT, "CUDAExecutionProvider")
+TENSORRT, CUDA = "TensorrtExecutionProvider", "CUDAExecutionProvider"
+GPU_PROVIDERS = (TENSORRT, CUDA)
 # the one readable part of a CUDA provider's start-up error, after two C++ signatures
 _CUDA_FAILURE = re.compile(r"\b(?:CUDA|CUDNN|CUBLAS) failure \d+: [^;\n]+")
 
@@ -170,9 +170,9 @@ class OnnxBackend:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         try:
-            fold = bool(gpu) and TENSORRT not in providers
+            fold = CUDA in providers and TENSORRT not in providers
             self.session = _open_session(ort, path, options, providers, fold)
-            if gpu and not fold and TENSORRT not in self.session.get_providers():  # TensorRT did not start
+            if not fold and self.session.get_providers()[0] == CUDA:  # TensorRT did not start, CUDA took over
                 self.session = _open_session(ort, path, options, providers, fold=True)
             meta, output = self.session.get_inputs()[0], self.session.get_outputs()[0]  # names and symbolic dims
             self.input_name, self.output_name = meta.name, output.name  # of a damaged file may not be UTF-8

@@ -273,6 +273,7 @@ def test_a_gpu_provider_that_fails_to_start_is_named_not_blamed_on_the_model(run
     (["CUDAExecutionProvider", "CPUExecutionProvider"], None, [True]),
     (["TensorrtExecutionProvider", "CUDAExecutionProvider"], None, [False]),  # TensorRT reads the QDQ nodes
     (["TensorrtExecutionProvider", "CUDAExecutionProvider"], ["CUDAExecutionProvider"], [False, True]),
+    (["TensorrtExecutionProvider", "CPUExecutionProvider"], ["CPUExecutionProvider"], [False]),  # no CUDA to fold for
 ])
 def test_int8_weights_fold_into_constants_on_cuda_only(run_dir, monkeypatch, asked, started, folds):
     import onnxruntime as ort
