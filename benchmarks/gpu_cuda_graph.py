@@ -34,15 +34,17 @@ import numpy as np
 import onnx
 from runtime_overhead import interleaved_times  # same folder
 
+from edgecnn.manifest import tool_versions
+from edgecnn.runtime import _load_pip_cuda_libraries, _open_session
+from edgecnn.targets import cuda_device_count
+
 RESULTS = Path(__file__).parent / "results"
 
 
-def session(ort, path: Path, graph: bool = False, fold_weights: bool = False):
-    options = ort.SessionOptions()
-    if fold_weights:  # no QDQ fusion, so the weights' DequantizeLinear nodes fold into float constants
-        options.add_session_config_entry("session.disable_quant_qdq", "1")
+def session(ort, path: Path, graph: bool = False, fold_weights: bool = False, options=None):
+    """A CUDA session, opened as edgecnn.runtime opens one (``fold_weights``: its QDQ-fusion-off folding)."""
     cuda = ("CUDAExecutionProvider", {"enable_cuda_graph": "1"} if graph else {})
-    return ort.InferenceSession(str(path), options, providers=[cuda, "CPUExecutionProvider"])
+    return _open_session(ort, path, options or ort.SessionOptions(), [cuda, "CPUExecutionProvider"], fold_weights)
 
 
 def bound_call(ort, sess, x: np.ndarray, y: np.ndarray):
@@ -66,12 +68,9 @@ def memcpy_nodes(ort, path: Path, fold_weights: bool) -> int:
     """How many copies between host and GPU ONNX Runtime adds to the graph (after nodes it left on the CPU), read
     from the optimized graph it saves."""
     options = ort.SessionOptions()
-    if fold_weights:
-        options.add_session_config_entry("session.disable_quant_qdq", "1")
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     with tempfile.TemporaryDirectory() as tmp:
         options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
-        ort.InferenceSession(str(path), options, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+        session(ort, path, fold_weights=fold_weights, options=options)
         graph = onnx.load(options.optimized_model_filepath).graph
     return sum(node.op_type.startswith("Memcpy") for node in graph.node)
 
@@ -123,10 +122,6 @@ def markdown(document: dict) -> str:
 
 def main() -> None:
     import onnxruntime as ort
-
-    from edgecnn.manifest import tool_versions
-    from edgecnn.runtime import _load_pip_cuda_libraries
-    from edgecnn.targets import cuda_device_count
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dirs", type=Path, nargs="+", help="run directories with exported ONNX files")

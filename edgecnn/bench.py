@@ -293,16 +293,16 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
     for index, (path, manifest) in enumerate(items):
         if on_start:
             on_start(index, len(items), path.name)
-        keras_here = path.suffix != ".keras" or target.keras_reference  # runtime-only targets skip Keras
+        keras_skipped = path.suffix == ".keras" and not target.keras_reference  # a runtime-only target
         test = None
-        if manifest and keras_here:
+        if manifest and not keras_skipped:
             key = repr((sorted(manifest.dataset.items()), (path.parent / TEST_SPLIT_FILE).is_file()))
             if key not in splits:
                 splits[key], why = test_split_or_why(manifest.dataset, data_dir, path.parent)
                 if why and on_note:
                     on_note(f"accuracy skipped for {path.parent}: no test split here ({why})")
             test = splits[key]
-        if not keras_here:
+        if keras_skipped:
             row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, status=SKIPPED,
                            note=f"keras does not run on the {target.name} target", batch=batch)
         elif path.suffix == ".keras":
