@@ -290,6 +290,7 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
     rows = []
     items = expand(paths, target)
     several_folders = len({path.parent for path, _ in items}) > 1  # name rows "mnist/model_int8.onnx" then
+    gpu = target.name == "gpu"  # Keras and the memory children may use the GPU
     for index, (path, manifest) in enumerate(items):
         if on_start:
             on_start(index, len(items), path.name)
@@ -306,14 +307,14 @@ def bench_paths(paths, target: Target, warmup: int = 20, runs: int = 200, data_d
             row = BenchRow(path.name, "keras", "fp32", path.stat().st_size / 1024, status=SKIPPED,
                            note=f"keras does not run on the {target.name} target", batch=batch)
         elif path.suffix == ".keras":
-            row, top1 = bench_keras(path, manifest, test, warmup, runs, batch, gpu=target.name == "gpu")
+            row, top1 = bench_keras(path, manifest, test, warmup, runs, batch, gpu=gpu)
             if top1 is not None:
                 references[path.parent.resolve()] = top1
         else:
             row = bench_artifact(path, target, test, warmup, runs, batch, references.get(path.parent.resolve()))
         if row.status in (PASSED, EVAL_FAILED):  # it loaded and ran here, so it can in a process of its own
             row.peak_rss_mb = artifact_peak_rss_mb(path, target.threads, batch, target.providers,
-                                                   manifest.tta if manifest else "none", gpu=target.name == "gpu")
+                                                   manifest.tta if manifest else "none", gpu=gpu)
         if several_folders:
             row.artifact = f"{path.parent.name}/{path.name}"
         rows.append(row)
