@@ -55,7 +55,7 @@ def sha256_file(path: str | Path) -> str:
 def safe_name(name: str) -> str:
     """Return ``name`` if it is a plain file name (no folder part, no ``..``); raise IntegrityError otherwise."""
     if not name or name in (".", "..") or "/" in name or "\\" in name or Path(name).is_absolute():
-        raise IntegrityError(f"manifest names a file outside its folder: {name!r}")
+        raise IntegrityError(f"manifest names a file outside its folder: {reprlib.repr(name)}")
     return name
 
 
@@ -92,7 +92,7 @@ def _artifact(record) -> ArtifactEntry:
         raise TypeError(f"artifact {entry.file} has format {reprlib.repr(entry.format)}: not its file's "
                         f"({', '.join(FORMATS)})")
     if not re.fullmatch(r"[0-9a-f]{64}", entry.sha256):
-        raise TypeError(f"artifact {entry.file} has sha256 {entry.sha256!r}, not 64 hex digits")
+        raise TypeError(f"artifact {entry.file} has sha256 {reprlib.repr(entry.sha256)}, not 64 hex digits")
     return entry
 
 
