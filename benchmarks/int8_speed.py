@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.targets import INT8_INSTRUCTIONS, cpu_info
+
 RESULTS = Path(__file__).parent / "results"
 CONV_SHAPES = [  # (height = width, input channels, output channels, kernel)
     (28, 1, 32, 3), (28, 4, 32, 3), (28, 8, 32, 3), (28, 16, 32, 3), (14, 32, 32, 3), (14, 64, 64, 3),
@@ -189,7 +191,9 @@ def conv_rows(runs: int) -> list[dict]:
 
 
 def write_markdown(document: dict, path: Path) -> None:
-    lines = ["# int8 against fp32 on this CPU", "", f"CPU: {document['cpu']}. Command: `{document['command']}`.", "",
+    instructions = ", ".join(document["int8_instructions"]) or "none of " + ", ".join(INT8_INSTRUCTIONS)
+    lines = ["# int8 against fp32 on this CPU", "", f"CPU: {document['cpu']} (int8 instructions: {instructions}). "
+             f"Command: `{document['command']}`.", "",
              "## Whole models (p50 in microseconds; speed-up = fp32 / int8)", "",
              "| Model | Path | Threads | Batch | fp32 | int8 | Speed-up |", "|---|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['path']} | {r['threads']} | {r['batch']} | {r['fp32_p50_us']} | "
@@ -212,7 +216,6 @@ def write_markdown(document: dict, path: Path) -> None:
 
 
 def main() -> None:
-    import platform
     import shlex
     import sys
 
@@ -224,8 +227,7 @@ def main() -> None:
     parser.add_argument("--models-only", action="store_true", help="whole models only: no TensorFlow needed")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for int8_speed.{json,md}")
     args = parser.parse_args()
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
+    cpu = cpu_info()
     models = [row for run_dir in args.run_dirs for row in model_rows(run_dir, args.runs, not args.models_only)]
     layers = [] if args.models_only else conv_rows(args.runs)
     int8_peak = max((r["int8_gmacs"] for r in layers), default=None)
@@ -236,7 +238,8 @@ def main() -> None:
             floor = r["macs"] / int8_peak / 1e3
             roofline.append({"model": r["model"], "macs": r["macs"], "int8_p50_us": r["int8_p50_us"],
                              "roofline_us": round(floor, 1), "ratio": round(r["int8_p50_us"] / floor, 2)})
-    document = {"command": shlex.join(["python", "benchmarks/int8_speed.py", *sys.argv[1:]]), "cpu": cpu,
+    document = {"command": shlex.join(["python", "benchmarks/int8_speed.py", *sys.argv[1:]]), "cpu": cpu["model"],
+                "int8_instructions": cpu["int8"],
                 "models": models, "layers": layers, "int8_peak_gmacs": int8_peak, "fp32_peak_gmacs": fp32_peak,
                 "roofline": roofline, "versions": tool_versions()}
     args.out.mkdir(exist_ok=True)

@@ -36,6 +36,7 @@ from edgecnn.manifest import MANIFEST_NAME, Manifest, tool_versions
 from edgecnn.preprocess import MAX_ABS_SUM
 from edgecnn.quiet import native_output_muted
 from edgecnn.runtime import Classifier
+from edgecnn.targets import cpu_info
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -164,6 +165,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3000, help="timed rounds per process")
     parser.add_argument("--processes", type=int, default=3, help="fresh processes per artifact")
     parser.add_argument("--float-io", action="store_true", help="also an int8 TFLite export with float I/O")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for runtime_overhead.{json,md}")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -174,19 +176,23 @@ def main() -> None:
             if args.float_io:
                 rows.append({"run": str(run_dir),
                              **float_io_row(run_dir, Path(scratch), args.threads, args.runs, args.processes)})
+    cpu = cpu_info()
     document = {"threads": args.threads, "runs": args.runs, "processes": args.processes, "batch": 1,
-                "target_ratio": 1.05, "rows": rows, "versions": tool_versions()}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "runtime_overhead.json").write_text(json.dumps(document, indent=2) + "\n")
+                "target_ratio": 1.05, "cpu": cpu["model"], "int8_instructions": cpu["int8"], "rows": rows,
+                "versions": tool_versions()}
+    args.out.mkdir(exist_ok=True)
+    (args.out / "runtime_overhead.json").write_text(json.dumps(document, indent=2) + "\n")
     lines = ["| run | artifact | backend | bare p50 (ms) | wrapper p50 (ms) | ratio | ratio range | floor ratio "
              "| ratio, int8 codes in | wrapper vs int8-I/O wrapper |", "|---|---|---|---:|---:|---:|---|" + "---:|" * 3]
     lines += [f"| {r['run']} | {r['artifact']} | {r['backend']} | {r['bare_p50_ms']} | {r['wrapper_p50_ms']} | "
               f"{r['ratio']} | {r['ratio_min']}-{r['ratio_max']} | {r['floor_ratio'] or '-'} | "
               f"{r['codes_ratio'] or '-'} | {r.get('versus_int8_io') or '-'} |" for r in rows]
-    (RESULTS / "runtime_overhead.md").write_text(
+    (args.out / "runtime_overhead.md").write_text(
         f"# Runtime wrapper overhead, batch 1, {args.threads} thread(s)\n\n"
+        f"CPU: {cpu['model']} (int8 instructions: {', '.join(cpu['int8']) or 'none listed'}). "
         f"Command: `python benchmarks/runtime_overhead.py {' '.join(map(str, args.run_dirs))}"
-        f"{' --float-io' if args.float_io else ''}`\n\n"
+        f"{' --float-io' if args.float_io else ''}"
+        f"{'' if args.out == RESULTS else f' --out {args.out}'}`\n\n"
         f"Each artifact measured in {args.processes} fresh processes of {args.runs} rounds, the calls alternating "
         "one by one; medians over the processes, and the range of their ratios. Floor ratio (int8 LiteRT): the "
         "bare loop plus only the finite check, quantizing and dequantizing, inline, against the bare loop. "

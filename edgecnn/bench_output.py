@@ -5,17 +5,18 @@
     write_json_atomic("bench.json", report(rows, target, warmup=20, runs=200))
     write_csv(rows, "bench.csv"); write_markdown(rows, "bench.md", "cpu"); write_plot(rows, "bench.png", "cpu")
 
-JSON schema (``schema`` 7): ``created``, ``target`` (name, label, threads, batch, providers, emulated, and ``notes``:
-what the profile changed from the request, such as a capped thread count or batch), ``latency`` (batch, warmup,
-runs, how FPS is computed), ``rows`` (one object per artifact, the fields of :class:`edgecnn.bench.BenchRow`: times
-in ms, sizes in KB, accuracy and agreement in %, ``peak_rss_mb`` the peak RSS in MiB of a process that runs just
-that model (:mod:`edgecnn.memory`), ``host`` empty for this machine) and ``versions`` (with ``keras-backend`` and
-that backend's version when the process imported Keras: the Keras row ran on it). With ``--host``: ``target`` holds
-the requested name only and ``hosts`` lists each host with the target it resolved, its versions and its ``error``
-(null when it ran). Schema 7 measures ``peak_rss_mb`` that way (schema 6 read the bench process's own high-water
-mark after each row); schema 6 added the target's ``batch`` to schema 5, which added the target's ``notes`` to
-schema 4, which added each row's ``device`` to schema 3, which added ``host`` and ``hosts``. Every file is written
-atomically.
+JSON schema (``schema`` 8): ``created``, ``target`` (name, label, threads, batch, providers, emulated, ``notes``:
+what the profile changed from the request, such as a capped thread count or batch, and ``cpu``: the CPU's model and
+int8 instructions, :func:`edgecnn.targets.cpu_info`), ``latency`` (batch, warmup, runs, how FPS is computed),
+``rows`` (one object per artifact, the fields of :class:`edgecnn.bench.BenchRow`: times in ms, sizes in KB,
+accuracy and agreement in %, ``peak_rss_mb`` the peak RSS in MiB of a process that runs just that model
+(:mod:`edgecnn.memory`), ``host`` empty for this machine) and ``versions`` (with ``keras-backend`` and that
+backend's version when the process imported Keras: the Keras row ran on it). With ``--host``: ``target`` holds the
+requested name only and ``hosts`` lists each host with the target it resolved, its versions and its ``error``
+(null when it ran). Schema 8 added the target's ``cpu`` to schema 7, which measures ``peak_rss_mb`` that way
+(schema 6 read the bench process's own high-water mark after each row); schema 6 added the target's ``batch`` to
+schema 5, which added the target's ``notes`` to schema 4, which added each row's ``device`` to schema 3, which
+added ``host`` and ``hosts``. Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from edgecnn.errors import EdgecnnError
 from edgecnn.manifest import tool_versions
 from edgecnn.targets import Target
 
-SCHEMA = 7
+SCHEMA = 8
 COLUMNS = (  # header, BenchRow field, format
     ("Artifact", "artifact", ""), ("Format", "format", ""), ("Precision", "precision", ""),
     ("Size (KB)", "size_kb", ".1f"), ("Accuracy (%)", "accuracy", ".2f"), ("Agree (%)", "agreement", ".2f"),

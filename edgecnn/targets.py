@@ -3,6 +3,7 @@
     t = resolve_target("rpi")       # on x86_64: emulated (runtime-only backends, <= 4 threads, batch 1)
     t.label                         # 'rpi (emulated on x86_64, 2 threads)'
     resolve_target("gpu")           # EdgecnnError without ONNX Runtime's CUDA provider or a CUDA device
+    resolve_target("cpu").label     # 'cpu (x86_64, AVX-512 VNNI, 2 threads)': the CPU's best int8 instructions
 
 ``cpu``: LiteRT (XNNPACK) and ONNX Runtime on the CPU, plus the Keras model as the reference.
 ``gpu``: ONNX Runtime's CUDA provider (TensorRT first where present) plus Keras; LiteRT's pip wheel has no
@@ -11,6 +12,11 @@ whenever its GPU wheel is installed, so TensorRT counts as present only where it
 loads; else the target is CUDA alone, and each bench row says which provider it ran on.
 ``rpi``: on an ARM machine, a native run with runtime-only backends and 4 threads; elsewhere the same limits
 emulated on the host, one image per call (a Pi camera app's batch), and labelled so.
+
+Whether int8 beats fp32 on a CPU depends on its int8 dot-product instructions (VNNI on x86, the dot-product and
+i8mm extensions on ARM): the default model ran 0.58x as fast in int8 as in fp32 on an AVX2 CPU and 2.42x as fast on
+one with AVX-512 VNNI (benchmarks/README.md). So each target records the CPU's model and those instructions
+(``cpu``), and the cpu and rpi labels name the best of them.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import ctypes
 import os
 import platform
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from edgecnn.errors import EdgecnnError, check_choice
 from edgecnn.runtime import GPU_PROVIDERS, TENSORRT
@@ -27,6 +34,10 @@ from edgecnn.runtime import GPU_PROVIDERS, TENSORRT
 TARGETS = ("cpu", "gpu", "rpi")
 ARM_MACHINES = ("aarch64", "arm64", "armv7l")
 RPI_MAX_THREADS = 4
+INT8_INSTRUCTIONS = {  # /proc/cpuinfo flag: name, in rising order of int8 throughput per architecture
+    "avx2": "AVX2", "avx_vnni": "AVX-VNNI", "avx512_vnni": "AVX-512 VNNI", "amx_int8": "AMX",
+    "asimddp": "dotprod", "i8mm": "i8mm",
+}
 
 
 @dataclass(frozen=True)
@@ -40,9 +51,35 @@ class Target:
     label: str
     notes: tuple[str, ...] = ()  # what the profile changed from the request, e.g. threads capped
     batch: int = 1  # images per timed call
+    cpu: dict = field(default_factory=dict)  # cpu_info(): model and int8 instructions
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def cpu_info(cpuinfo: str | None = None) -> dict:
+    """This CPU's ``model`` name and the int8 instructions it has (``int8``, flags of INT8_INSTRUCTIONS in that
+    order), read from ``cpuinfo`` (the text of /proc/cpuinfo; this machine's where it has one, else empty).
+
+    >>> cpu_info("model name : AMD EPYC\\nflags : fpu avx2 avx512f avx512_vnni")
+    {'model': 'AMD EPYC', 'int8': ['avx2', 'avx512_vnni']}
+    """
+    if cpuinfo is None:
+        proc = Path("/proc/cpuinfo")
+        cpuinfo = proc.read_text(errors="replace") if proc.exists() else ""
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())  # the first processor's; the others repeat it
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())  # x86 / ARM
+    model = fields.get("model name") or fields.get("Model") or platform.processor()
+    return {"model": model, "int8": [flag for flag in INT8_INSTRUCTIONS if flag in flags]}
+
+
+def _describe(machine: str, cpu: dict) -> str:
+    """``machine`` and the best int8 instructions of ``cpu``: 'x86_64, AVX-512 VNNI' (or 'x86_64' without any)."""
+    return ", ".join([machine, *[INT8_INSTRUCTIONS[flag] for flag in cpu.get("int8", [])][-1:]])
 
 
 def onnx_providers() -> list[str]:
@@ -75,11 +112,11 @@ def tensorrt_loadable() -> bool:
 
 def resolve_target(name: str, threads: int | None = None, providers: list[str] | None = None,
                    machine: str | None = None, gpus: int | None = None, cores: int | None = None,
-                   batch: int = 1, tensorrt: bool | None = None) -> Target:
-    """Build the Target for ``name``. ``providers``, ``machine``, ``gpus`` (CUDA devices), ``cores`` and
-    ``tensorrt`` (whether TensorRT loads) default to what this host has. A request the profile cannot honour
-    (``rpi`` with more threads than it has, or an emulated ``rpi`` with a batch above 1) is capped, and ``notes``
-    says so."""
+                   batch: int = 1, tensorrt: bool | None = None, cpu: dict | None = None) -> Target:
+    """Build the Target for ``name``. ``providers``, ``machine``, ``gpus`` (CUDA devices), ``cores``,
+    ``tensorrt`` (whether TensorRT loads) and ``cpu`` (:func:`cpu_info`) default to what this host has. A request
+    the profile cannot honour (``rpi`` with more threads than it has, or an emulated ``rpi`` with a batch above 1)
+    is capped, and ``notes`` says so."""
     check_choice("target", name, TARGETS)
     if threads is not None and threads < 1:
         raise EdgecnnError(f"threads must be at least 1, got {threads}")
@@ -87,10 +124,11 @@ def resolve_target(name: str, threads: int | None = None, providers: list[str] |
         raise EdgecnnError(f"batch must be at least 1, got {batch}")
     machine = machine or platform.machine()
     cores = cores or os.cpu_count() or 1
+    cpu = cpu_info() if cpu is None else cpu
     if name == "cpu":
         threads = threads or cores
         return Target("cpu", threads, ("CPUExecutionProvider",), ("tflite", "onnx"), True, False,
-                      f"cpu ({machine}, {threads} threads)", batch=batch)
+                      f"cpu ({_describe(machine, cpu)}, {threads} threads)", batch=batch, cpu=cpu)
     if name == "gpu":
         providers = onnx_providers() if providers is None else providers
         if "CUDAExecutionProvider" not in providers:
@@ -105,7 +143,7 @@ def resolve_target(name: str, threads: int | None = None, providers: list[str] |
             providers = [p for p in providers if p != TENSORRT]  # it would fail to start, and CUDA take over
         chosen = tuple(p for p in GPU_PROVIDERS if p in providers)
         return Target("gpu", threads or cores, (*chosen, "CPUExecutionProvider"), ("onnx",), True, False,
-                      f"gpu ({', '.join(chosen)})", batch=batch)
+                      f"gpu ({', '.join(chosen)})", batch=batch, cpu=cpu)
     emulated = machine not in ARM_MACHINES
     limits = [(RPI_MAX_THREADS, "a Raspberry Pi has 4 cores")]
     if emulated:
@@ -118,6 +156,6 @@ def resolve_target(name: str, threads: int | None = None, providers: list[str] |
     if emulated and batch > 1:  # the emulated profile times what a Pi camera app runs: one frame per call
         notes.append(f"batch {batch} asked, 1 used: the emulated Pi profile times one image per call")
         batch = 1
-    where = f"emulated on {machine}" if emulated else f"native {machine}"
+    where = f"emulated on {_describe(machine, cpu)}" if emulated else f"native {_describe(machine, cpu)}"
     return Target("rpi", used, ("CPUExecutionProvider",), ("tflite", "onnx"), False, emulated,
-                  f"rpi ({where}, {used} threads)", tuple(notes), batch)
+                  f"rpi ({where}, {used} threads)", tuple(notes), batch, cpu)

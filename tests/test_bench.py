@@ -9,7 +9,7 @@ from edgecnn.bench import bench_paths, failure_summary, latency_stats, time_call
 from edgecnn.bench_output import report
 from edgecnn.errors import EdgecnnError
 from edgecnn.runtime import Classifier
-from edgecnn.targets import Target, resolve_target
+from edgecnn.targets import Target, cpu_info, resolve_target
 
 
 def test_latency_stats_are_percentiles_of_the_samples():
@@ -225,8 +225,9 @@ def test_bench_verb_writes_json_csv_markdown_and_plot(run_dir, tmp_path):
                            "--csv", str(out["csv"]), "--md", str(out["md"]), "--plot", str(out["png"])])
     assert done.returncode == 0, done.stderr
     document = json.loads(out["json"].read_text())
-    assert document["schema"] == 7 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
+    assert document["schema"] == 8 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
     assert document["versions"]["keras-backend"] == "tensorflow"
+    assert document["target"]["cpu"] == cpu_info() and document["target"]["label"].startswith("cpu (")
     table = list(csv.DictReader(out["csv"].open()))
     assert [r["artifact"] for r in table] == [r["artifact"] for r in document["rows"]]
     assert {r["status"] for r in table} == {"passed"} and float(table[2]["accuracy"]) > 90

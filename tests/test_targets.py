@@ -143,3 +143,43 @@ def test_keras_reference_runs_on_the_gpu_for_the_gpu_target_only():
     # off the gpu target it stays on the CPU of the same machine
     row, top1 = bench_keras(run / "model.keras", Manifest.load(run), (images, np.zeros(64, int)), 2, 5)
     assert (row.status, row.device) == ("passed", "CPU") and np.mean(top1 == onnx_top1) >= 0.95
+
+
+EPYC_VNNI = "processor : 0\nmodel name : AMD EPYC\nflags : fpu sse2 avx2 avx512f avx512_vnni avx512_bf16\n\n" \
+            "processor : 1\nmodel name : AMD EPYC\nflags : fpu sse2 avx2 avx512f avx512_vnni avx512_bf16\n"
+PI5 = "processor : 0\nBogoMIPS : 108.00\nFeatures : fp asimd evtstrm aes crc32 atomics asimdrdm lrcpc dcpop asimddp\n" \
+      "CPU part : 0xd0b\n\nRevision : d04170\nModel : Raspberry Pi 5 Model B Rev 1.0\n"
+
+
+@pytest.mark.parametrize("cpuinfo, expected, label", [
+    (EPYC_VNNI, {"model": "AMD EPYC", "int8": ["avx2", "avx512_vnni"]}, "cpu (x86_64, AVX-512 VNNI, 2 threads)"),
+    ("model name : Intel(R) Xeon(R)\nflags : avx2 avx512_vnni avx_vnni amx_int8 amx_tile\n",
+     {"model": "Intel(R) Xeon(R)", "int8": ["avx2", "avx_vnni", "avx512_vnni", "amx_int8"]},
+     "cpu (x86_64, AMX, 2 threads)"),
+    ("model name : AMD EPYC\nflags : fpu sse4_2 avx avx2 fma\n", {"model": "AMD EPYC", "int8": ["avx2"]},
+     "cpu (x86_64, AVX2, 2 threads)"),
+    ("model name : Old\nflags : fpu sse4_2\n", {"model": "Old", "int8": []}, "cpu (x86_64, 2 threads)"),
+])
+def test_cpu_target_records_the_cpu_and_names_its_best_int8_instructions(cpuinfo, expected, label):
+    cpu = targets.cpu_info(cpuinfo)
+    assert cpu == expected
+    target = resolve_target("cpu", threads=2, machine="x86_64", cpu=cpu)
+    assert target.label == label and target.to_dict()["cpu"] == expected
+
+
+def test_rpi_labels_name_the_arm_dot_product_instructions_and_the_emulating_host():
+    pi5 = targets.cpu_info(PI5)
+    assert pi5 == {"model": "Raspberry Pi 5 Model B Rev 1.0", "int8": ["asimddp"]}
+    assert resolve_target("rpi", machine="aarch64", cpu=pi5).label == "rpi (native aarch64, dotprod, 4 threads)"
+    pi4 = targets.cpu_info(PI5.replace(" asimddp", "").replace("5 Model B Rev 1.0", "4 Model B Rev 1.4"))
+    assert resolve_target("rpi", machine="aarch64", cpu=pi4).label == "rpi (native aarch64, 4 threads)"
+    emulated = resolve_target("rpi", machine="x86_64", cores=2, cpu=targets.cpu_info(EPYC_VNNI))
+    assert emulated.label == "rpi (emulated on x86_64, AVX-512 VNNI, 2 threads)"
+
+
+def test_cpu_info_reads_this_machine():
+    cpu = resolve_target("cpu").cpu
+    assert cpu == targets.cpu_info() and set(cpu["int8"]) <= set(targets.INT8_INSTRUCTIONS)
+    if Path("/proc/cpuinfo").exists():  # Linux: the kernel's own list, read back another way
+        flags = Path("/proc/cpuinfo").read_text().split()
+        assert all(flag in flags for flag in cpu["int8"]) and cpu["model"]
