@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.targets import INT8_INSTRUCTIONS, cpu_info
+from edgecnn.targets import cpu_info
 
 RESULTS = Path(__file__).parent / "results"
 CONV_SHAPES = [  # (height = width, input channels, output channels, kernel)
@@ -191,7 +191,7 @@ def conv_rows(runs: int) -> list[dict]:
 
 
 def write_markdown(document: dict, path: Path) -> None:
-    instructions = ", ".join(document["int8_instructions"]) or "none of " + ", ".join(INT8_INSTRUCTIONS)
+    instructions = ", ".join(document["int8_instructions"]) or "none listed"
     lines = ["# int8 against fp32 on this CPU", "", f"CPU: {document['cpu']} (int8 instructions: {instructions}). "
              f"Command: `{document['command']}`.", "",
              "## Whole models (p50 in microseconds; speed-up = fp32 / int8)", "",

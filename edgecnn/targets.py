@@ -34,10 +34,9 @@ from edgecnn.runtime import GPU_PROVIDERS, TENSORRT
 TARGETS = ("cpu", "gpu", "rpi")
 ARM_MACHINES = ("aarch64", "arm64", "armv7l")
 RPI_MAX_THREADS = 4
-INT8_INSTRUCTIONS = {  # /proc/cpuinfo flag: name, in rising order of int8 throughput per architecture
-    "avx2": "AVX2", "avx_vnni": "AVX-VNNI", "avx512_vnni": "AVX-512 VNNI", "amx_int8": "AMX",
-    "asimddp": "dotprod", "i8mm": "i8mm",
-}
+# the int8 instructions of each architecture, /proc/cpuinfo flag: name, in rising order of int8 throughput
+X86_INT8 = {"avx2": "AVX2", "avx_vnni": "AVX-VNNI", "avx512_vnni": "AVX-512 VNNI", "amx_int8": "AMX"}
+ARM_INT8 = {"asimddp": "dotprod", "i8mm": "i8mm"}
 
 
 @dataclass(frozen=True)
@@ -57,13 +56,15 @@ class Target:
         return asdict(self)
 
 
-def cpu_info(cpuinfo: str | None = None) -> dict:
-    """This CPU's ``model`` name and the int8 instructions it has (``int8``, flags of INT8_INSTRUCTIONS in that
-    order), read from ``cpuinfo`` (the text of /proc/cpuinfo; this machine's where it has one, else empty).
+def cpu_info(cpuinfo: str | None = None, machine: str | None = None) -> dict:
+    """This CPU's ``model`` name and the int8 instructions it has (``int8``: flags of X86_INT8 or ARM_INT8, by
+    ``machine``, in that order), read from ``cpuinfo`` (the text of /proc/cpuinfo; this machine's where it has one,
+    else empty). Flags of the other architecture are ignored: qemu-user shows an emulated ARM program the host's.
 
-    >>> cpu_info("model name : AMD EPYC\\nflags : fpu avx2 avx512f avx512_vnni")
+    >>> cpu_info("model name : AMD EPYC\\nflags : fpu avx2 avx512f avx512_vnni", machine="x86_64")
     {'model': 'AMD EPYC', 'int8': ['avx2', 'avx512_vnni']}
     """
+    known = ARM_INT8 if (machine or platform.machine()) in ARM_MACHINES else X86_INT8
     if cpuinfo is None:
         proc = Path("/proc/cpuinfo")
         cpuinfo = proc.read_text(errors="replace") if proc.exists() else ""
@@ -74,12 +75,13 @@ def cpu_info(cpuinfo: str | None = None) -> dict:
             fields.setdefault(key.strip(), value.strip())  # the first processor's; the others repeat it
     flags = set((fields.get("flags") or fields.get("Features") or "").split())  # x86 / ARM
     model = fields.get("model name") or fields.get("Model") or platform.processor()
-    return {"model": model, "int8": [flag for flag in INT8_INSTRUCTIONS if flag in flags]}
+    return {"model": model, "int8": [flag for flag in known if flag in flags]}
 
 
 def _describe(machine: str, cpu: dict) -> str:
     """``machine`` and the best int8 instructions of ``cpu``: 'x86_64, AVX-512 VNNI' (or 'x86_64' without any)."""
-    return ", ".join([machine, *[INT8_INSTRUCTIONS[flag] for flag in cpu.get("int8", [])][-1:]])
+    names = X86_INT8 | ARM_INT8
+    return ", ".join([machine, *[names[flag] for flag in cpu.get("int8", [])][-1:]])
 
 
 def onnx_providers() -> list[str]:
@@ -124,7 +126,7 @@ def resolve_target(name: str, threads: int | None = None, providers: list[str] |
         raise EdgecnnError(f"batch must be at least 1, got {batch}")
     machine = machine or platform.machine()
     cores = cores or os.cpu_count() or 1
-    cpu = cpu_info() if cpu is None else cpu
+    cpu = cpu_info(machine=machine) if cpu is None else cpu
     if name == "cpu":
         threads = threads or cores
         return Target("cpu", threads, ("CPUExecutionProvider",), ("tflite", "onnx"), True, False,
