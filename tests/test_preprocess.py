@@ -1,8 +1,9 @@
+import cv2
 import numpy as np
 import pytest
 
 from edgecnn.errors import InputError
-from edgecnn.preprocess import Preprocessing
+from edgecnn.preprocess import AREA_STEP_MARGIN, Preprocessing, area_step, resized
 
 GRAY = Preprocessing(height=28, width=28, channels=1)
 
@@ -102,3 +103,40 @@ def test_image_files_of_each_sample_depth(tmp_path, depth, read):
     else:
         with pytest.raises(ImageReadError, match="its samples are float32, which have no fixed range to scale"):
             read_image(path)
+
+
+@pytest.mark.parametrize("rows, cols, height, width, step", [
+    (480, 640, 28, 28, 2),  # gcd 160, but 640x480 / 4 = 160x120 would leave less than 8 x 28 rows
+    (1080, 1920, 28, 28, 4),
+    (1080, 1920, 8, 8, 15),
+    (479, 640, 28, 28, 1),  # no common factor: one step
+    (96, 96, 28, 28, 1),  # less than 8x the model's size: one step
+])
+def test_area_step_is_the_largest_whole_factor_that_keeps_the_margin(rows, cols, height, width, step):
+    assert area_step(rows, cols, height, width) == step
+    bigger = range(step + 1, min(rows, cols) + 1)
+    assert not any(rows % k == 0 and cols % k == 0 and rows // k >= AREA_STEP_MARGIN * height
+                   and cols // k >= AREA_STEP_MARGIN * width for k in bigger)
+
+
+def test_a_large_shrink_takes_two_steps_within_a_grey_level_of_one():
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (480, 640), dtype=np.uint8), (0, 0), 1.5)
+    one = cv2.resize(frame, (28, 28), interpolation=cv2.INTER_AREA)
+    two = resized(frame, 28, 28)
+    first = cv2.resize(frame, (320, 240), interpolation=cv2.INTER_AREA)  # area_step 2
+    assert np.array_equal(two, cv2.resize(first, (28, 28), interpolation=cv2.INTER_AREA))
+    assert np.abs(two.astype(int) - one).max() <= 1 and not np.array_equal(two, one)
+    odd = frame[:479]  # no whole factor divides 479 and 640: the one step, exactly
+    assert np.array_equal(resized(odd, 28, 28), cv2.resize(odd, (28, 28), interpolation=cv2.INTER_AREA))
+    assert resized(frame[:20, :20], 28, 28).shape == (28, 28)  # enlarging: bilinear
+
+
+@pytest.mark.parametrize("shape", [(480, 640, 3), (480, 640, 4), (480, 640), (481, 641, 3)])
+def test_colour_models_resize_before_converting_with_the_same_result(shape):
+    frame = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    pre = Preprocessing(height=32, width=32, channels=3)
+    converted_first = resized(pre._color(frame), 32, 32)
+    assert np.array_equal(pre.image(frame), converted_first)
+    if frame.ndim == 3:  # BGR(A): its first three channels, resized, in reverse order
+        assert np.array_equal(pre.image(frame), resized(frame[..., :3], 32, 32)[..., ::-1])
