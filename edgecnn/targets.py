@@ -1,7 +1,7 @@
 """Benchmark targets: which backends, providers and thread counts a device class gets.
 
     t = resolve_target("rpi")       # on x86_64: emulated (runtime-only backends, <= 4 threads, batch 1)
-    t.label                         # 'rpi (emulated on x86_64, 2 threads)'
+    t.label                         # 'rpi (emulated on x86_64, AVX2, 2 threads)'
     resolve_target("gpu")           # EdgecnnError without ONNX Runtime's CUDA provider or a CUDA device
     resolve_target("cpu").label     # 'cpu (x86_64, AVX-512 VNNI, 2 threads)': the CPU's best int8 instructions
 
