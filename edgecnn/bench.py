@@ -335,6 +335,26 @@ def failure_summary(report_rows: list[dict]) -> str | None:
     return f"{len(bad)} of {len(report_rows)} artifacts did not pass: {names}; see the table"
 
 
+def int8_slower_note(rows: list[BenchRow], target: Target) -> str | None:
+    """A note for a table whose int8 rows ran slower than their fp32 twins on an x86 CPU without VNNI or AMX, the
+    instructions that make int8 pay there: the CPU's doing, not the export's. None elsewhere. On ARM, where int8
+    kernels gain even without the dot-product extension, and on the GPU, it says nothing.
+
+        int8_slower_note(rows, resolve_target("cpu"))  # "int8 ran slower than fp32 here (model_int8.tflite): ..."
+    """
+    instructions = set(target.cpu.get("int8", []))
+    if target.name == "gpu" or "avx2" not in instructions or instructions & {"avx_vnni", "avx512_vnni", "amx_int8"}:
+        return None
+    fp32 = {(r.host, r.format, r.artifact): r.p50_ms for r in rows if r.precision == "fp32" and r.p50_ms}
+    slower = [r.artifact for r in rows if r.precision == "int8" and r.p50_ms
+              and r.p50_ms > fp32.get((r.host, r.format, r.artifact.replace("int8", "fp32")), float("inf"))]
+    if not slower:
+        return None
+    return (f"int8 ran slower than fp32 here ({', '.join(slower)}): this CPU has no VNNI, the int8 dot-product "
+            "instructions, so its int8 kernels are no faster than its fp32 ones; on one with AVX-512 VNNI the default "
+            "model ran 2.4x faster in int8 (README, Findings)")
+
+
 def _fill_latency(row: BenchRow, ms: np.ndarray) -> None:
     for key, value in latency_stats(ms, row.batch).items():
         setattr(row, key, value)

@@ -365,8 +365,9 @@ def bench(
     if host:
         rows, document, title = _bench_remote(host, paths, target.value, threads, warmup, runs, batch, data_dir,
                                               ssh_config, remote_python, timeout)
+        hint = None
     else:
-        from edgecnn.bench import bench_paths
+        from edgecnn.bench import bench_paths, int8_slower_note
         from edgecnn.targets import resolve_target
 
         bench_target = resolve_target(target.value, threads, batch=batch)
@@ -376,6 +377,7 @@ def bench(
                                on_note=lambda line: _to_stderr([f"note: {line}"]))
         document = report(rows, bench_target, warmup, runs)
         title = f"edgecnn bench on {bench_target.label}, batch {bench_target.batch}"
+        hint = int8_slower_note(rows, bench_target)  # after the table
     if plot:
         write_plot(rows, plot, title)
     if csv_out:
@@ -386,6 +388,8 @@ def bench(
         write_output(json_out, json.dumps(document, indent=2) + "\n")
     if not to_stdout:
         print_table(rows, title=title, console=console)
+    if hint:
+        _to_stderr([f"note: {hint}"])
     failed = [h["host"] for h in document.get("hosts", []) if h["error"]]
     if failed:
         raise EdgecnnError(f"{len(failed)} of {len(host)} hosts failed: {', '.join(failed)} (see the table)")

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from edgecnn.atomic import check_writable, write_json_atomic
-from edgecnn.bench import KERAS_FILE, bench_paths
+from edgecnn.bench import KERAS_FILE, bench_paths, int8_slower_note
 from edgecnn.bench_output import print_table, report
 from edgecnn.errors import EdgecnnError, one_or_many
 from edgecnn.manifest import MANIFEST_NAME, ArtifactEntry, Manifest, sha256_file
@@ -176,5 +176,8 @@ def run_pipeline(out, dataset: str = "digits", config=None, target: str = "cpu",
         document = report(rows, bench_target, warmup, runs)
         write_json_atomic(Path(out) / REPORT_FILE, document)
         print_table(rows, title=f"{dataset} on {bench_target.label}", console=console)
+        note = int8_slower_note(rows, bench_target)
+        if note:
+            console.print(f"note: {note}", markup=False)
         console.print(f"report: {Path(out) / REPORT_FILE}", markup=False)
     return document

@@ -168,6 +168,26 @@ def test_the_table_says_how_many_test_images_each_accuracy_rests_on(tmp_path):
     assert [line.split(" | ")[5] for line in lines[4:]] == ["360", "360", "-", "10000"]
 
 
+def test_int8_slower_than_fp32_is_explained_on_an_x86_cpu_without_vnni_only():
+    from edgecnn.bench import BenchRow, int8_slower_note
+
+    rows = [BenchRow("model_fp32.tflite", "tflite", "fp32", 118.0, p50_ms=0.033),
+            BenchRow("model_int8.tflite", "tflite", "int8", 37.0, p50_ms=0.054),
+            BenchRow("model_fp32.onnx", "onnx", "fp32", 115.0, p50_ms=0.052),
+            BenchRow("model_int8.onnx", "onnx", "int8", 35.0, p50_ms=0.047),
+            BenchRow("other/model_int8.tflite", "tflite", "int8", 37.0, p50_ms=0.9)]  # no fp32 twin: not compared
+    avx2 = {"model": "AMD EPYC", "int8": ["avx2"]}
+    note = int8_slower_note(rows, resolve_target("cpu", cpu=avx2, machine="x86_64"))
+    assert note.startswith("int8 ran slower than fp32 here (model_int8.tflite): this CPU has no VNNI")
+    assert int8_slower_note(rows, resolve_target("rpi", cpu=avx2, machine="x86_64")) == note
+    vnni = {"model": "AMD EPYC", "int8": ["avx2", "avx512_vnni"]}
+    assert int8_slower_note(rows, resolve_target("cpu", cpu=vnni, machine="x86_64")) is None
+    pi4 = {"model": "Raspberry Pi 4 Model B Rev 1.4", "int8": []}
+    assert int8_slower_note(rows, resolve_target("rpi", cpu=pi4, machine="aarch64")) is None
+    faster = [r for r in rows if r.artifact != "model_int8.tflite"]
+    assert int8_slower_note(faster, resolve_target("cpu", cpu=avx2, machine="x86_64")) is None
+
+
 def test_markdown_keeps_pipes_and_line_breaks_of_names_and_notes_inside_their_cells(tmp_path):
     from edgecnn.bench import BenchRow
     from edgecnn.bench_output import write_markdown

@@ -303,3 +303,22 @@ def test_bench_writes_csv_or_markdown_to_stdout_in_place_of_the_table(run_dir, t
     assert not any("┃" in line for line in lines) and list(tmp_path.iterdir()) == []
     assert run_cli(["bench", model, "--csv", "-", "--md", "-"]) == 2
     assert "only one output can go to stdout ('-'), not --csv and --md" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("instructions, noted", [(["avx2"], True), (["avx2", "avx512_vnni"], False)])
+def test_bench_explains_int8_slower_than_fp32_after_the_table(run_dir, capsys, monkeypatch, instructions, noted):
+    from edgecnn import bench, targets
+    from edgecnn.bench import BenchRow
+
+    monkeypatch.setattr(targets, "cpu_info", lambda machine=None: {"model": "x", "int8": instructions})
+    monkeypatch.setattr(targets.platform, "machine", lambda: "x86_64")
+    rows = [BenchRow("model_fp32.tflite", "tflite", "fp32", 118.0, p50_ms=0.033),
+            BenchRow("model_int8.tflite", "tflite", "int8", 37.0, p50_ms=0.054)]
+    monkeypatch.setattr(bench, "bench_paths", lambda *args, **kwargs: rows)
+    assert run_cli(["bench", str(run_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "model_int8.tflite" in captured.out
+    notes = [line for line in captured.err.splitlines() if line.startswith("note: int8 ran slower than fp32 here")]
+    assert notes == (["note: int8 ran slower than fp32 here (model_int8.tflite): this CPU has no VNNI, the int8 "
+                      "dot-product instructions, so its int8 kernels are no faster than its fp32 ones; on one with "
+                      "AVX-512 VNNI the default model ran 2.4x faster in int8 (README, Findings)"] if noted else [])
