@@ -35,7 +35,7 @@ from edgecnn.memory import artifact_peak_rss_mb
 from edgecnn.progress import OnStart
 from edgecnn.quiet import native_output_muted
 from edgecnn.runtime import GPU_PROVIDERS, Classifier
-from edgecnn.targets import Target
+from edgecnn.targets import X86_INT8, Target
 
 KERAS_FILE = "model.keras"
 MODEL_SUFFIXES = (".keras", ".tflite", ".onnx")
@@ -343,7 +343,7 @@ def int8_slower_note(rows: list[BenchRow], target: Target) -> str | None:
         int8_slower_note(rows, resolve_target("cpu"))  # "int8 ran slower than fp32 here (model_int8.tflite): ..."
     """
     instructions = set(target.cpu.get("int8", []))
-    if target.name == "gpu" or "avx2" not in instructions or instructions & {"avx_vnni", "avx512_vnni", "amx_int8"}:
+    if target.name == "gpu" or "avx2" not in instructions or instructions & (X86_INT8.keys() - {"avx2"}):
         return None
     fp32 = {(r.host, r.format, r.artifact): r.p50_ms for r in rows if r.precision == "fp32" and r.p50_ms}
     slower = [r.artifact for r in rows if r.precision == "int8" and r.p50_ms
