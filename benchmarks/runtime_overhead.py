@@ -2,11 +2,12 @@
 
     python benchmarks/runtime_overhead.py runs/demo models/mnist --threads 1 --runs 3000
 
-For each artifact it times, on the same model, threads and input: the bare loop (LiteRT: set_tensor / invoke /
-get_tensor with an already quantized input; ONNX Runtime: session.run), the wrapper, and for int8 LiteRT models
-the floor: the bare loop plus only the steps the wrapper cannot skip (the finite check, quantizing, dequantizing;
-the same calls the wrapper makes, written inline), and the wrapper handed the bare loop's own input, int8 codes
-(`predict_proba(codes)` passes them as they are). Calls alternate one by one, the order rotating, so a slow
+For each artifact it times, on the same model, threads and input: the bare loop (LiteRT: its own interpreter of the
+file as it is, set_tensor / invoke / get_tensor with an input quantized for free; ONNX Runtime: session.run), the
+wrapper (which, for int8 LiteRT models, quantizes inside the graph: edgecnn.float_io), and for int8 LiteRT models
+the inline loop: the bare loop plus the finite check, OpenCV quantizing and a dequantizing lookup written inline, as
+an app without the wrapper would (and as the wrapper did before), and the wrapper handed the bare loop's own input,
+int8 codes (`predict_proba(codes)`). Calls alternate one by one, the order rotating, so a slow
 spell of this noisy host hits all alike (rounds of 300 calls each gave ratios of 1.08 and 1.28 for one model in
 two runs a minute apart), and each artifact is measured in a few fresh processes. Writes
 benchmarks/results/runtime_overhead.{json,md}. Target (issue #5): wrapper median <= 1.05 x bare median.
@@ -35,46 +36,63 @@ from edgecnn.bench import KERAS_FILE
 from edgecnn.manifest import MANIFEST_NAME, Manifest, tool_versions
 from edgecnn.preprocess import MAX_ABS_SUM
 from edgecnn.quiet import native_output_muted
-from edgecnn.runtime import Classifier
+from edgecnn.runtime import Classifier, Quantizer, quantization_params, tflite_interpreter_class
 from edgecnn.targets import cpu_info
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def bare_call(clf: Classifier, sample: np.ndarray):
+def file_interpreter(path: Path, threads: int):
+    """A LiteRT interpreter of the file as it is, the way an app without the wrapper would open it."""
+    interpreter = tflite_interpreter_class()(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    return interpreter, interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+
+def ready_input(detail: dict, sample: np.ndarray) -> np.ndarray:
+    """``sample`` as the tensor takes it: quantized by numpy (round half to even, saturated) for an int8 tensor."""
+    params = quantization_params(detail)
+    if params is None:
+        return sample
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.rint(sample / params[0]) + params[1], info.min, info.max).astype(detail["dtype"])
+
+
+def bare_call(clf: Classifier, sample: np.ndarray, threads: int):
     backend = clf.backend
     if backend.name == "onnx":
         session, feed, outputs = backend.session, {backend.input_name: sample}, [backend.output_name]
         return lambda: session.run(outputs, feed)
-    interpreter, inp, out = backend.interpreter, backend.input["index"], backend.output["index"]
-    quantizer = backend._quantizer
-    quantized = quantizer.quantize(sample) if quantizer else sample  # the bare loop gets its input ready-made
+    interpreter, inp, out = file_interpreter(clf.path, threads)
+    ready = ready_input(inp, sample)  # the bare loop gets its input ready-made
 
     def call():
-        interpreter.set_tensor(inp, quantized)
+        interpreter.set_tensor(inp["index"], ready)
         interpreter.invoke()
-        return interpreter.get_tensor(out)
+        return interpreter.get_tensor(out["index"])
 
     return call
 
 
-def floor_call(clf: Classifier, sample: np.ndarray):
-    """For a LiteRT model with int8 input and output, the bare loop plus the three steps any wrapper must add,
-    made as the wrapper makes them (cv2.norm, cv2.addWeighted, a table lookup) but inline: what is left when the
-    wrapper's own code is gone. None for other models."""
-    backend = clf.backend
-    if backend.name != "tflite" or backend._quantizer is None or backend._dequantizer is None:
+def inline_call(clf: Classifier, sample: np.ndarray, threads: int):
+    """For a LiteRT model with int8 input and output, the bare loop plus the three steps an app without the wrapper
+    must add, made in OpenCV and numpy as the wrapper made them until it moved quantizing into the graph
+    (cv2.norm, cv2.addWeighted, a table lookup), inline. None for other models."""
+    if clf.backend.name != "tflite":
         return None
-    interpreter, inp, out = backend.interpreter, backend.input["index"], backend.output["index"]
-    quantizer, codes, take = backend._quantizer, backend._codes, backend._dequantizer.table.take
+    interpreter, inp, out = file_interpreter(clf.path, threads)
+    quantizer, dequantizer = Quantizer.of(inp), Quantizer.of(out)
+    if quantizer is None or dequantizer is None:
+        return None
+    codes, take = np.empty(inp["shape"], inp["dtype"]), dequantizer.table.take
     scale, zero_point, cv_type = quantizer.inverse_scale, quantizer.zero_point, quantizer._cv_type
 
     def call():
         if not cv2.norm(sample, cv2.NORM_L1) <= MAX_ABS_SUM:
             raise ValueError("NaN")
-        interpreter.set_tensor(inp, cv2.addWeighted(sample, scale, sample, 0.0, zero_point, codes, cv_type))
+        interpreter.set_tensor(inp["index"], cv2.addWeighted(sample, scale, sample, 0.0, zero_point, codes, cv_type))
         interpreter.invoke()
-        return take(interpreter.get_tensor(out))
+        return take(interpreter.get_tensor(out["index"]))
 
     return call
 
@@ -97,17 +115,18 @@ def interleaved_times(calls: list, runs: int, warmup: int = 50) -> np.ndarray:
 
 
 def measure(path: Path, threads: int, runs: int, versus: Path | None = None) -> dict:
-    """One process's medians for one artifact, in ms; ``floor`` None where the model is not int8 LiteRT;
+    """One process's medians for one artifact, in ms; ``inline`` None where the model is not int8 LiteRT;
     ``versus`` None, or the wrapper's median on that other model, timed in the same rounds."""
     with native_output_muted():
         clf = Classifier(path, threads=threads)
         other = Classifier(versus, threads=threads) if versus else None
     sample = np.random.default_rng(0).random((1, *clf.input_shape), dtype=np.float32)
-    calls = [bare_call(clf, sample), lambda: clf.predict_proba(sample)]
-    codes = clf.backend._quantizer.quantize(sample) if clf.backend.input_dtype == np.int8 else None
-    extra = {"floor": floor_call(clf, sample), "versus": (lambda: other.predict_proba(sample)) if other else None,
+    calls = [bare_call(clf, sample, threads), lambda: clf.predict_proba(sample)]
+    codes = ready_input(clf.backend.input, sample) if clf.backend.input_dtype == np.int8 else None
+    extra = {"inline": inline_call(clf, sample, threads),
+             "versus": (lambda: other.predict_proba(sample)) if other else None,
              "codes": (lambda: clf.predict_proba(codes)) if codes is not None else None}
-    for name in ("floor", "codes"):
+    for name in ("inline", "codes"):
         if extra[name]:
             np.testing.assert_array_equal(extra[name](), calls[1]())  # the same work, the same answer
     calls += [call for call in extra.values() if call]
@@ -133,8 +152,8 @@ def measure_in_fresh_processes(path: Path, threads: int, runs: int, processes: i
            "bare_p50_ms": round(float(np.median([r["bare"] for r in results])), 4),
            "wrapper_p50_ms": round(float(np.median([r["wrapper"] for r in results])), 4),
            "ratio": round(float(np.median(ratios)), 3), "ratio_min": round(min(ratios), 3),
-           "ratio_max": round(max(ratios), 3), "floor_ratio": None, "codes_ratio": None}
-    for name in ("floor", "codes"):
+           "ratio_max": round(max(ratios), 3), "inline_ratio": None, "codes_ratio": None}
+    for name in ("inline", "codes"):
         if results[0][name] is not None:
             row[f"{name}_ratio"] = round(float(np.median([r[name] / r["bare"] for r in results])), 3)
     if versus:
@@ -182,10 +201,10 @@ def main() -> None:
                 "versions": tool_versions()}
     args.out.mkdir(exist_ok=True)
     (args.out / "runtime_overhead.json").write_text(json.dumps(document, indent=2) + "\n")
-    lines = ["| run | artifact | backend | bare p50 (ms) | wrapper p50 (ms) | ratio | ratio range | floor ratio "
+    lines = ["| run | artifact | backend | bare p50 (ms) | wrapper p50 (ms) | ratio | ratio range | inline ratio "
              "| ratio, int8 codes in | wrapper vs int8-I/O wrapper |", "|---|---|---|---:|---:|---:|---|" + "---:|" * 3]
     lines += [f"| {r['run']} | {r['artifact']} | {r['backend']} | {r['bare_p50_ms']} | {r['wrapper_p50_ms']} | "
-              f"{r['ratio']} | {r['ratio_min']}-{r['ratio_max']} | {r['floor_ratio'] or '-'} | "
+              f"{r['ratio']} | {r['ratio_min']}-{r['ratio_max']} | {r['inline_ratio'] or '-'} | "
               f"{r['codes_ratio'] or '-'} | {r.get('versus_int8_io') or '-'} |" for r in rows]
     (args.out / "runtime_overhead.md").write_text(
         f"# Runtime wrapper overhead, batch 1, {args.threads} thread(s)\n\n"
@@ -194,8 +213,8 @@ def main() -> None:
         f"{' --float-io' if args.float_io else ''}"
         f"{'' if args.out == RESULTS else f' --out {args.out}'}`\n\n"
         f"Each artifact measured in {args.processes} fresh processes of {args.runs} rounds, the calls alternating "
-        "one by one; medians over the processes, and the range of their ratios. Floor ratio (int8 LiteRT): the "
-        "bare loop plus only the finite check, quantizing and dequantizing, inline, against the bare loop. "
+        "one by one; medians over the processes, and the range of their ratios. Inline ratio (int8 LiteRT): the "
+        "bare loop plus the finite check, OpenCV quantizing and dequantizing written inline, against the bare loop. "
         "Int8 codes in (int8-input LiteRT): the wrapper given the bare loop's own quantized input, against the bare "
         "loop. "
         "Float I/O rows (--float-io): the int8 model exported with float input and output, its wrapper's median "

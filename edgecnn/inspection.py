@@ -70,7 +70,8 @@ def info_tables(info: dict) -> tuple[Table, Table]:
 
 
 def _tflite(path: Path) -> dict:
-    backend = TFLiteBackend(path, xnnpack=False)  # XNNPACK leaves the shapes of the tensors it owns unset
+    # the file's own graph, on the built-in kernels: XNNPACK leaves the shapes of the tensors it owns unset
+    backend = TFLiteBackend(path, xnnpack=False, float_io=False)
     # one run on zeros gives every tensor its shape, those computed in the graph (a Flatten's Reshape) included
     backend.run(np.zeros((1, *backend.input_shape), backend.input_dtype))
     interpreter = backend.interpreter

@@ -54,10 +54,11 @@ def _open_and_run(path: Path, backend: str) -> None:
     if backend == "onnx":
         opened = [OnnxBackend(path, threads=1)]
     else:  # XNNPACK, as a Classifier runs it, and the built-in kernels, as `edgecnn inspect` does
-        opened = [TFLiteBackend(path, threads=1), TFLiteBackend(path, threads=1, xnnpack=False)]
+        opened = [TFLiteBackend(path, threads=1), TFLiteBackend(path, threads=1, xnnpack=False, float_io=False)]
     for model in opened:
         for batch in (1, 2):  # a second size: LiteRT prepares every operator again after a resize
-            model.run(np.zeros((batch, *(max(d, 1) for d in model.input_shape)), model.input_dtype))
+            for dtype in {model.input_dtype, np.dtype(np.float32)}:  # an int8 model's codes and floats: two graphs
+                model.run(np.zeros((batch, *(max(d, 1) for d in model.input_shape)), dtype))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@
 Inputs are OpenCV frames (BGR uint8), grayscale images, batches of them, image file paths (a str or Path, or a list
 of them), or float arrays already shaped like the model input; the manifest beside the model says how to
 preprocess. int8 models get their input quantized and their output dequantized with the tensors' own scale and zero
-point. A model with int8 input also takes its own int8 codes (round(x / scale) + zero_point, as an integer-only
-camera pipeline makes them), handed over as they are: the int8 ndarray shaped like the input, or a batch of them.
+point, by LiteRT inside the invoke (:mod:`edgecnn.float_io`; by OpenCV where that cannot be arranged). A model with
+int8 input also takes its own int8 codes (round(x / scale) + zero_point, as an integer-only camera pipeline makes
+them): the int8 ndarray shaped like the input, or a batch of them, each code run as itself.
 
 Thread safety: a Classifier is not thread-safe. Use one per thread, or guard its calls with a lock.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -70,50 +72,112 @@ def tflite_interpreter_class():
 
 class TFLiteBackend:
     """A LiteRT interpreter whose input tensor is resized to each batch size it is given; ``xnnpack=False`` keeps
-    it on LiteRT's built-in kernels (slower, but every tensor then reports the shape it was given)."""
+    it on LiteRT's built-in kernels (slower, but every tensor then reports the shape it was given).
+
+    ``float_io``: run a model with int8 (or uint8) input or output with float32 twins added to its graph
+    (:mod:`edgecnn.float_io`), so that LiteRT quantizes and dequantizes inside the invoke; ``float_io`` then says
+    whether it does. ``input``, ``output`` and ``input_dtype`` describe the file's own tensors either way, and the
+    model's int8 codes are still taken: the file's own graph runs them, opened the first time they come. Where the
+    rewrite cannot be made (no ai-edge-litert schema, as with tflite-runtime), OpenCV quantizes instead.
+    """
 
     name = "tflite"
 
-    def __init__(self, path: Path, threads: int | None = None, xnnpack: bool = True):
+    def __init__(self, path: Path, threads: int | None = None, xnnpack: bool = True, float_io: bool = True):
         interpreter_class = tflite_interpreter_class()
-        options = {} if xnnpack else {  # built-in kernels only; their tensors show the shapes allocation gave them
-            "experimental_op_resolver_type":
-                sys.modules[interpreter_class.__module__].OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+        options = {"num_threads": threads}
+        if not xnnpack:  # built-in kernels only; their tensors show the shapes allocation gave them
+            options["experimental_op_resolver_type"] = sys.modules[
+                interpreter_class.__module__].OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads, **options)
+            self.interpreter = interpreter_class(model_path=str(path), **options)
             self.interpreter.allocate_tensors()
-            self._details()  # a damaged file can carry tensor names that are not UTF-8 (a ValueError)
+            # a damaged file can carry tensor names that are not UTF-8 (a ValueError)
+            self.input = self.interpreter.get_input_details()[0]
+            self.output = self.interpreter.get_output_details()[0]
         except (ValueError, RuntimeError) as exc:
             raise IntegrityError(f"{path} is not a loadable TFLite model: {_first_line(exc)}") from None
-
-    def _details(self):
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self.input["shape"][1:])
         self.input_dtype = np.dtype(self.input["dtype"])
         self.classes = int(self.output["shape"][-1]) if len(self.output["shape"]) else None
-        self._batch = int(self.input["shape"][0])
-        self._quantizer = Quantizer.of(self.input)
-        self._dequantizer = Quantizer.of(self.output)
-        # int8 input is quantized into this array, made once per batch size, and handed over by set_tensor: 2.4 us
-        # at 1x28x28x1, against 3.7 us for a fresh interpreter.tensor() view per call (LiteRT refuses to invoke
-        # while a view is alive) and quantizing through 2-D reshapes of it
-        self._codes = np.empty(self.input["shape"], self.input_dtype) if self._quantizer else None
+        self.float_io, self._path, self._options, self._codes_graph = False, path, (threads, xnnpack), None
+        if float_io and (Quantizer.of(self.input) or Quantizer.of(self.output)):
+            self._open_float_io(path, interpreter_class, options)
+        self._details()
+
+    def _open_float_io(self, path: Path, interpreter_class, options: dict) -> None:
+        """Swap in an interpreter of the model with float32 twins, where the rewrite can be made and loads."""
+        try:
+            from edgecnn.float_io import with_float_io
+        except ImportError:  # LiteRT's flatbuffer schema comes with ai-edge-litert only
+            return
+        content = with_float_io(path.read_bytes())
+        if content is None:
+            return
+        try:
+            interpreter = interpreter_class(model_content=content, **options)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError):  # a file LiteRT runs as it is but not rewritten: it runs as it is
+            return
+        self.interpreter, self.float_io = interpreter, True
+
+    def _details(self):
+        """What each call needs from the interpreter's input and output, read again after every resize."""
+        feed, fetch = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
+        self._feed, self._fetch, self._batch = feed["index"], fetch["index"], int(feed["shape"][0])
+        self._feed_dtype = np.dtype(feed["dtype"])
+        quantizer = Quantizer.of(feed)
+        # quantized into this array, made once per batch size, and handed over by set_tensor: 2.4 us at 1x28x28x1,
+        # against 3.7 us for a fresh interpreter.tensor() view per call (LiteRT refuses to invoke while a view is
+        # alive) and quantizing through 2-D reshapes of it
+        self._quantize = partial(quantizer.quantize, out=np.empty(feed["shape"], self._feed_dtype)) if quantizer \
+            else None
+        self._dequantizer = Quantizer.of(fetch)
+        self._invoke = _invoker(self.interpreter, self._feed, self._fetch)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         try:
             if len(batch) != self._batch:
-                self.interpreter.resize_tensor_input(self.input["index"], [len(batch), *self.input_shape])
+                self.interpreter.resize_tensor_input(self._feed, [len(batch), *self.input_shape])
                 self.interpreter.allocate_tensors()
                 self._details()
-            if self._quantizer and batch.dtype is not self.input_dtype:  # not codes already
-                batch = self._quantizer.quantize(batch, out=self._codes)
-            self.interpreter.set_tensor(self.input["index"], batch)
-            self.interpreter.invoke()
-            output = self.interpreter.get_tensor(self.output["index"])  # a copy: the next invoke reuses the buffer
+            if batch.dtype is not self._feed_dtype:  # floats for int8 input, or the codes of a float32 twin's file
+                if self._quantize is None:
+                    return self._file_graph().run(batch)
+                batch = self._quantize(batch)
+            output = self._invoke(batch)
             return self._dequantizer.dequantize(output) if self._dequantizer else output
         except (ValueError, RuntimeError) as exc:  # a model that loaded but cannot run (e.g. a damaged file)
             raise EdgecnnError(f"inference failed: {_first_line(exc)}") from None
+
+    def _file_graph(self) -> TFLiteBackend:
+        """The file's own graph, for the model's int8 codes: its float32 twin would take them only as floats, which
+        a dequantizing lookup made 0.6 us a call slower."""
+        if self._codes_graph is None:
+            self._codes_graph = TFLiteBackend(self._path, *self._options, float_io=False)
+        return self._codes_graph
+
+
+def _invoker(interpreter, feed: int, fetch: int):
+    """``call(batch) -> output``: set_tensor, invoke and get_tensor (a copy: the next invoke reuses the buffer) on
+    ``interpreter``, through the methods of its native wrapper where it has them, as LiteRT, tflite-runtime and
+    TensorFlow do. That skips the Python layer of the public methods, whose invoke() first checks that no numpy
+    view from tensor() is alive (this backend makes none): 0.2 us a call, 1% of an 18 us model. The wrapper is
+    looked up at each call, not kept: a second reference to it would fail that check for every later public call."""
+    native = type(getattr(interpreter, "_interpreter", None))
+    set_tensor, invoke, get_tensor = (getattr(native, name, None) for name in ("SetTensor", "Invoke", "GetTensor"))
+    if not (set_tensor and invoke and get_tensor):
+        def call(batch):
+            interpreter.set_tensor(feed, batch)
+            interpreter.invoke()
+            return interpreter.get_tensor(fetch)
+    else:
+        def call(batch):
+            wrapper = interpreter._interpreter
+            set_tensor(wrapper, feed, batch)
+            invoke(wrapper)
+            return get_tensor(wrapper, fetch, 0)
+    return call
 
 
 def _load_pip_cuda_libraries(ort) -> None:

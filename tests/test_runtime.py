@@ -11,7 +11,7 @@ import pytest
 from edgecnn.errors import EdgecnnError, ImageReadError, InputError, IntegrityError
 from edgecnn.inspection import inspect_artifact
 from edgecnn.models import load_model
-from edgecnn.runtime import GPU_PROVIDERS, Classifier
+from edgecnn.runtime import GPU_PROVIDERS, Classifier, Quantizer, TFLiteBackend
 from tools.make_video import to_frame
 
 
@@ -116,21 +116,25 @@ def test_batch_and_single_inference_agree(run_dir, digits, name):
     np.testing.assert_allclose(batch, singles, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.tflite"])
-def test_results_do_not_alias_the_interpreter_buffers(run_dir, digits, name):
+@pytest.mark.parametrize("name, float_io", [("model_fp32.tflite", True), ("model_int8.tflite", True),
+                                            ("model_int8.tflite", False)])
+def test_results_do_not_alias_the_interpreter_buffers(run_dir, digits, name, float_io):
     """The TFLite backend reuses its buffers from call to call (the int8 codes, the interpreter's tensors): a later
-    call must not change an earlier answer, and the interpreter must get the codes Quantizer.quantize returns."""
-    clf = Classifier(run_dir / name, threads=1)
-    first_image, other_image = digits.split("test").images[:2]
-    first = clf.predict_proba(first_image)
-    kept = first.copy()
-    other = clf.predict_proba(other_image)
-    assert not np.allclose(other, kept)  # two different digits, two different answers
-    np.testing.assert_array_equal(first, kept)
-    backend, x = clf.backend, clf.prepare(first_image)[0]
-    expected = backend._quantizer.quantize(x) if backend._quantizer else x
-    backend.run(x)
-    np.testing.assert_array_equal(backend.interpreter.get_tensor(backend.input["index"]), expected)
+    call must not change an earlier answer, and without the float graph the interpreter must get the codes
+    Quantizer.quantize returns."""
+    backend = TFLiteBackend(run_dir / name, threads=1, float_io=float_io)
+    clf = Classifier(run_dir / name)
+    first, other = (clf.prepare(image)[0] for image in digits.split("test").images[:2])
+    first_probs = backend.run(first)
+    kept = first_probs.copy()
+    other_probs = backend.run(other)
+    assert not np.allclose(other_probs, kept)  # two different digits, two different answers
+    np.testing.assert_array_equal(first_probs, kept)
+    if not float_io:
+        quantizer = Quantizer.of(backend.input)
+        backend.run(first)
+        np.testing.assert_array_equal(backend.interpreter.get_tensor(backend.input["index"]),
+                                      quantizer.quantize(first) if quantizer else first)
 
 
 @pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx"])
