@@ -62,12 +62,11 @@ def measure(path: Path, revision: str, folder: Path, threads: int, runs: int) ->
     """One process's medians in microseconds: the bare loop, the wrapper at ``revision``, this tree's wrapper."""
     old = old_runtime_module(revision, folder)
     with native_output_muted():  # three interpreters: neither wrapper shares one with the bare loop
-        bare_clf, new_clf = Classifier(path, threads=threads), Classifier(path, threads=threads)
-        old_clf = old.Classifier(path, threads=threads)
-    sample = np.random.default_rng(0).random((1, *new_clf.input_shape), dtype=np.float32)
+        new_clf, old_clf = Classifier(path, threads=threads), old.Classifier(path, threads=threads)
+        sample = np.random.default_rng(0).random((1, *new_clf.input_shape), dtype=np.float32)
+        bare = bare_call(Classifier(path, threads=threads), sample, threads)
     np.testing.assert_array_equal(new_clf.predict_proba(sample), old_clf.predict_proba(sample))  # same answer
-    bare, before, after = bare_call(bare_clf, sample), (lambda: old_clf.predict_proba(sample)), (
-        lambda: new_clf.predict_proba(sample))
+    before, after = (lambda: old_clf.predict_proba(sample)), (lambda: new_clf.predict_proba(sample))
     # rotation keeps the cyclic order, so half the rounds run bare, old, new and half bare, new, old: each wrapper
     # follows the bare loop, and the other wrapper, equally often
     first = np.median(interleaved_times([bare, before, after], runs // 2), axis=0)
