@@ -7,9 +7,10 @@
 Each quantized graph input gets a float32 twin that feeds it through a QUANTIZE op, and each quantized graph output
 a DEQUANTIZE op into a float32 twin; the graph and its signatures then name the twins. It is the graph that
 `edgecnn export --float-io` gets from TensorFlow's converter, made from the exported file without TensorFlow, so
-that LiteRT quantizes in C++ within the same invoke instead of numpy or OpenCV calls around it (about 2 us a call,
-12% of the default model's 18 us on a CPU with VNNI; benchmarks/results/runtime_overhead.md). Needs the flatbuffer
-schema that ships with ai-edge-litert; an ImportError here means the runtime quantizes in OpenCV instead.
+that LiteRT quantizes in C++ within the same invoke instead of OpenCV calls around it: 2.3 us a call less on the
+default model, whose int8 invoke takes 18.6 us on a CPU with VNNI, and 4.5 us on Fashion-MNIST's
+(benchmarks/results/epyc_vnni/wrapper_ab_float_io.md). Needs the flatbuffer schema that ships with ai-edge-litert;
+an ImportError here means the runtime quantizes in OpenCV instead.
 """
 
 from __future__ import annotations
