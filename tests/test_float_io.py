@@ -110,3 +110,20 @@ def test_an_interpreter_without_a_native_wrapper_runs_through_its_public_methods
     assert public.calls == ["_interpreter", "set_tensor", "invoke", "get_tensor"]
     np.testing.assert_array_equal(got, _invoker(interpreter, feed, fetch)(x))
     interpreter.invoke()  # the native path kept no reference that would fail LiteRT's own safety check
+
+
+def test_the_hot_path_calls_the_interpreter_straight_only_at_batch_one(run_dir, digits):
+    """One float32 image goes straight to the invoke while the graph sits at batch 1 and takes floats; after a batch
+    resized it, through run (which resizes back), with the same answers."""
+    clf = Classifier(run_dir / "model_int8.tflite", threads=1)
+    x = clf.prepare(digits.split("test").images[:5])[0]
+    first = clf.predict_proba(x[:1])
+    assert clf.backend.run_one != clf.backend.run
+    batch = clf.predict_proba(x)
+    assert clf.backend.run_one == clf.backend.run  # batch 5 now: a single image must resize first
+    np.testing.assert_array_equal(clf.predict_proba(x[:1]), first)
+    assert clf.backend.run_one != clf.backend.run
+    np.testing.assert_array_equal(batch[:1], first)
+    without = TFLiteBackend(run_dir / "model_int8.tflite", threads=1, float_io=False)  # int8 in: quantize first
+    assert without.run_one == without.run
+    np.testing.assert_array_equal(without.run_one(x[:1]), first)
