@@ -164,11 +164,11 @@ class TFLiteBackend:
 
 def _invoker(interpreter, feed: int, fetch: int):
     """``call(batch) -> output``: set_tensor, invoke and get_tensor (a copy: the next invoke reuses the buffer) on
-    ``interpreter``, through the methods of its native wrapper where it has one (the ``_interpreter`` of LiteRT's,
-    tflite-runtime's and TensorFlow's interpreters alike). That skips the Python layer of the public methods, whose
-    invoke() first checks that no numpy view from tensor() is alive (this backend makes none): 0.2 us a call, 1% of
-    an 18 us model. The wrapper is looked up at each call, not kept: a second reference to it would fail that check
-    for every later public call."""
+    ``interpreter``, LiteRT's errors raised as an EdgecnnError ("inference failed: ..."), through the methods of its
+    native wrapper where it has one (the ``_interpreter`` of LiteRT's, tflite-runtime's and TensorFlow's
+    interpreters alike). That skips the Python layer of the public methods, whose invoke() first checks that no
+    numpy view from tensor() is alive (this backend makes none): 0.2 us a call, 1% of an 18 us model. The wrapper is
+    looked up at each call, not kept: a second reference to it would fail that check for every later public call."""
     native = type(getattr(interpreter, "_interpreter", None))
     set_tensor, invoke, get_tensor = (getattr(native, name, None) for name in ("SetTensor", "Invoke", "GetTensor"))
     if not (set_tensor and invoke and get_tensor):
@@ -192,6 +192,7 @@ def _invoker(interpreter, feed: int, fetch: int):
 
 
 def _inference_failed(exc: BaseException) -> EdgecnnError:
+    """The error for a model that loaded but cannot run (a damaged file), naming the runtime's first line."""
     return EdgecnnError(f"inference failed: {_first_line(exc)}")
 
 
