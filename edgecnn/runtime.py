@@ -101,7 +101,7 @@ class TFLiteBackend:
         self.input_dtype = np.dtype(self.input["dtype"])
         self.classes = int(self.output["shape"][-1]) if len(self.output["shape"]) else None
         self.float_io, self._path, self._options, self._codes_graph = False, path, (threads, xnnpack), None
-        if float_io and (Quantizer.of(self.input) or Quantizer.of(self.output)):
+        if float_io and (quantization_params(self.input) or quantization_params(self.output)):
             self._open_float_io(path, interpreter_class, options)
         self._details()
 
