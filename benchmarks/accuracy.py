@@ -16,7 +16,7 @@ from pathlib import Path
 
 from quantization import measure  # same folder: accuracy of every artifact against the Keras model
 
-from edgecnn.manifest import Manifest, tool_versions
+from edgecnn.runtime.manifest import Manifest, tool_versions
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {"mnist": (99.5, 60), "fashion_mnist": (93.0, 120), "cifar10": (87.0, 120)}  # accuracy %, KB

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.bench import accuracy_percent
-from edgecnn.data import load_dataset
-from edgecnn.manifest import tool_versions
-from edgecnn.train import TrainConfig, train
+from edgecnn.deploy.bench import accuracy_percent
+from edgecnn.runtime.manifest import tool_versions
+from edgecnn.workstation.data import load_dataset
+from edgecnn.workstation.training import TrainConfig, train
 
 RESULTS = Path(__file__).parent / "results"
 POLICIES = ("shift", "none")

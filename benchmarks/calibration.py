@@ -17,10 +17,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from edgecnn.data import load_dataset
-from edgecnn.export import ExportOptions, export_artifacts
-from edgecnn.manifest import TTA, Manifest, tool_versions
-from edgecnn.models import load_model
+from edgecnn.runtime.manifest import TTA, Manifest, tool_versions
+from edgecnn.workstation.data import load_dataset
+from edgecnn.workstation.export import ExportOptions, export_artifacts
+from edgecnn.workstation.models import load_model
 
 RESULTS = Path(__file__).parent / "results"
 

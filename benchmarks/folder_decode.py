@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from edgecnn.image_folders import _read, load_image_folder
-from edgecnn.manifest import tool_versions
+from edgecnn.runtime.manifest import tool_versions
+from edgecnn.workstation.image_folders import _read, load_image_folder
 
 RESULTS = Path(__file__).parent / "results"
 SIZE = 32  # the model input each image is resized to

@@ -6,7 +6,7 @@ At batch 1 these models are a few dozen small kernels, so a call is launch and c
 (benchmarks/results/gpu.md: 0.2 ms on an H100, slower than the same machine's CPU). Ways to call the same file,
 each in a session of its own, at a fixed batch:
 
-- ``run``: ``session.run`` with a numpy array, as ``edgecnn.runtime.Classifier`` calls it;
+- ``run``: ``session.run`` with a numpy array, as ``edgecnn.runtime.classifier.Classifier`` calls it;
 - ``run_folded``: the same with QDQ fusion off (``session.disable_quant_qdq``), so that the weights'
   DequantizeLinear nodes fold into float constants: ONNX Runtime otherwise runs them on the CPU at every call
   and copies their output to the GPU (the ``memcpy`` columns count those copies in the optimized graph);
@@ -34,15 +34,15 @@ import numpy as np
 import onnx
 from runtime_overhead import interleaved_times  # same folder
 
-from edgecnn.manifest import tool_versions
-from edgecnn.runtime import _load_pip_cuda_libraries, _open_session
-from edgecnn.targets import cuda_device_count
+from edgecnn.deploy.targets import cuda_device_count
+from edgecnn.runtime.classifier import _load_pip_cuda_libraries, _open_session
+from edgecnn.runtime.manifest import tool_versions
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def session(ort, path: Path, graph: bool = False, fold_weights: bool = False, options=None):
-    """A CUDA session, opened as edgecnn.runtime opens one (``fold_weights``: its QDQ-fusion-off folding)."""
+    """A CUDA session, opened as edgecnn.runtime.classifier opens one (``fold_weights``: its QDQ-fusion-off folding)."""
     cuda = ("CUDAExecutionProvider", {"enable_cuda_graph": "1"} if graph else {})
     return _open_session(ort, path, options or ort.SessionOptions(), [cuda, "CPUExecutionProvider"], fold_weights)
 
@@ -107,7 +107,7 @@ def _cell(row: dict, way: str) -> str:
 def markdown(document: dict) -> str:
     lines = [f"# ONNX Runtime {document['versions']['onnxruntime']} CUDA provider: run, folded weights, IO binding, "
              "CUDA graph", "", f"Command: `{document['command']}`. GPU: {document['gpu']}. p50 in microseconds per "
-             "call (speed-up against `session.run`, what `edgecnn.runtime` calls); memcpy: host-GPU copies in the "
+             "call (speed-up against `session.run`, what `edgecnn.runtime.classifier` calls); memcpy: host-GPU copies in the "
              "optimized graph, as exported / with the weights folded; max diff: the largest difference from "
              "`session.run`'s output over the ways.", "",
              "| Model | Batch | memcpy | run | run, weights folded | IO binding | CUDA graph | max diff | note |",

@@ -12,9 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-from edgecnn.bench import bench_paths
-from edgecnn.bench_output import report, write_markdown, write_plot
-from edgecnn.targets import resolve_target
+from edgecnn.deploy.bench import bench_paths
+from edgecnn.deploy.report import report, write_markdown, write_plot
+from edgecnn.deploy.targets import resolve_target
 
 RESULTS = Path(__file__).parent / "results"
 

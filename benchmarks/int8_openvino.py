@@ -61,7 +61,7 @@ def rows_for(run_dir: Path, runs: int) -> list[dict]:
 def main() -> None:
     import openvino as ov
 
-    from edgecnn.manifest import tool_versions
+    from edgecnn.runtime.manifest import tool_versions
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dirs", type=Path, nargs="+", help="run directories with fp32 and int8 ONNX files")

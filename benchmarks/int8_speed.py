@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.targets import cpu_info
+from edgecnn.deploy.targets import cpu_info
 
 RESULTS = Path(__file__).parent / "results"
 CONV_SHAPES = [  # (height = width, input channels, output channels, kernel)
@@ -113,9 +113,9 @@ def ort_variants(fp32: Path, folder: Path) -> dict[str, Path]:
 def dynamic_range_model(run_dir: Path, folder: Path) -> Path:
     """The run's model.keras as a dynamic-range TFLite model (int8 weights, float input and activations), with the
     test-time augmentation of the run's other artifacts, so that it does the same work as they do."""
-    from edgecnn.export import export_tflite
-    from edgecnn.manifest import Manifest
-    from edgecnn.models import load_model, with_tta
+    from edgecnn.runtime.manifest import Manifest
+    from edgecnn.workstation.export import export_tflite
+    from edgecnn.workstation.models import load_model, with_tta
 
     path = folder / "dynamic.tflite"
     export_tflite(with_tta(load_model(run_dir / "model.keras"), Manifest.load(run_dir).tta), path, "dynamic")
@@ -123,7 +123,7 @@ def dynamic_range_model(run_dir: Path, folder: Path) -> Path:
 
 
 def model_rows(run_dir: Path, runs: int, dynamic_range: bool) -> list[dict]:
-    from edgecnn.inspection import inspect_artifact
+    from edgecnn.deploy.inspection import inspect_artifact
 
     macs = inspect_artifact(run_dir / "model_fp32.tflite")["macs"]
     rows = []
@@ -219,7 +219,7 @@ def main() -> None:
     import shlex
     import sys
 
-    from edgecnn.manifest import tool_versions
+    from edgecnn.runtime.manifest import tool_versions
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dirs", type=Path, nargs="+", help="run directories with fp32 and int8 artifacts")

@@ -28,7 +28,7 @@ def parts() -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
-    from edgecnn.models import build_model
+    from edgecnn.workstation.models import build_model
 
     whole = build_model("edge-cnn", (28, 28, 1), 10)
     stem = keras.Model(whole.input, whole.get_layer("pool1").output)

@@ -22,11 +22,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tools/
 
-from edgecnn.bench import test_split, time_calls  # noqa: E402
-from edgecnn.live import run_live  # noqa: E402
-from edgecnn.manifest import Manifest, tool_versions  # noqa: E402
-from edgecnn.quiet import native_output_muted  # noqa: E402
-from edgecnn.runtime import Classifier  # noqa: E402
+from edgecnn.common.native_logs import native_output_muted  # noqa: E402
+from edgecnn.deploy.bench import load_test_split, time_calls  # noqa: E402
+from edgecnn.deploy.live import run_live  # noqa: E402
+from edgecnn.runtime.classifier import Classifier  # noqa: E402
+from edgecnn.runtime.manifest import Manifest, tool_versions  # noqa: E402
 from tools.make_video import make_video  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--name", default="live", help="results file name, without suffix")
     args = parser.parse_args()
     manifest = Manifest.load(args.run_dir)
-    images, labels = test_split(manifest.dataset, args.data_dir)
+    images, labels = load_test_split(manifest.dataset, args.data_dir)
     with native_output_muted():
         clf = Classifier(args.run_dir / args.model, threads=args.threads)
     sample = clf.prepare(images[:1])[0]

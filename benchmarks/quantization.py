@@ -14,18 +14,18 @@ import argparse
 import json
 from pathlib import Path
 
-from edgecnn.bench import accuracy_percent, test_split
-from edgecnn.manifest import Manifest, tool_versions
-from edgecnn.models import load_model, with_tta
-from edgecnn.quiet import native_output_muted
-from edgecnn.runtime import Classifier
+from edgecnn.common.native_logs import native_output_muted
+from edgecnn.deploy.bench import accuracy_percent, load_test_split
+from edgecnn.runtime.classifier import Classifier
+from edgecnn.runtime.manifest import Manifest, tool_versions
+from edgecnn.workstation.models import load_model, with_tta
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def measure(run_dir: Path, data_dir) -> dict:
     manifest = Manifest.load(run_dir)
-    images, labels = test_split(manifest.dataset, data_dir)
+    images, labels = load_test_split(manifest.dataset, data_dir)
     model = with_tta(load_model(run_dir / "model.keras"), manifest.tta)  # what the artifacts compute
     reference = model.predict(manifest.preprocessing(images), batch_size=256, verbose=0)
     float_accuracy = accuracy_percent(labels, reference)

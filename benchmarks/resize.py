@@ -3,7 +3,7 @@
     python benchmarks/resize.py models/mnist models/fashion_mnist --images 3000
 
 A camera frame must shrink to 28x28 before every call, and OpenCV's INTER_AREA takes its slow general path for a
-factor that is not whole (640x480 to 28x28: 0.7 ms, against 0.02-0.1 ms for the int8 models). `edgecnn.preprocess
+factor that is not whole (640x480 to 28x28: 0.7 ms, against 0.02-0.1 ms for the int8 models). `edgecnn.runtime.preprocess
 .resized` first shrinks by a whole factor that divides both sides (OpenCV's fast path), then does the rest. This
 times both ways on frames of 640x480, 1280x720 and 1920x1080 (calls alternating, medians), and, to see what the
 second step changes, shows each run's test images as such frames (the 28x28 image enlarged with INTER_CUBIC, as a
@@ -24,11 +24,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecnn.bench import test_split
-from edgecnn.manifest import Manifest, tool_versions
-from edgecnn.preprocess import area_step, resized
-from edgecnn.quiet import native_output_muted
-from edgecnn.runtime import Classifier
+from edgecnn.common.native_logs import native_output_muted
+from edgecnn.deploy.bench import load_test_split
+from edgecnn.runtime.classifier import Classifier
+from edgecnn.runtime.manifest import Manifest, tool_versions
+from edgecnn.runtime.preprocess import area_step, resized
 
 RESULTS = Path(__file__).parent / "results"
 FRAMES = [(480, 640), (720, 1280), (1080, 1920)]  # rows, columns
@@ -66,7 +66,7 @@ def timing_rows(runs: int) -> list[dict]:
 
 def model_rows(run_dir: Path, images: int, data_dir) -> list[dict]:
     manifest = Manifest.load(run_dir)
-    test_images, labels = test_split(manifest.dataset, data_dir)
+    test_images, labels = load_test_split(manifest.dataset, data_dir)
     test_images, labels = test_images[:images], labels[:images]
     with native_output_muted():
         clf = Classifier(run_dir / "model_int8.tflite", threads=1)

@@ -32,12 +32,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecnn.bench import KERAS_FILE
-from edgecnn.manifest import MANIFEST_NAME, Manifest, tool_versions
-from edgecnn.preprocess import MAX_ABS_SUM
-from edgecnn.quiet import native_output_muted
-from edgecnn.runtime import Classifier, Quantizer, quantization_params, tflite_interpreter_class
-from edgecnn.targets import cpu_info
+from edgecnn.common.native_logs import native_output_muted
+from edgecnn.deploy.bench import KERAS_FILE
+from edgecnn.deploy.targets import cpu_info
+from edgecnn.runtime.classifier import Classifier, Quantizer, quantization_params, tflite_interpreter_class
+from edgecnn.runtime.manifest import MANIFEST_NAME, Manifest, tool_versions
+from edgecnn.runtime.preprocess import MAX_ABS_SUM
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -164,8 +164,8 @@ def measure_in_fresh_processes(path: Path, threads: int, runs: int, processes: i
 def float_io_row(run_dir: Path, scratch: Path, threads: int, runs: int, processes: int) -> dict:
     """Export ``run_dir``'s int8 TFLite model with float I/O into a copy of the run under ``scratch`` and measure
     it, the run's own (int8-I/O) model_int8.tflite timed alongside."""
-    from edgecnn.export import ExportOptions  # TensorFlow, kept out of the processes that time
-    from edgecnn.pipeline import export_run
+    from edgecnn.api import export_run
+    from edgecnn.workstation.export import ExportOptions  # TensorFlow, kept out of the processes that time
 
     copy = scratch / run_dir.name
     copy.mkdir()

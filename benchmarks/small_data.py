@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 from sklearn.datasets import load_digits
 
-from edgecnn.bench import accuracy_percent
-from edgecnn.image_folders import load_image_folder
-from edgecnn.manifest import tool_versions
-from edgecnn.train import TrainConfig, train
+from edgecnn.deploy.bench import accuracy_percent
+from edgecnn.runtime.manifest import tool_versions
+from edgecnn.workstation.image_folders import load_image_folder
+from edgecnn.workstation.training import TrainConfig, train
 
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = {"before": TrainConfig(epochs=20, patience=5), "now": TrainConfig()}

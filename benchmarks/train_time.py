@@ -18,9 +18,9 @@ import platform
 import shlex
 from pathlib import Path
 
-from edgecnn.manifest import tool_versions
-from edgecnn.pipeline import train_run
-from edgecnn.train import TrainConfig
+from edgecnn.api import train_run
+from edgecnn.runtime.manifest import tool_versions
+from edgecnn.workstation.training import TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_ACCURACY, TARGET_SECONDS = 99.3, 300.0

@@ -1,4 +1,4 @@
-"""Did a change to `edgecnn.runtime` make the wrapper faster? This tree's `predict_proba` against another revision's.
+"""Did a change to `edgecnn.runtime.classifier` make the wrapper faster? This tree's `predict_proba` against another revision's.
 
     python benchmarks/wrapper_ab.py fe5ce15~1 runs/demo --processes 3 --runs 5000
 
@@ -26,9 +26,9 @@ import numpy as np
 # this folder's runtime_overhead.py, on the path when this file runs as a script
 from runtime_overhead import bare_call, in_fresh_processes, interleaved_times
 
-from edgecnn.manifest import Manifest, tool_versions
-from edgecnn.quiet import native_output_muted
-from edgecnn.runtime import Classifier
+from edgecnn.common.native_logs import native_output_muted
+from edgecnn.runtime.classifier import Classifier
+from edgecnn.runtime.manifest import Manifest, tool_versions
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -48,12 +48,12 @@ def _module_at(revision: str, file: str, name: str, folder: Path):
 def old_runtime_module(revision: str, folder: Path):
     """`edgecnn/runtime.py` at ``revision``, with what it takes from `edgecnn/preprocess.py` (the finite check, the
     preprocessing) at ``revision`` too."""
-    import edgecnn.preprocess
+    import edgecnn.runtime.preprocess
 
     module = _module_at(revision, "edgecnn/runtime.py", "runtime_at_revision", folder)
     preprocess = _module_at(revision, "edgecnn/preprocess.py", "preprocess_at_revision", folder)
     for name, value in list(vars(module).items()):
-        if value is getattr(edgecnn.preprocess, name, None) and hasattr(preprocess, name):
+        if value is getattr(edgecnn.runtime.preprocess, name, None) and hasattr(preprocess, name):
             setattr(module, name, getattr(preprocess, name))
     return module
 

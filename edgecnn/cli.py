@@ -20,12 +20,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from edgecnn import __version__
-from edgecnn.errors import EdgecnnError, ImageReadError, counted
-from edgecnn.quiet import mute_opencv_logs, native_output_muted
+from edgecnn import api, tables
+from edgecnn.common.errors import EdgecnnError, counted
+from edgecnn.common.native_logs import mute_opencv_logs
+from edgecnn.common.version import __version__
+from edgecnn.deploy.bench import WARMUP
+from edgecnn.workstation.config import ExportOptions, TrainConfig
 
 app = typer.Typer(
     help="Train a compact CNN, quantize it to int8, export TFLite and ONNX, benchmark it and run it live.\n\n"
@@ -36,6 +38,7 @@ app = typer.Typer(
 )
 console = Console(width=None if sys.stdout.isatty() else 200)  # logs and CI get the whole table
 EXISTING = {"exists": True, "resolve_path": False}
+RUNS_HELP = "Timed runs per artifact (default: as many as fill a second, at least 100)."
 DATA_DIR_HELP = "Folder with dataset files (else $EDGECNN_DATA_DIR, then ~/.keras/datasets)."
 
 
@@ -60,18 +63,6 @@ def _to_stderr(lines) -> None:
     """Print each line on stderr, as it is: warnings ("warning: ...") and notes ("note: ...") stay off stdout."""
     for line in lines:
         Console(stderr=True).print(line, markup=False, soft_wrap=True)
-
-
-def _open_classifier(path: Path, threads: int | None):
-    """A Classifier, with LiteRT's banner muted and a warning when no manifest vouches for the file."""
-    from edgecnn.runtime import Classifier
-
-    with native_output_muted():
-        clf = Classifier(path, threads=threads)
-    if clf.manifest is None:
-        _to_stderr([f"warning: {path.name} has no manifest beside it: its integrity is not checked and its labels "
-                    "are class indices"])
-    return clf
 
 
 def _version(value: bool) -> None:
@@ -104,63 +95,68 @@ DETERMINISTIC_HELP = ("The same seed gives the same weights on one machine (Tens
                       "--no-deterministic where a GPU kernel has no deterministic version.")
 
 
-def _train_config(arch, epochs, batch_size, learning_rate, schedule, augment, patience, seed, strategy, cpu_devices,
-                  deterministic):
-    from edgecnn.train import TrainConfig, split_cpu
-
+def _train_options(cpu_devices: int | None = None, **options) -> dict:
+    """The training options a user gave (None: TrainConfig's default), after splitting the CPU where asked."""
     if cpu_devices:
+        from edgecnn.workstation.training import split_cpu
+
         split_cpu(cpu_devices)
-    return TrainConfig(arch, epochs, batch_size, learning_rate, schedule, augment, seed, patience, strategy,
-                       deterministic)
+    return {k: v for k, v in options.items() if v is not None}
 
 
 @app.command()
 def pipeline(
     out: Path = typer.Option(Path("runs/demo"), help="Run directory to write."),
-    dataset: str = typer.Option("digits", help=DATASET_HELP),
+    dataset: str = typer.Option(api.DATASET, help=DATASET_HELP),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
-    arch: str = typer.Option("edge-cnn", help=ARCH_HELP),
+    arch: str = typer.Option(TrainConfig.arch, help=ARCH_HELP),
     epochs: int = typer.Option(None, min=1, help=EPOCHS_HELP),
-    augment: str = typer.Option("auto", help=AUGMENT_HELP),
-    image_size: int = typer.Option(28, min=8, max=512, help="Model input height and width."),
+    augment: str = typer.Option(TrainConfig.augment, help=AUGMENT_HELP),
+    image_size: int = typer.Option(api.IMAGE_SIZE, min=8, max=512, help="Model input height and width."),
     target: TargetName = typer.Option(TargetName.cpu, help="Where to benchmark."),
     threads: int = typer.Option(None, min=1, help="Inference threads (default: the target's)."),
-    calib_samples: int = typer.Option(300, min=1, help="Calibration images for int8."),
-    runs: int = typer.Option(200, min=1, help="Timed batch-1 runs per artifact."),
-    warmup: int = typer.Option(20, min=0, help="Untimed runs before timing."),
-    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed for the split, training and calibration."),
-    deterministic: bool = typer.Option(True, help=DETERMINISTIC_HELP),
+    calib_samples: int = typer.Option(api.CALIB_SAMPLES, min=1, help="Calibration images for int8."),
+    runs: int = typer.Option(None, min=1, help=RUNS_HELP),
+    warmup: int = typer.Option(WARMUP, min=0, help="Untimed runs before timing."),
+    seed: int = typer.Option(TrainConfig.seed, min=0, max=2**32 - 1, help="Seed for the split, training and "
+                             "calibration."),
+    deterministic: bool = typer.Option(TrainConfig.deterministic, help=DETERMINISTIC_HELP),
 ) -> None:
     """Train, export TFLite and ONNX in fp32 and int8, then benchmark every artifact.
 
-    Example: edgecnn pipeline --out runs/demo --epochs 20 --target cpu
+    Examples:
+      edgecnn pipeline --out runs/demo
+      edgecnn pipeline --dataset mnist --data-dir DIR --out runs/mnist --target cpu
     """
-    from edgecnn.pipeline import run_pipeline
-
-    config = _train_config(arch, epochs, 32, 1e-3, "cosine", augment, None, seed, "default", None, deterministic)
-    document = run_pipeline(out, dataset, config, target.value, threads, calib_samples, warmup, runs,
-                            command=_command(), console=console, data_dir=data_dir, image_size=image_size)
+    document = api.pipeline(out=out, dataset=dataset, data_dir=data_dir, image_size=image_size, target=target.value,
+                            threads=threads, calib_samples=calib_samples, warmup=warmup, runs=runs,
+                            command=_command(), console=console,
+                            **_train_options(arch=arch, epochs=epochs, augment=augment, seed=seed,
+                                             deterministic=deterministic))
     _exit_if_failed(document)
 
 
 @app.command()
 def train(
     out: Path = typer.Option(Path("runs/train"), help="Run directory to write."),
-    dataset: str = typer.Option("digits", help=DATASET_HELP),
+    dataset: str = typer.Option(api.DATASET, help=DATASET_HELP),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
-    arch: str = typer.Option("edge-cnn", help=ARCH_HELP),
+    arch: str = typer.Option(TrainConfig.arch, help=ARCH_HELP),
     epochs: int = typer.Option(None, min=1, help=EPOCHS_HELP + " Resuming: the run's own."),
-    batch_size: int = typer.Option(32, min=1, help="Training batch size (global, across devices)."),
-    learning_rate: float = typer.Option(1e-3, min=1e-7, help="Adam's (initial) learning rate."),
-    schedule: str = typer.Option("cosine", help="Learning-rate schedule: cosine (decay to 1%) or constant."),
-    augment: str = typer.Option("auto", help=AUGMENT_HELP),
+    batch_size: int = typer.Option(TrainConfig.batch_size, min=1, help="Training batch size (global, across "
+                                   "devices)."),
+    learning_rate: float = typer.Option(TrainConfig.learning_rate, min=1e-7, help="Adam's (initial) learning rate."),
+    schedule: str = typer.Option(TrainConfig.schedule, help="Learning-rate schedule: cosine (decay to 1%) or "
+                                 "constant."),
+    augment: str = typer.Option(TrainConfig.augment, help=AUGMENT_HELP),
     patience: int = typer.Option(None, min=1, help="Stop this many epochs after the best validation accuracy "
                                  "(ties: the lower validation loss): 5, or more on a small dataset, enough for 75 "
                                  "optimizer steps."),
-    image_size: int = typer.Option(28, min=8, max=512, help="Model input height and width."),
-    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed for the split and training."),
-    deterministic: bool = typer.Option(True, help=DETERMINISTIC_HELP),
-    strategy: str = typer.Option("default", help="tf.distribute strategy: default, mirrored or multi-worker."),
+    image_size: int = typer.Option(api.IMAGE_SIZE, min=8, max=512, help="Model input height and width."),
+    seed: int = typer.Option(TrainConfig.seed, min=0, max=2**32 - 1, help="Seed for the split and training."),
+    deterministic: bool = typer.Option(TrainConfig.deterministic, help=DETERMINISTIC_HELP),
+    strategy: str = typer.Option(TrainConfig.strategy, help="tf.distribute strategy: default, mirrored or "
+                                 "multi-worker."),
     cpu_devices: int = typer.Option(None, min=2, help="Split the CPU into N logical devices (for mirrored "
                                     "training without GPUs)."),
     resume: bool = typer.Option(False, help="Continue OUT's last checkpoint with the settings it started with."),
@@ -172,22 +168,14 @@ def train(
       edgecnn train --dataset mnist --data-dir DIR --arch dscnn --out runs/mnist
       edgecnn train --out runs/mnist --resume          # after an interruption
     """
-    from edgecnn.pipeline import METRICS_FILE, train_run
-    from edgecnn.train import TrainConfig
-
-    config = _train_config(arch, epochs, batch_size, learning_rate, schedule, augment, patience, seed, strategy,
-                           cpu_devices, deterministic)
-    if resume:
-        config = TrainConfig(epochs=epochs) if epochs else None
-    manifest = train_run(out, dataset, config, image_size, _command(), console, data_dir, resume)
-    src = manifest.source
-    metrics = json.loads((out / METRICS_FILE).read_text())
-    table = Table(title=_title(f"{src['arch']} on {manifest.dataset['name']}: test split, per class"))
-    for name in ("Class", "Precision (%)", "Recall (%)", "F1 (%)", "Support"):
-        table.add_column(name, justify="left" if name == "Class" else "right")
-    for c in metrics["classes"]:
-        table.add_row(Text(c["label"]), *(f"{c[k]:.2f}" for k in ("precision", "recall", "f1")), str(c["support"]))
-    console.print(table)
+    options = _train_options(cpu_devices, epochs=epochs) if resume else _train_options(
+        cpu_devices, arch=arch, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        schedule=schedule, augment=augment, patience=patience, seed=seed, strategy=strategy,
+        deterministic=deterministic)
+    summary = api.train(out=out, dataset=dataset, data_dir=data_dir, image_size=image_size, resume=resume,
+                        command=_command(), console=console, **options)
+    src = summary["source"]
+    console.print(tables.train_table(summary))
     console.print(f"{out / src['file']}: {src['params']:,} parameters, best epoch {src['best_epoch']} of "
                   f"{src['epochs_run']}, val {src['val_accuracy']:.2f}%, test {src['test_accuracy']:.2f}%, "
                   f"{src['train_seconds']:.1f} s", markup=False)
@@ -195,7 +183,7 @@ def train(
 
 @app.command()
 def models(
-    image_size: int = typer.Option(28, min=8, max=512, help="Input height and width."),
+    image_size: int = typer.Option(api.IMAGE_SIZE, min=8, max=512, help="Input height and width."),
     channels: int = typer.Option(1, min=1, max=3, help="1 (grayscale) or 3 (colour)."),
     classes: int = typer.Option(10, min=2, help="Number of classes."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -204,40 +192,31 @@ def models(
 
     Example: edgecnn models --image-size 32 --channels 3
     """
-    from edgecnn.models import describe_models
+    from edgecnn.workstation.models import describe_models
 
     rows = describe_models((image_size, image_size, channels), classes)
     if json_out:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    table = Table(title=f"architectures at {image_size}x{image_size}x{channels}, {classes} classes")
-    # numbers whole and a two-line header, so that at 80 columns the description keeps the room to wrap in words
-    for name in ("Arch", "Parameters", "MACs", "int8 weights\n(KB)"):
-        table.add_column(name, justify="left" if name == "Arch" else "right", no_wrap=True)
-    table.add_column("Description", overflow="fold")
-    for r in rows:
-        if r["error"]:
-            table.add_row(r["arch"], "-", "-", "-", Text.assemble(f"{r['summary']} (", (r["error"], "red"), ")"))
-        else:
-            table.add_row(r["arch"], f"{r['params']:,}", f"{r['macs']:,}", f"{r['params'] / 1024:.1f}", r["summary"])
-    console.print(table)
+    console.print(tables.models_table(rows, f"architectures at {image_size}x{image_size}x{channels}, "
+                                            f"{classes} classes"))
 
 
 @app.command()
 def export(
     model: Path = typer.Argument(..., **EXISTING, help="Run directory (or its model.keras)."),
-    format: str = typer.Option("tflite,onnx", "--format", help="Comma-separated: tflite, onnx."),
+    format: str = typer.Option(",".join(api.FORMATS), "--format", help="Comma-separated: tflite, onnx."),
     quantize: str = typer.Option("none,int8", help="Comma-separated: none (fp32), fp16, dynamic, int8 "
                                  "(fp16 and dynamic are TFLite only)."),
-    calib_samples: int = typer.Option(300, min=1, help="Training images used to calibrate int8."),
+    calib_samples: int = typer.Option(api.CALIB_SAMPLES, min=1, help="Training images used to calibrate int8."),
     int8_io: bool = typer.Option(
-        True, "--int8-io/--float-io",
-        help="Full-int8 TFLite input/output type: int8 for integer-only devices; float quantizes inside the graph, "
-             "faster from Python."),
+        ExportOptions.int8_io, "--int8-io/--float-io",
+        help="Full-int8 TFLite input/output type: int8 for integer-only devices; float quantizes inside the graph."),
     opset: int = typer.Option(None, min=13, help="ONNX opset (default: the exporter's)."),
-    calibration: str = typer.Option("minmax", help="ONNX calibration: minmax, entropy or percentile."),
-    onnx_activations: str = typer.Option("int8", help="ONNX int8 activations: int8 (S8S8) or uint8 (U8S8, "
-                                         "faster on x86 CPUs without VNNI)."),
+    calibration: str = typer.Option(ExportOptions.calibration_method, help="ONNX calibration: minmax, entropy or "
+                                    "percentile."),
+    onnx_activations: str = typer.Option(ExportOptions.onnx_activations, help="ONNX int8 activations: int8 (S8S8) "
+                                         "or uint8 (U8S8, faster on x86 CPUs without VNNI)."),
     min_agreement: float = typer.Option(None, min=0, max=100, help="Fail below this top-1 agreement (%) "
                                         "with the float model on the validation split."),
     tta: str = typer.Option(None, help="Test-time augmentation built into every artifact: none, or flip "
@@ -253,25 +232,15 @@ def export(
       edgecnn export runs/demo --quantize int8 --min-agreement 99.5
       edgecnn export runs/fashion --tta flip   # average with the mirror image
     """
-    from edgecnn.export import ExportOptions
-    from edgecnn.pipeline import export_run
-    from edgecnn.progress import artifact_progress
+    from edgecnn.common.progress import artifact_progress
 
     precisions = tuple("fp32" if q == "none" else q for q in _csv(quantize))
-    options = ExportOptions(int8_io, opset, calibration, min_agreement, onnx_activations, tta)
     with artifact_progress("export") as on_start:
-        entries = export_run(model, _csv(format), precisions, calib_samples, seed, _command(), data_dir=data_dir,
-                             options=options, console=console, on_start=on_start)
-    table = Table(title=_title(f"exported to {model if model.is_dir() else model.parent}"))
-    # two-line headers: the table fits 80 columns with every file name whole
-    for name in ("Artifact", "Precision", "Input", "Size\n(KB)", "Agree\n(%)", "Max\n|diff|", "Val acc\n(%)"):
-        table.add_column(name, justify="left" if name in ("Artifact", "Precision", "Input") else "right",
-                         no_wrap=name == "Artifact")
-    for e in entries:
-        v = e.verification
-        table.add_row(e.file, e.precision, e.input_dtype, f"{e.bytes / 1024:.1f}", f"{v['agreement']:.2f}",
-                      f"{v['max_abs_diff']:.4f}", f"{v['accuracy']:.2f}")
-    console.print(table)
+        entries = api.export(model, formats=_csv(format), precisions=precisions, calib_samples=calib_samples,
+                             seed=seed, command=_command(), data_dir=data_dir, console=console, on_start=on_start,
+                             int8_io=int8_io, opset=opset, calibration_method=calibration,
+                             min_agreement=min_agreement, onnx_activations=onnx_activations, tta=tta)
+    console.print(tables.export_table(entries, f"exported to {model if model.is_dir() else model.parent}"))
 
 
 @contextmanager
@@ -286,7 +255,7 @@ def _as_usage_error() -> Iterator[None]:
 def _check_output(path):
     """An output file (``-`` is stdout) is checked before the work that fills it: one that cannot be written is a
     usage error (exit 2), not a failure after a long benchmark."""
-    from edgecnn.atomic import check_writable
+    from edgecnn.common.atomic import check_writable
 
     if path is not None and str(path) != "-":
         with _as_usage_error():
@@ -296,7 +265,7 @@ def _check_output(path):
 
 def _check_plot(path: Path | None) -> Path | None:
     """--plot's format and folder are checked before the benchmark runs, as every output is."""
-    from edgecnn.bench_output import plot_suffix
+    from edgecnn.deploy.report import plot_suffix
 
     if path is not None:
         with _as_usage_error():
@@ -306,7 +275,7 @@ def _check_plot(path: Path | None) -> Path | None:
 
 def _check_hosts(hosts: list[str] | None) -> list[str] | None:
     """--host specs are checked before anything runs: a bad one is a usage error (exit 2)."""
-    from edgecnn.remote import Host
+    from edgecnn.deploy.remote import Host
 
     for spec in hosts or []:
         with _as_usage_error():
@@ -319,8 +288,8 @@ def bench(
     paths: list[Path] = typer.Argument(..., **EXISTING, help="Run directories and/or .keras/.tflite/.onnx files."),
     target: TargetName = typer.Option(TargetName.cpu, help="cpu, gpu (CUDA) or rpi (native or emulated)."),
     threads: int = typer.Option(None, min=1, help="Inference threads (default: the target's)."),
-    runs: int = typer.Option(200, min=1, help="Timed runs per artifact."),
-    warmup: int = typer.Option(20, min=0, help="Untimed runs before timing."),
+    runs: int = typer.Option(None, min=1, help=RUNS_HELP),
+    warmup: int = typer.Option(WARMUP, min=0, help="Untimed runs before timing."),
     batch: int = typer.Option(1, min=1, help="Images per timed call."),
     json_out: str = typer.Option(None, "--json", callback=_check_output,
                                  help="Write the JSON report to this file ('-': stdout, instead of the table)."),
@@ -337,8 +306,11 @@ def bench(
     remote_python: str = typer.Option("python3", help="The hosts' interpreter that has edgecnn (runtime extra)."),
     timeout: float = typer.Option(600.0, min=1, help="Seconds allowed for each step on a host."),
 ) -> None:
-    """Accuracy on the test split, agreement with the Keras model, load time, first call, latency percentiles,
-    FPS, GMAC/s and memory of every artifact, as a table.
+    """Accuracy on the test split, agreement with the Keras model, load time, first call, latency (median with its
+    95% interval, percentiles), FPS, GMAC/s and memory of every artifact, as a table.
+
+    Artifacts are timed in interleaved rounds, each for at least a second unless --runs fixes the count; a note
+    under the table names rows whose medians cannot be told apart.
 
     With --host, the artifacts, manifests and test split are copied to each host,
     benched there with `python3 -m edgecnn bench ... --json -`, and shown in one table.
@@ -355,41 +327,31 @@ def bench(
       edgecnn bench models/mnist --batch 8 --csv b.csv --md b.md --plot b.png
       edgecnn bench models/mnist --target rpi --host pi@pi4 --host pi@pi5:2222
     """
-    from edgecnn.bench_output import print_table, report, write_csv, write_markdown, write_output, write_plot
-    from edgecnn.progress import artifact_progress
+    from edgecnn.common.progress import artifact_progress, host_progress
+    from edgecnn.deploy.report import print_table, write_csv, write_markdown, write_output, write_plot
 
     to_stdout = [name for name, value in (("--json", json_out), ("--csv", csv_out), ("--md", md_out))
                  if value is not None and str(value) == "-"]
     if len(to_stdout) > 1:
         raise typer.BadParameter(f"only one output can go to stdout ('-'), not {' and '.join(to_stdout)}")
-    if host:
-        rows, document, title = _bench_remote(host, paths, target.value, threads, warmup, runs, batch, data_dir,
-                                              ssh_config, remote_python, timeout)
-        hint = None
-    else:
-        from edgecnn.bench import bench_paths, int8_slower_note
-        from edgecnn.targets import resolve_target
-
-        bench_target = resolve_target(target.value, threads, batch=batch)
-        _to_stderr(f"note: {note}" for note in bench_target.notes)
-        with artifact_progress("bench") as on_start:
-            rows = bench_paths(paths, bench_target, warmup, runs, data_dir, on_start=on_start,
-                               on_note=lambda line: _to_stderr([f"note: {line}"]))
-        document = report(rows, bench_target, warmup, runs)
-        title = f"edgecnn bench on {bench_target.label}, batch {bench_target.batch}"
-        hint = int8_slower_note(rows, bench_target)  # after the table
+    progress = host_progress(host) if host else artifact_progress("bench")
+    with progress as on_progress:
+        result = api.bench(paths, target=target.value, threads=threads, batch=batch, warmup=warmup, runs=runs,
+                           data_dir=data_dir, hosts=host, ssh_config=ssh_config, remote_python=remote_python,
+                           timeout_s=timeout, on_start=None if host else on_progress,
+                           on_step=on_progress if host else None, on_note=lambda line: _to_stderr([f"note: {line}"]))
+    rows, document = result.rows, result.document
     if plot:
-        write_plot(rows, plot, title)
+        write_plot(rows, plot, result.title)
     if csv_out:
         write_csv(rows, csv_out)
     if md_out:
-        write_markdown(rows, md_out, title)
+        write_markdown(rows, md_out, result.title)
     if json_out:
         write_output(json_out, json.dumps(document, indent=2) + "\n")
     if not to_stdout:
-        print_table(rows, title=title, console=console)
-    if hint:
-        _to_stderr([f"note: {hint}"])
+        print_table(rows, title=result.title, console=console)
+    _to_stderr(f"note: {note}" for note in result.notes)
     failed = [h["host"] for h in document.get("hosts", []) if h["error"]]
     if failed:
         raise EdgecnnError(f"{len(failed)} of {len(host)} hosts failed: {', '.join(failed)} (see the table)")
@@ -398,33 +360,11 @@ def bench(
 
 def _exit_if_failed(document: dict) -> None:
     """After the table: exit 1 with one line where an artifact failed or could not be evaluated."""
-    from edgecnn.bench import failure_summary
+    from edgecnn.deploy.bench import failure_summary
 
     problem = failure_summary(document["rows"])
     if problem:
         raise EdgecnnError(problem)
-
-
-def _bench_remote(hosts, paths, target, threads, warmup, runs, batch, data_dir, ssh_config, python, timeout):
-    """`bench --host`: rows from every host, the JSON report and the title. One host that fails is an error;
-    in a fleet, failed hosts show as failed rows and the verb exits 1 after the table."""
-    from edgecnn.bench_output import report
-    from edgecnn.progress import host_progress
-    from edgecnn.remote import RemoteOptions, bench_hosts, result_rows
-
-    options = RemoteOptions(target, threads, warmup, runs, batch, python, ssh_config and str(ssh_config), timeout)
-    with host_progress(hosts) as on_step:
-        results = bench_hosts(hosts, paths, options, data_dir, on_step)
-    _to_stderr(f"note: {r.host}: {note}" for r in results if r.target for note in r.target.get("notes", ()))
-    if len(results) == 1 and results[0].error:
-        raise EdgecnnError(results[0].error)
-    summary = [{"host": r.host, "target": r.target, "versions": r.versions, "error": r.error} for r in results]
-    labels = ", ".join(f"{r.host} ({r.target['label'] if r.target else 'failed'})" for r in results)
-    rows = result_rows(results)
-    ran = {row.batch for r in results for row in r.rows}  # an x86 host on --target rpi emulates a Pi: batch 1
-    batch = ran.pop() if len(ran) == 1 else batch
-    document = report(rows, {"name": target}, warmup, runs, summary, batch)
-    return rows, document, f"edgecnn bench over SSH on {labels}, batch {batch}"
 
 
 @app.command()
@@ -432,7 +372,7 @@ def predict(
     artifact: Path = typer.Argument(..., **EXISTING, dir_okay=False, help="A .tflite or .onnx model."),
     images: list[Path] = typer.Argument(..., **EXISTING,
                                         help="Image files OpenCV can read, or folders of them (name order)."),
-    top_k: int = typer.Option(3, min=1, help="How many labels to show per image."),
+    top_k: int = typer.Option(api.TOP_K, min=1, help="How many labels to show per image."),
     threads: int = typer.Option(None, min=1, help="Inference threads."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
@@ -443,56 +383,13 @@ def predict(
 
     Example: edgecnn predict runs/demo/model_int8.tflite digit.png photos/
     """
-    from edgecnn.preprocess import image_files, read_image
-    from edgecnn.progress import map_on_cores
-
-    files = [file for path in images for file in (image_files(path) if path.is_dir() else [path])]
-    results = {}  # image -> top-k pairs, or the ImageReadError, in file order
-    with _open_classifier(artifact, threads) as clf:
-        def prepared(path: Path):
-            """On a worker thread: decoding and resizing release the GIL, so a folder of photos reads on every
-            core; the model itself runs on this thread only (a Classifier is not thread-safe)."""
-            try:
-                image = read_image(path)
-            except ImageReadError as exc:
-                return exc
-            return clf.preprocessing(image)[0] if clf.preprocessing else image
-
-        for path, x in zip(files, map_on_cores(prepared, files, "classifying"), strict=True):
-            results[str(path)] = x if isinstance(x, ImageReadError) else clf.predict(x, top_k=top_k)
-    unreadable = [r for r in results.values() if isinstance(r, ImageReadError)]
-    if len(unreadable) == len(results):
-        raise unreadable[0] if len(results) == 1 else EdgecnnError(_unreadable_summary(unreadable, len(results)))
+    results = api.predict(artifact, images, top_k=top_k, threads=threads)
     if json_out:
-        doc = [{"image": k, "error": v.reason} if isinstance(v, ImageReadError) else
-               {"image": k, "top": [{"label": lbl, "score": s} for lbl, s in v]} for k, v in results.items()]
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
     else:
-        table = Table(title=_title(artifact.name))
-        table.add_column("Image", overflow="fold")  # a long path wraps, and keeps the file name that tells rows apart
-        ranks = max(len(top) for top in results.values() if not isinstance(top, ImageReadError))  # <= classes
-        for rank in range(1, ranks + 1):
-            table.add_column(f"#{rank}")
-        for image, top in results.items():
-            cells = ([Text(f"unreadable: {top.reason}", "red")] if isinstance(top, ImageReadError) else
-                     [Text(f"{label} ({score:.3f})") for label, score in top])
-            table.add_row(Text(image), *cells)
-        console.print(table)
-    if unreadable:
-        raise EdgecnnError(_unreadable_summary(unreadable, len(results)))
-
-
-def _title(text: str) -> Text:
-    """A table title in the theme's style, as text: wherever the user's names show (a folder, class or file called
-    "[x]"), they are never read as rich markup."""
-    return Text(text, style="table.title")
-
-
-def _unreadable_summary(unreadable: list, total: int) -> str:
-    """One line naming the images that could not be read (the first three, then a count)."""
-    named = ", ".join(f"{e.path} ({e.reason})" for e in unreadable[:3])
-    more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
-    return f"cannot read {len(unreadable)} of {total} images: {named}{more}"
+        console.print(tables.predict_table(results, artifact.name))
+    if any("error" in r for r in results):
+        raise EdgecnnError(api.unreadable_summary(results))
 
 
 @app.command()
@@ -504,10 +401,7 @@ def inspect(
 
     Example: edgecnn inspect runs/demo/model_int8.tflite
     """
-    from edgecnn.inspection import info_tables, inspect_artifact
-
-    with native_output_muted():
-        info = inspect_artifact(artifact)
+    info = api.inspect(artifact)
     if json_out:
         sys.stdout.write(json.dumps(info, indent=2) + "\n")
         return
@@ -517,7 +411,7 @@ def inspect(
     console.print(Text.assemble((info["file"], "bold"), f" {info['format']}, {info['bytes'] / 1024:.1f} KB, "
                                 f"{info['parameters']:,} parameters, {macs}{views}, precision {precision}, "
                                 f"manifest: {info['manifest']}"))
-    console.print(*info_tables(info))
+    console.print(*tables.info_tables(info))
 
 
 @app.command()
@@ -526,7 +420,7 @@ def live(
     source: str = typer.Option("0", help="Camera index, video file, rtsp:// URL or image folder."),
     roi: str = typer.Option(None, help="Region of interest X,Y,W,H (default: centred square)."),
     invert: bool = typer.Option(False, help="Invert the region (dark ink on white paper)."),
-    top_k: int = typer.Option(3, min=1, help="Labels shown per frame."),
+    top_k: int = typer.Option(api.TOP_K, min=1, help="Labels shown per frame."),
     threads: int = typer.Option(None, min=1, help="Inference threads."),
     display: bool = typer.Option(True, "--display/--no-display", help="Show a window (needs a screen)."),
     json_lines: bool = typer.Option(False, "--json", help="One JSON line per frame, then a summary line."),
@@ -542,12 +436,14 @@ def live(
       edgecnn live runs/demo/model_int8.tflite --source 0
       edgecnn live runs/demo/model_int8.tflite --source in.mp4 --no-display --json
     """
-    from edgecnn.live import parse_roi, run_live
-    from edgecnn.progress import frame_progress
+    from edgecnn.common.progress import frame_progress
+    from edgecnn.deploy.live import parse_roi
 
+    region = parse_roi(roi)
     # JSON lines own the terminal; otherwise a bar on stderr counts the frames
-    with _open_classifier(model, threads) as clf, nullcontext() if json_lines else frame_progress() as on_frame:
-        summary = run_live(clf, source, parse_roi(roi), invert, top_k, display, json_lines, save, max_frames,
+    with nullcontext() if json_lines else frame_progress() as on_frame:
+        summary = api.live(model, source=source, roi=region, invert=invert, top_k=top_k, threads=threads,
+                           display=display, json_lines=json_lines, save=save, max_frames=max_frames,
                            reconnect=reconnect, on_frame=on_frame)
     if json_lines:
         sys.stdout.write(json.dumps({"summary": summary}) + "\n")

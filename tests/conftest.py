@@ -12,7 +12,7 @@ import pytest
 from rich.text import Text
 
 from edgecnn.cli import main
-from edgecnn.data import load_dataset
+from edgecnn.workstation.data import load_dataset
 
 EPOCHS = "12"
 

@@ -169,11 +169,11 @@ def test_bench_with_every_artifact_passing_exits_0(bad, capsys):
 
 def test_pipeline_exits_1_after_its_table_when_an_artifact_fails(monkeypatch, tmp_path, capsys):
     """The pipeline's own exit rule, on a report whose ONNX int8 row failed (the run itself is not repeated)."""
-    import edgecnn.pipeline
+    import edgecnn.api
 
     rows = [{"artifact": "model_int8.tflite", "status": "passed", "host": ""},
             {"artifact": "model_int8.onnx", "status": "failed", "host": ""}]
-    monkeypatch.setattr(edgecnn.pipeline, "run_pipeline", lambda *args, **kwargs: {"rows": rows})
+    monkeypatch.setattr(edgecnn.api, "run_pipeline", lambda *args, **kwargs: {"rows": rows})
     assert run_cli(["pipeline", "--out", str(tmp_path / "run")]) == 1
     assert capsys.readouterr().err.splitlines() == [
         "error: 1 of 2 artifacts did not pass: model_int8.onnx (failed); see the table"]
@@ -201,8 +201,8 @@ def test_a_keras_model_carrying_code_is_refused(tmp_path):
     """safe_mode=True: a Lambda layer's bytecode is never deserialized."""
     import keras
 
-    from edgecnn.errors import EdgecnnError
-    from edgecnn.models import load_model
+    from edgecnn.common.errors import EdgecnnError
+    from edgecnn.workstation.models import load_model
 
     inputs = keras.Input((4,))
     keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(tmp_path / "lambda.keras")

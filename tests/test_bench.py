@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn.bench import bench_paths, failure_summary, latency_stats, time_calls
-from edgecnn.bench_output import report
-from edgecnn.errors import EdgecnnError
-from edgecnn.runtime import Classifier
-from edgecnn.targets import Target, cpu_info, resolve_target
+from edgecnn.common.errors import EdgecnnError
+from edgecnn.deploy.bench import bench_paths, failure_summary, latency_stats, time_calls
+from edgecnn.deploy.report import report
+from edgecnn.deploy.targets import Target, cpu_info, resolve_target
+from edgecnn.runtime.classifier import Classifier
 
 
 def test_latency_stats_are_percentiles_of_the_samples():
@@ -63,7 +63,7 @@ def test_a_batch_larger_than_the_test_split_still_times_that_many_images(run_dir
 
 
 def test_an_artifact_that_loads_but_cannot_evaluate_is_marked_so(run_dir, monkeypatch):
-    from edgecnn.runtime import Classifier
+    from edgecnn.runtime.classifier import Classifier
 
     original = Classifier.predict_proba
 
@@ -90,7 +90,7 @@ def test_bench_on_the_emulated_rpi_caps_the_batch_with_a_note(run_dir):
     import json
     import platform
 
-    from edgecnn.targets import ARM_MACHINES
+    from edgecnn.deploy.targets import ARM_MACHINES
 
     from .conftest import run_subprocess
 
@@ -140,8 +140,8 @@ def test_a_gpu_provider_that_does_not_start_fails_the_row_instead_of_timing_the_
 
 
 def test_the_table_gains_a_device_column_only_when_a_row_ran_off_the_cpu(tmp_path):
-    from edgecnn.bench import BenchRow
-    from edgecnn.bench_output import write_markdown
+    from edgecnn.deploy.bench import BenchRow
+    from edgecnn.deploy.report import write_markdown
 
     rows = [BenchRow("m.onnx", "onnx", "fp32", 10.0, device="CPU"), BenchRow("m.keras", "keras", "fp32", 9.0)]
     write_markdown(rows, tmp_path / "cpu.md", "cpu")
@@ -153,8 +153,8 @@ def test_the_table_gains_a_device_column_only_when_a_row_ran_off_the_cpu(tmp_pat
 
 
 def test_the_table_says_how_many_test_images_each_accuracy_rests_on(tmp_path):
-    from edgecnn.bench import BenchRow
-    from edgecnn.bench_output import write_markdown
+    from edgecnn.deploy.bench import BenchRow
+    from edgecnn.deploy.report import write_markdown
 
     rows = [BenchRow("a/m.onnx", "onnx", "int8", 10.0, accuracy=98.3, n=360),
             BenchRow("a/m.tflite", "tflite", "int8", 9.0, accuracy=98.1, n=360), BenchRow("x.onnx", "onnx", "?", 1.0)]
@@ -169,7 +169,7 @@ def test_the_table_says_how_many_test_images_each_accuracy_rests_on(tmp_path):
 
 
 def test_int8_slower_than_fp32_is_explained_on_an_x86_cpu_without_vnni_only():
-    from edgecnn.bench import BenchRow, int8_slower_note
+    from edgecnn.deploy.bench import BenchRow, int8_slower_note
 
     rows = [BenchRow("model_fp32.tflite", "tflite", "fp32", 118.0, p50_ms=0.033),
             BenchRow("model_int8.tflite", "tflite", "int8", 37.0, p50_ms=0.054),
@@ -189,8 +189,8 @@ def test_int8_slower_than_fp32_is_explained_on_an_x86_cpu_without_vnni_only():
 
 
 def test_markdown_keeps_pipes_and_line_breaks_of_names_and_notes_inside_their_cells(tmp_path):
-    from edgecnn.bench import BenchRow
-    from edgecnn.bench_output import write_markdown
+    from edgecnn.deploy.bench import BenchRow
+    from edgecnn.deploy.report import write_markdown
 
     rows = [BenchRow("a|b.onnx", "onnx", "fp32", 1.0, status="failed", note="inference failed:\nshape | mismatch")]
     write_markdown(rows, tmp_path / "t.md", "cpu")
@@ -261,7 +261,7 @@ def test_bench_verb_writes_json_csv_markdown_and_plot(run_dir, tmp_path):
 
 
 def test_the_plot_format_follows_its_suffix(run_dir, tmp_path):
-    from edgecnn.bench_output import write_plot
+    from edgecnn.deploy.report import write_plot
 
     from .conftest import run_subprocess
 
@@ -276,26 +276,26 @@ def test_the_plot_format_follows_its_suffix(run_dir, tmp_path):
 
 
 def test_on_the_gpu_target_a_keras_row_that_ran_on_the_cpu_says_so(run_dir, monkeypatch):
-    import edgecnn.models
-    from edgecnn.bench import bench_keras
-    from edgecnn.manifest import Manifest
+    import edgecnn.workstation.models
+    from edgecnn.deploy.bench import bench_keras
+    from edgecnn.runtime.manifest import Manifest
 
-    monkeypatch.setattr(edgecnn.models, "keras_placement", lambda model: "CPU")  # also on a machine with a GPU
-    monkeypatch.setattr(edgecnn.models, "keras_device", lambda: "CPU")
+    monkeypatch.setattr(edgecnn.workstation.models, "keras_placement", lambda model: "CPU")  # also on a machine with a GPU
+    monkeypatch.setattr(edgecnn.workstation.models, "keras_device", lambda: "CPU")
     manifest = Manifest.load(run_dir)
     row, _ = bench_keras(run_dir / "model.keras", manifest, None, 0, 2, gpu=True)
     assert (row.status, row.device) == ("passed", "CPU")
     assert row.note == "reference, on the CPU: Keras' tensorflow backend sees no GPU"
     assert bench_keras(run_dir / "model.keras", manifest, None, 0, 2)[0].note == "reference"
-    monkeypatch.setattr(edgecnn.models, "keras_device", lambda: "GPU")  # seen, yet the weights are on the CPU
+    monkeypatch.setattr(edgecnn.workstation.models, "keras_device", lambda: "GPU")  # seen, yet the weights are on the CPU
     assert bench_keras(run_dir / "model.keras", manifest, None, 0, 2, gpu=True)[0].note == "reference, on the CPU"
 
 
 def test_off_the_gpu_target_the_keras_reference_is_placed_on_the_cpu(run_dir, monkeypatch):
     import keras
 
-    from edgecnn.bench import bench_keras
-    from edgecnn.manifest import Manifest
+    from edgecnn.deploy.bench import bench_keras
+    from edgecnn.runtime.manifest import Manifest
 
     asked, real = [], keras.device
     monkeypatch.setattr(keras, "device", lambda name: asked.append(name) or real(name))
@@ -343,7 +343,7 @@ def test_a_test_split_that_cannot_be_rebuilt_is_said_once_per_folder(run_dir, tm
 
 
 def test_an_artifact_named_twice_is_benched_once_where_first_named(run_dir):
-    from edgecnn.manifest import Manifest
+    from edgecnn.runtime.manifest import Manifest
 
     int8 = run_dir / "model_int8.tflite"
     rows = bench_paths([int8, run_dir, int8], resolve_target("rpi", threads=1), warmup=0, runs=2)
@@ -375,8 +375,8 @@ def test_a_narrow_terminal_gets_whole_values_and_the_names_of_the_columns_left_o
 
     from rich.console import Console
 
-    from edgecnn.bench import BenchRow
-    from edgecnn.bench_output import print_table
+    from edgecnn.deploy.bench import BenchRow
+    from edgecnn.deploy.report import print_table
 
     rows = [BenchRow(name, "tflite", precision, 118.2, status="passed", accuracy=98.61, agreement=100.0, load_ms=8.5,
                      first_ms=0.24, p50_ms=0.034, p99_ms=0.049, std_ms=0.004, fps=29353.0, gmacs=56.5,

@@ -7,9 +7,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from edgecnn.cifar import BIN, LABELS, PY, parse_bin_batch, parse_py_batch, read_cifar10
-from edgecnn.data import load_dataset
-from edgecnn.errors import EdgecnnError
+from edgecnn.common.errors import EdgecnnError
+from edgecnn.workstation.cifar import BIN, LABELS, PY, parse_bin_batch, parse_py_batch, read_cifar10
+from edgecnn.workstation.data import load_dataset
 
 PER_BATCH = 24
 
@@ -69,7 +69,7 @@ def test_cifar10_dataset_through_data_dir(tmp_path):
 def test_missing_cifar10_names_the_files(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("EDGECNN_DATA_DIR", raising=False)
-    monkeypatch.setattr("edgecnn.data.keras_download", lambda name: None)
+    monkeypatch.setattr("edgecnn.workstation.data.keras_download", lambda name: None)
     with pytest.raises(EdgecnnError, match="cifar10 not found, and Keras could not download it: put cifar-10-bat"):
         load_dataset("cifar10", data_dir=tmp_path)
 

@@ -10,8 +10,8 @@ import pytest
 import typer
 from rich.console import Console
 
-from edgecnn.manifest import Manifest, sha256_file
-from edgecnn.runtime import Classifier
+from edgecnn.runtime.classifier import Classifier
+from edgecnn.runtime.manifest import Manifest, sha256_file
 from tools.make_video import to_frame
 
 from .conftest import run_cli, run_in_terminal, run_subprocess
@@ -120,7 +120,8 @@ def test_predict_and_models_fit_80_columns_with_nothing_cut(run_dir, digits, tmp
 
 
 def test_inspect_tables_fit_80_columns_with_whole_names_and_short_scales(run_dir):
-    from edgecnn.inspection import info_tables, inspect_artifact
+    from edgecnn.deploy.inspection import inspect_artifact
+    from edgecnn.tables import info_tables
 
     screen = Console(file=io.StringIO(), width=80)
     screen.print(*info_tables(inspect_artifact(run_dir / "model_int8.tflite")))
@@ -307,8 +308,8 @@ def test_bench_writes_csv_or_markdown_to_stdout_in_place_of_the_table(run_dir, t
 
 @pytest.mark.parametrize("instructions, noted", [(["avx2"], True), (["avx2", "avx512_vnni"], False)])
 def test_bench_explains_int8_slower_than_fp32_after_the_table(run_dir, capsys, monkeypatch, instructions, noted):
-    from edgecnn import bench, targets
-    from edgecnn.bench import BenchRow
+    from edgecnn.deploy import bench, targets
+    from edgecnn.deploy.bench import BenchRow
 
     monkeypatch.setattr(targets, "cpu_info", lambda machine=None: {"model": "x", "int8": instructions})
     monkeypatch.setattr(targets.platform, "machine", lambda: "x86_64")

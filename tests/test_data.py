@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecnn.data import load_dataset, loaded_once
-from edgecnn.errors import EdgecnnError
+from edgecnn.common.errors import EdgecnnError
+from edgecnn.workstation.data import load_dataset, loaded_once
 
 
 def test_digits_split_sizes_and_stratification(digits):

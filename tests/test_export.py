@@ -8,15 +8,15 @@ import onnx
 import pytest
 from rich.console import Console
 
-from edgecnn.bench import bench_paths
-from edgecnn.errors import EdgecnnError
-from edgecnn.export import ExportOptions
-from edgecnn.inspection import inspect_artifact
-from edgecnn.manifest import Manifest, sha256_file
-from edgecnn.models import load_model
-from edgecnn.pipeline import export_run
-from edgecnn.runtime import Classifier
-from edgecnn.targets import resolve_target
+from edgecnn.api import export_run
+from edgecnn.common.errors import EdgecnnError
+from edgecnn.deploy.bench import bench_paths
+from edgecnn.deploy.inspection import inspect_artifact
+from edgecnn.deploy.targets import resolve_target
+from edgecnn.runtime.classifier import Classifier
+from edgecnn.runtime.manifest import Manifest, sha256_file
+from edgecnn.workstation.export import ExportOptions
+from edgecnn.workstation.models import load_model
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Issue #8: 1,000 mutated copies of each int8 model with its manifest, 150 without (each of those is opened in a
-throwaway process first, ~0.2 s: edgecnn.probe) and 30 more run at batch 5, and 1,000 hostile inputs, through
+throwaway process first, ~0.2 s: edgecnn.runtime.probe) and 30 more run at batch 5, and 1,000 hostile inputs, through
 tools/fuzz.py."""
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from edgecnn.data import load_dataset
-from edgecnn.errors import EdgecnnError
-from edgecnn.image_folders import load_image_folder
+from edgecnn.common.errors import EdgecnnError
+from edgecnn.workstation.data import load_dataset
+from edgecnn.workstation.image_folders import load_image_folder
 from tests.conftest import run_cli
 
 
@@ -81,7 +81,7 @@ def test_images_decoded_in_parallel_keep_their_split_class_and_order(tmp_path):
 
 
 def test_ctrl_c_while_reading_drops_the_images_still_queued(tmp_path, monkeypatch):
-    from edgecnn import image_folders
+    from edgecnn.workstation import image_folders
 
     for name in ("a", "b"):
         _images(tmp_path / name, 100, colour=False)
@@ -160,11 +160,11 @@ def test_pipeline_on_folders_reads_them_once_and_shows_bracketed_names_as_they_a
 def test_training_sees_each_image_as_the_runtime_will(tmp_path, colour):
     """A model must learn from the pixels it will be served: each file of a folder dataset (8 or 16 bits, with or
     without alpha, larger or smaller than the model, or both, a phone's JPEG turned by its EXIF orientation) becomes
-    the same model input in the dataset as when edgecnn.runtime reads the file (read_image, then the manifest's
+    the same model input in the dataset as when edgecnn.runtime.classifier reads the file (read_image, then the manifest's
     preprocessing)."""
     from PIL import Image
 
-    from edgecnn.preprocess import read_image
+    from edgecnn.runtime.preprocess import read_image
 
     rng = np.random.default_rng(0)
     shapes = [(40, 20, np.uint8, 1), (30, 30, np.uint16, 1), (13, 50, np.uint16, 4 if colour else 1),

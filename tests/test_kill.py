@@ -12,8 +12,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from edgecnn.manifest import Manifest, sha256_file
-from edgecnn.models import load_model
+from edgecnn.runtime.manifest import Manifest, sha256_file
+from edgecnn.workstation.models import load_model
 
 from .conftest import run_subprocess
 

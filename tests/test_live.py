@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecnn import live
-from edgecnn.errors import EdgecnnError
-from edgecnn.live import LatestFrameReader, open_source, parse_roi, run_live
-from edgecnn.runtime import Classifier
+from edgecnn.common.errors import EdgecnnError
+from edgecnn.deploy import live
+from edgecnn.deploy.live import LatestFrameReader, open_source, parse_roi, run_live
+from edgecnn.runtime.classifier import Classifier
 from tools.make_video import make_video, to_frame
 
 from .conftest import run_subprocess

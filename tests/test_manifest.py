@@ -5,10 +5,10 @@ import stat
 
 import pytest
 
-from edgecnn.atomic import atomic_output, write_json_atomic
-from edgecnn.errors import EdgecnnError, IntegrityError
-from edgecnn.manifest import MAX_MANIFEST_BYTES, Manifest, sha256_file
-from edgecnn.preprocess import Preprocessing
+from edgecnn.common.atomic import atomic_output, write_json_atomic
+from edgecnn.common.errors import EdgecnnError, IntegrityError
+from edgecnn.runtime.manifest import MAX_MANIFEST_BYTES, Manifest, sha256_file
+from edgecnn.runtime.preprocess import Preprocessing
 
 
 def make(tmp_path, name="model_int8.tflite", data=b"\x00flatbuffer" * 50):

@@ -1,9 +1,9 @@
-"""edgecnn.memory: each model's peak RSS, measured in a process that runs that model alone."""
+"""edgecnn.deploy.memory: each model's peak RSS, measured in a process that runs that model alone."""
 
 import subprocess
 
-import edgecnn.memory
-from edgecnn.memory import artifact_peak_rss_mb, process_peak_rss_mb
+import edgecnn.deploy.memory
+from edgecnn.deploy.memory import artifact_peak_rss_mb, process_peak_rss_mb
 
 TENSORFLOW_MB = 300  # importing TensorFlow alone takes more than this; the runtime's libraries far less
 
@@ -41,7 +41,7 @@ def test_the_child_sees_the_gpus_only_for_the_gpu_target(tmp_path, monkeypatch):
         seen.append(env)
         return subprocess.CompletedProcess(command, 0, stdout='{"peak_rss_mb": 80.5}\n')
 
-    monkeypatch.setattr(edgecnn.memory.subprocess, "run", child)
+    monkeypatch.setattr(edgecnn.deploy.memory.subprocess, "run", child)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     assert artifact_peak_rss_mb(tmp_path / "model.keras") == 80.5
     assert artifact_peak_rss_mb(tmp_path / "model.keras", gpu=True) == 80.5

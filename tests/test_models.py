@@ -3,11 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from edgecnn.errors import EdgecnnError
-from edgecnn.export import export_onnx, export_tflite, quantize_onnx
-from edgecnn.inspection import inspect_artifact
-from edgecnn.models import ARCHS, build_model, keras, keras_macs, load_model
-from edgecnn.train import save_model
+from edgecnn.common.errors import EdgecnnError
+from edgecnn.deploy.inspection import inspect_artifact
+from edgecnn.workstation.export import export_onnx, export_tflite, quantize_onnx
+from edgecnn.workstation.models import ARCHS, build_model, keras, keras_macs, load_model
+from edgecnn.workstation.training import save_model
 
 from .conftest import run_subprocess
 

@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecnn.errors import InputError
-from edgecnn.preprocess import AREA_STEP_MARGIN, Preprocessing, area_step, resized
+from edgecnn.common.errors import InputError
+from edgecnn.runtime.preprocess import AREA_STEP_MARGIN, Preprocessing, area_step, resized
 
 GRAY = Preprocessing(height=28, width=28, channels=1)
 
@@ -89,8 +89,8 @@ def test_image_files_of_each_sample_depth(tmp_path, depth, read):
     refused with the reason rather than as "not an image"."""
     import cv2
 
-    from edgecnn.errors import ImageReadError
-    from edgecnn.preprocess import read_image
+    from edgecnn.common.errors import ImageReadError
+    from edgecnn.runtime.preprocess import read_image
 
     path = tmp_path / "image.tiff"
     gray = np.linspace(0, 1, 28 * 28).reshape(28, 28)

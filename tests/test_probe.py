@@ -1,4 +1,4 @@
-"""A model nothing vouches for (no manifest, or verify=False) is opened in a throwaway process first (edgecnn.probe):
+"""A model nothing vouches for (no manifest, or verify=False) is opened in a throwaway process first (edgecnn.runtime.probe):
 one that aborts the runtime's native code is refused in one line instead of killing the caller. Its probabilities
 are checked too: a damaged weight can make them NaN."""
 
@@ -15,11 +15,12 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from edgecnn import probe
-from edgecnn.bench import bench_paths
-from edgecnn.errors import EdgecnnError, IntegrityError
-from edgecnn.runtime import Classifier, tflite_interpreter_class
-from edgecnn.targets import resolve_target
+from edgecnn.common.errors import EdgecnnError, IntegrityError
+from edgecnn.deploy.bench import bench_paths
+from edgecnn.deploy.targets import resolve_target
+from edgecnn.runtime import probe
+from edgecnn.runtime.backends import tflite_interpreter_class
+from edgecnn.runtime.classifier import Classifier
 from tests.conftest import run_subprocess
 
 FASHION = Path(__file__).resolve().parents[1] / "models" / "fashion_mnist"
@@ -41,7 +42,7 @@ def zeroed_scale(tmp_path_factory) -> Path:
 
 
 def test_the_zeroed_scale_kills_a_process_that_opens_it_unprobed(zeroed_scale):
-    code = f"from edgecnn.runtime import Classifier; Classifier({str(zeroed_scale)!r}, probe=False)"
+    code = f"from edgecnn.runtime.classifier import Classifier; Classifier({str(zeroed_scale)!r}, probe=False)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert done.returncode == -6  # SIGABRT: what the probe keeps away from the caller
 
@@ -73,7 +74,7 @@ def test_bench_marks_its_row_failed_and_benches_the_rest(zeroed_scale):
 
 def test_only_unvouched_models_are_probed(monkeypatch, tmp_path):
     probed = []
-    monkeypatch.setattr("edgecnn.runtime.require_survives", lambda path, backend: probed.append((path.name, backend)))
+    monkeypatch.setattr("edgecnn.runtime.classifier.require_survives", lambda path, backend: probed.append((path.name, backend)))
     Classifier(FASHION / "model_int8.tflite")  # its manifest's sha256 vouches for it
     assert probed == []
     Classifier(FASHION / "model_int8.onnx", verify=False)

@@ -5,7 +5,7 @@ import io
 from rich.console import Console
 from rich.text import Text
 
-from edgecnn.progress import artifact_progress, frame_progress, host_progress
+from edgecnn.common.progress import artifact_progress, frame_progress, host_progress
 
 
 def _terminal() -> Console:

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn import data
-from edgecnn.data import IDX_FILES, load_dataset
-from edgecnn.errors import EdgecnnError
-from edgecnn.readers import read_idx, read_npz
+from edgecnn.common.errors import EdgecnnError
+from edgecnn.workstation import data
+from edgecnn.workstation.data import IDX_FILES, load_dataset
+from edgecnn.workstation.readers import read_idx, read_npz
 
 SHARED = Path(os.environ.get("EDGECNN_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from edgecnn.bench import artifact_macs, bench_paths
-from edgecnn.errors import EdgecnnError
-from edgecnn.remote import Host, RemoteOptions, _run, bench_hosts
-from edgecnn.targets import resolve_target
+from edgecnn.common.errors import EdgecnnError
+from edgecnn.deploy.bench import artifact_macs, bench_paths
+from edgecnn.deploy.remote import Host, RemoteOptions, _run, bench_hosts
+from edgecnn.deploy.targets import resolve_target
 from tests.conftest import run_subprocess
 from tests.test_runtime_isolation import BLOCKER
 
@@ -291,7 +291,7 @@ def test_a_step_that_outlives_its_timeout_names_the_host_and_step():
 
 
 def test_the_run_keras_model_named_alone_travels_with_its_manifest_and_test_split(run_dir, tmp_path):
-    from edgecnn.remote import bundle
+    from edgecnn.deploy.remote import bundle
 
     item = bundle(run_dir / "model.keras")
     assert [f.name for f in item.files] == ["model.keras", "manifest.json"] and item.bench_name == "model.keras"

@@ -8,10 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecnn.errors import EdgecnnError, ImageReadError, InputError, IntegrityError
-from edgecnn.inspection import inspect_artifact
-from edgecnn.models import load_model
-from edgecnn.runtime import GPU_PROVIDERS, Classifier, Quantizer, TFLiteBackend
+from edgecnn.common.errors import EdgecnnError, ImageReadError, InputError, IntegrityError
+from edgecnn.deploy.inspection import inspect_artifact
+from edgecnn.runtime.backends import GPU_PROVIDERS, Quantizer, TFLiteBackend
+from edgecnn.runtime.classifier import Classifier
+from edgecnn.workstation.models import load_model
 from tools.make_video import to_frame
 
 
@@ -64,7 +65,7 @@ def test_an_int8_input_model_takes_its_own_codes_as_they_are(run_dir, digits):
 
 @pytest.mark.parametrize("dtype, zero_point", [(np.int8, -3), (np.uint8, 131)])
 def test_quantizer_rounds_and_saturates_into_the_given_buffer(dtype, zero_point):
-    from edgecnn.runtime import Quantizer
+    from edgecnn.runtime.backends import Quantizer
 
     scale = 0.05
     quantizer = Quantizer(scale, zero_point, np.dtype(dtype))
@@ -319,7 +320,7 @@ def test_tensor_names_that_are_not_utf8_are_refused_in_one_line(run_dir, tmp_pat
 
 
 def test_inspect_refuses_an_inner_tensor_name_that_is_not_utf8(run_dir, tmp_path):
-    from edgecnn.inspection import inspect_artifact
+    from edgecnn.deploy.inspection import inspect_artifact
 
     data = (run_dir / "model_int8.tflite").read_bytes()
     inner = next(n for n in (b"block1_conv", b"stem_conv", b"conv1") if n in data)
@@ -342,7 +343,7 @@ def test_close_releases_the_backend(run_dir):
 def test_runtime_imports_no_tensorflow(run_dir):
     script = textwrap.dedent(f"""
         import sys, numpy as np
-        from edgecnn.runtime import Classifier
+        from edgecnn.runtime.classifier import Classifier
         for name in ("model_int8.tflite", "model_int8.onnx"):
             Classifier({str(run_dir)!r} + "/" + name).predict(np.zeros((8, 8), np.uint8))
         heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"tensorflow", "keras", "sklearn", "typer"}})

@@ -47,7 +47,7 @@ def test_embed_example_runs_without_tensorflow(run_dir, digits, tmp_path):
 def test_tflite_falls_back_to_tensorflow_lite_when_litert_is_missing(run_dir):
     body = f"""
         import numpy as np
-        from edgecnn.runtime import Classifier
+        from edgecnn.runtime.classifier import Classifier
         clf = Classifier({str(run_dir / "model_int8.tflite")!r})
         probs = clf.predict_proba(np.full((8, 8), 200, np.uint8))
         print(type(clf.backend.interpreter).__module__, probs.shape, round(float(probs.sum()), 1))

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn.bench import accuracy_percent
-from edgecnn.bench import test_split as load_test_split
-from edgecnn.manifest import Manifest, sha256_file
-from edgecnn.runtime import Classifier
+from edgecnn.deploy.bench import accuracy_percent
+from edgecnn.deploy.bench import test_split as load_test_split
+from edgecnn.runtime.classifier import Classifier
+from edgecnn.runtime.manifest import Manifest, sha256_file
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 SHIPPED = {"mnist": 99.0, "fashion_mnist": 90.0}  # int8 TFLite test accuracy they must keep (percent)

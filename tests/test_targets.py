@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn import targets
-from edgecnn.errors import EdgecnnError
-from edgecnn.targets import cuda_device_count, onnx_providers, resolve_target
+from edgecnn.common.errors import EdgecnnError
+from edgecnn.deploy import targets
+from edgecnn.deploy.targets import cuda_device_count, onnx_providers, resolve_target
 
 
 def test_cpu_target_uses_every_core_and_the_keras_reference():
@@ -31,7 +31,7 @@ def test_gpu_target_needs_cuda_and_prefers_tensorrt():
 
 
 def test_tensorrt_counts_as_present_where_its_library_loads(monkeypatch):
-    from edgecnn import targets
+    from edgecnn.deploy import targets
 
     loaded = []
 
@@ -112,7 +112,8 @@ def test_bad_target_requests():
 @pytest.mark.skipif("CUDAExecutionProvider" not in onnx_providers() or cuda_device_count() == 0,
                     reason="needs an NVIDIA GPU and onnxruntime-gpu (CUDAExecutionProvider)")
 def test_gpu_target_runs_the_shipped_model_on_cuda_and_agrees_with_the_cpu():
-    from edgecnn.runtime import GPU_PROVIDERS, Classifier
+    from edgecnn.runtime.backends import GPU_PROVIDERS
+    from edgecnn.runtime.classifier import Classifier
 
     target = resolve_target("gpu")
     assert "CUDAExecutionProvider" in target.providers
@@ -126,10 +127,10 @@ def test_gpu_target_runs_the_shipped_model_on_cuda_and_agrees_with_the_cpu():
 
 
 def test_keras_reference_runs_on_the_gpu_for_the_gpu_target_only():
-    from edgecnn.bench import bench_keras
-    from edgecnn.manifest import Manifest
-    from edgecnn.models import keras_device
-    from edgecnn.runtime import Classifier
+    from edgecnn.deploy.bench import bench_keras
+    from edgecnn.runtime.classifier import Classifier
+    from edgecnn.runtime.manifest import Manifest
+    from edgecnn.workstation.models import keras_device
 
     if keras_device() != "GPU":
         pytest.skip("needs an NVIDIA GPU that Keras' backend (TensorFlow, JAX or PyTorch) sees")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from edgecnn.augment import build_augmentation
-from edgecnn.errors import EdgecnnError
-from edgecnn.models import build_model
-from edgecnn.quiet import import_tf
-from edgecnn.train import BEST, LAST, STATE, Checkpoints, TrainConfig, read_state, train
+from edgecnn.common.errors import EdgecnnError
+from edgecnn.common.native_logs import import_tf
+from edgecnn.workstation.augment import build_augmentation
+from edgecnn.workstation.models import build_model
+from edgecnn.workstation.training import BEST, LAST, STATE, Checkpoints, TrainConfig, read_state, train
 
 from .conftest import run_subprocess
 
@@ -137,7 +137,7 @@ def test_a_loss_that_stops_being_finite_stops_training_and_keeps_the_epochs_befo
 
 
 def test_a_diverging_run_is_one_line_and_leaves_no_folder(digits, tmp_path):
-    from edgecnn.pipeline import train_run
+    from edgecnn.api import train_run
 
     with pytest.raises(EdgecnnError, match=r"^training diverged: the loss became nan in epoch 1, batch \d+; train "
                                            r"again with a lower learning rate than 1e\+09$"):
@@ -159,7 +159,7 @@ def test_defaults_give_a_small_dataset_the_optimizer_steps_of_a_larger_one():
 
 
 def test_a_run_records_the_settled_epochs_and_patience(tmp_path):
-    from edgecnn.pipeline import CHECKPOINTS, train_run
+    from edgecnn.api import CHECKPOINTS, train_run
 
     for label, level in (("dark", 40), ("light", 200)):  # 2 x 10 images: 14 to train on, one step an epoch
         (tmp_path / "data" / label).mkdir(parents=True)
@@ -256,7 +256,7 @@ def test_the_training_bar_keeps_its_count_and_time_whole_and_its_metrics_short(w
 
     from rich.console import Console
 
-    from edgecnn.train import epoch_metrics, training_progress
+    from edgecnn.workstation.training import epoch_metrics, training_progress
 
     metrics = epoch_metrics({"accuracy": 0.93476, "loss": 0.22401, "val_accuracy": 0.96667, "val_loss": 0.11224,
                              "learning_rate": 0.001})

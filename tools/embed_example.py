@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 
-from edgecnn.runtime import Classifier
+from edgecnn.runtime.classifier import Classifier
 
 
 def main(model: str, folder: str) -> None:

@@ -9,7 +9,7 @@
 Model cases (``--inputs`` off) copy the artifact with one mutation each: flipped bytes, a truncation, appended
 bytes or a zeroed range (never the original bytes), and open it with ``Classifier`` (its manifest copied beside it
 unless ``--no-manifest``), then classify a zero batch of ``--batch`` images (1 by default). Without the
-manifest, ``Classifier`` opens each copy in a throwaway process first (``edgecnn.probe``), about 0.25 s a case: a
+manifest, ``Classifier`` opens each copy in a throwaway process first (``edgecnn.runtime.probe``), about 0.25 s a case: a
 copy that aborts the runtime is refused, as is one whose probabilities come out NaN. Input cases keep the model
 intact and feed ``predict`` arrays of random shapes and dtypes (NaN, infinities, empty, huge frames, Python
 objects) and PNG/JPEG files with flipped, truncated or appended bytes, read the way ``edgecnn predict`` reads images.
@@ -97,7 +97,7 @@ def hostile_input(rng: np.random.Generator, shape: tuple[int, ...], image_bytes:
 
 
 def _outcome(run, rows: int | None = None) -> tuple[str, str]:
-    from edgecnn.errors import EdgecnnError
+    from edgecnn.common.errors import EdgecnnError
 
     try:
         probs = run()
@@ -115,9 +115,9 @@ def run_worker(args) -> None:
     """Run cases [start, end) and append one JSON line per case to ``args.results``."""
     import cv2
 
-    from edgecnn.preprocess import decode_image
-    from edgecnn.quiet import native_output_muted
-    from edgecnn.runtime import Classifier
+    from edgecnn.common.native_logs import native_output_muted
+    from edgecnn.runtime.classifier import Classifier
+    from edgecnn.runtime.preprocess import decode_image
 
     source = Path(args.artifact)
     original = source.read_bytes()

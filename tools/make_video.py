@@ -60,8 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.count, args.frames_per_image, args.size) < 1 or not args.fps > 0:
         parser.error("--count, --frames-per-image and --size must be at least 1, and --fps above 0")
-    from edgecnn.data import load_dataset
-    from edgecnn.errors import EdgecnnError
+    from edgecnn.common.errors import EdgecnnError
+    from edgecnn.workstation.data import load_dataset
 
     try:
         ds = load_dataset(args.dataset, data_dir=args.data_dir)

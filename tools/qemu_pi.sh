@@ -65,5 +65,5 @@ from pathlib import Path
 
 sys.executable = str(Path(__file__).resolve().parents[1] / "python")
 EOF
-"$env_dir/python" -c "import platform, edgecnn.runtime; print('ready:', platform.machine(), 'Python',
-platform.python_version(), 'with edgecnn.runtime')"
+"$env_dir/python" -c "import platform, edgecnn.runtime.classifier; print('ready:', platform.machine(), 'Python',
+platform.python_version(), 'with edgecnn.runtime.classifier')"

@@ -1,0 +1,468 @@
+"""The Python API: one function per CLI verb, each returning what the verb prints.
+
+    import edgecnn
+
+    summary = edgecnn.train(out="runs/demo", epochs=20)          # per-class metrics and the model's record
+    entries = edgecnn.export("runs/demo", precisions=("int8",))  # the artifacts written, each verified
+    result = edgecnn.bench("runs/demo", target="cpu")            # rows, the JSON document, the table's title
+    edgecnn.predict("runs/demo/model_int8.tflite", ["digit.png"])
+    edgecnn.inspect("runs/demo/model_int8.tflite")
+    edgecnn.live("runs/demo/model_int8.tflite", source="digits.mp4", display=False)
+    edgecnn.pipeline(out="runs/demo")                            # train, export, bench: the demo
+
+Every option is a keyword; training options are the fields of :class:`edgecnn.workstation.config.TrainConfig`
+and export options those of :class:`edgecnn.workstation.config.ExportOptions`, whose defaults are the only ones.
+A run directory holds ``model.keras``, the artifacts and ``manifest.json`` (labels, preprocessing, dataset,
+source model, and each artifact's format, precision and sha256).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from edgecnn.common.atomic import check_writable, write_json_atomic
+from edgecnn.common.errors import EdgecnnError, ImageReadError, one_or_many
+from edgecnn.common.native_logs import native_output_muted
+from edgecnn.deploy.bench import KERAS_FILE, MIN_TIME_S, WARMUP, BenchRow, indistinct, int8_slower_note
+from edgecnn.runtime.manifest import MANIFEST_NAME, ArtifactEntry, Manifest, sha256_file
+from edgecnn.workstation.config import ExportOptions, TrainConfig
+
+REPORT_FILE = "report.json"
+METRICS_FILE = "metrics.json"
+CONFUSION_FILE = "confusion_matrix.png"
+CHECKPOINTS = "checkpoints"
+DATASET, IMAGE_SIZE, CALIB_SAMPLES = "digits", 28, 300
+FORMATS, PRECISIONS = ("tflite", "onnx"), ("fp32", "int8")
+TOP_K = 3
+
+
+def run_folder(out: str | Path) -> Path:
+    """``out`` as a Path, refused if it is a file or cannot be written (a file where a parent folder should be, no
+    permission); it is created later, once the inputs have been checked."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise EdgecnnError(f"output path {out} exists and is not a folder")
+    check_writable(out / MANIFEST_NAME)
+    return out
+
+
+def train(*, out: str | Path = "runs/train", dataset: str = DATASET, data_dir=None, image_size: int = IMAGE_SIZE,
+          resume: bool = False, command: str = "", console: Console | None = None, **options) -> dict:
+    """Train a model and write its run directory.
+
+    Args:
+        out: the run directory: ``model.keras``, ``manifest.json``, ``metrics.json``, ``confusion_matrix.png`` and
+            ``checkpoints/`` are written there.
+        dataset: "digits" (built in), "mnist", "fashion_mnist", "cifar10" or "folder:PATH".
+        data_dir: where dataset files are looked up (else ``$EDGECNN_DATA_DIR``, then Keras' cache).
+        image_size: the model's input height and width.
+        resume: continue ``out``'s last checkpoint with the settings it was started with (``epochs`` may change).
+        command: the command line recorded in the manifest.
+        console: where progress goes (None: a console on stdout).
+        **options: :class:`TrainConfig` fields: ``arch``, ``epochs``, ``batch_size``, ``learning_rate``,
+            ``schedule``, ``augment``, ``seed``, ``patience``, ``strategy``, ``deterministic``.
+
+    Returns:
+        ``{"run_dir", "dataset", "source", "metrics"}``: the manifest's record of the model (parameters, epochs,
+        validation and test accuracy, seconds) and the test split's per-class metrics.
+
+    Raises:
+        EdgecnnError: a bad option, dataset or output folder, or training that diverged.
+
+    Example:
+        >>> edgecnn.train(out="runs/digits", epochs=20)["source"]["test_accuracy"]   # doctest: +SKIP
+        99.72
+    """
+    from edgecnn.workstation.data import load_dataset
+    from edgecnn.workstation.evaluate import class_metrics, save_confusion_png
+    from edgecnn.workstation.training import read_state, save_model
+    from edgecnn.workstation.training import train as fit
+
+    out = run_folder(out)
+    checkpoints = out / CHECKPOINTS
+    if resume:
+        if set(options) - {"epochs"}:
+            raise EdgecnnError(f"a resumed run keeps its settings; only epochs may change, not "
+                               f"{', '.join(sorted(set(options) - {'epochs'}))}")
+        state = read_state(checkpoints)
+        config = TrainConfig(**{**state["config"], **{k: v for k, v in options.items() if v is not None}})
+        dataset, image_size = state["run"].get("dataset"), state["run"].get("image_size")  # load_dataset checks them
+    else:
+        config = TrainConfig(**options)
+    config.check()
+    ds = load_dataset(dataset, image_size=image_size, seed=config.seed, data_dir=data_dir)
+    created = not out.exists()
+    try:  # only now: a bad dataset, setting or architecture leaves nothing behind
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # no permission, a file where a parent folder should be, a read-only disk
+        raise EdgecnnError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    try:
+        result = fit(ds, config, checkpoints, resume=resume, console=console,
+                     meta={"dataset": dataset, "image_size": image_size, "command": command})
+    except EdgecnnError:  # e.g. diverged in its first epoch: a folder made for this run, with no checkpoint, goes
+        if created and not any(checkpoints.glob("*")):
+            shutil.rmtree(out)
+        raise
+    metrics = class_metrics(ds.labels, ds.split("test").labels,
+                            result.model.predict(ds.inputs("test"), batch_size=256, verbose=0))
+    write_json_atomic(out / METRICS_FILE, metrics)
+    save_confusion_png(out / CONFUSION_FILE, ds.labels, metrics["confusion"],
+                       f"{config.arch} on {dataset} test split: {metrics['accuracy']:.2f}%")
+    model_path = save_model(result.model, out / KERAS_FILE)
+    manifest = Manifest(labels=ds.labels, preprocessing=ds.preprocessing, dataset=ds.record, command=command)
+    manifest.source = {
+        "file": KERAS_FILE, "sha256": sha256_file(model_path), "arch": config.arch, "command": command,
+        "params": int(result.model.count_params()), "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+        "train_seconds": round(result.seconds, 2), "val_accuracy": round(100 * result.val_accuracy, 2),
+        "test_accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+        "training": {k: v for k, v in asdict(result.config).items() if k not in ("arch", "seed")}
+        | {"augmentation": result.augmentation, "seed": config.seed, "replicas": result.replicas},
+    }
+    manifest.save(out)
+    return {"run_dir": str(out), "dataset": dataset, "source": manifest.source, "metrics": metrics}
+
+
+def export(run_dir: str | Path, *, formats=FORMATS, precisions=PRECISIONS, calib_samples: int = CALIB_SAMPLES,
+           seed: int = 0, data_dir=None, command: str = "", console: Console | None = None,
+           on_start: Callable | None = None, on_done: Callable | None = None, **options) -> list[ArtifactEntry]:
+    """Export a run's ``model.keras`` to TFLite and ONNX, verify each artifact, record them in the manifest.
+
+    Args:
+        run_dir: the run directory (or its ``model.keras``).
+        formats: "tflite" and/or "onnx" (a tuple, or one name).
+        precisions: "fp32", "fp16", "dynamic" and/or "int8" (fp16 and dynamic are TFLite only).
+        calib_samples: training images that calibrate int8.
+        seed: draws the calibration images.
+        data_dir: where the dataset files are (export calibrates and verifies on the run's own dataset).
+        command: the command line recorded in the manifest.
+        console: where warnings go (None: stderr).
+        on_start: ``on_start(index, total, file)`` before each artifact, for a progress display.
+        on_done: ``on_done(entry)`` after each artifact is written.
+        **options: :class:`ExportOptions` fields: ``int8_io``, ``opset``, ``calibration_method``,
+            ``min_agreement``, ``onnx_activations``, ``tta``.
+
+    Returns:
+        One :class:`ArtifactEntry` per file written, with its size, sha256 and verification (agreement with the
+        Keras model, max difference, validation accuracy).
+
+    Raises:
+        EdgecnnError: a bad option, a missing run or dataset, or an artifact below ``min_agreement`` (nothing of it
+        is written).
+
+    Example:
+        >>> [e.file for e in edgecnn.export("runs/demo", precisions="int8")]   # doctest: +SKIP
+        ['model_int8.tflite', 'model_int8.onnx']
+    """
+    from edgecnn.workstation.config import MIN_CALIBRATION
+    from edgecnn.workstation.data import load_dataset
+    from edgecnn.workstation.export import check_plan, export_artifacts, resolve_tta
+    from edgecnn.workstation.models import load_model
+
+    notes = console or Console(stderr=True)  # warnings and notes, off stdout when no console is given
+    run_dir = Path(run_dir)
+    if run_dir.suffix == ".keras":
+        run_dir = run_dir.parent
+    formats, precisions = one_or_many(formats), one_or_many(precisions)
+    check_plan(formats, precisions)
+    options = ExportOptions(**options)
+    manifest = Manifest.load(run_dir)
+    training = manifest.source.get("training")
+    policy = str(training.get("augmentation", "")) if isinstance(training, dict) else ""
+    if resolve_tta(manifest, options.tta, formats, precisions) == "flip" and "flip" not in policy:
+        notes.print(
+            f"warning: {run_dir} was trained without flips (augmentation {policy or 'unknown'}): mirror averaging "
+            "may lower its accuracy; compare the validation accuracy below with an export with --tta none",
+            markup=False, soft_wrap=True)
+    model = load_model(run_dir / KERAS_FILE)
+    record = manifest.dataset
+    if not all(key in record for key in ("name", "image_size", "seed")):
+        raise EdgecnnError(f"{run_dir / MANIFEST_NAME} names no dataset (name, image_size, seed): export calibrates "
+                           "and verifies on the data the model was trained on")
+    ds = load_dataset(record["name"], image_size=record["image_size"], seed=record["seed"], data_dir=data_dir)
+    calibration = None
+    if "int8" in precisions:
+        if calib_samples < 1:
+            raise EdgecnnError("--calib-samples must be at least 1 for int8 quantization")
+        calibration = ds.calibration(calib_samples, seed=seed)
+        if len(calibration) < calib_samples:
+            notes.print(
+                f"note: --calib-samples {calib_samples}, but the training split has {len(calibration)} images: "
+                "calibrating on all of them", soft_wrap=True)
+        if len(calibration) < MIN_CALIBRATION:
+            notes.print(
+                f"warning: int8 calibration on {len(calibration)} images; {MIN_CALIBRATION} or more are recommended",
+                soft_wrap=True)
+        manifest.dataset = {**record, "calibration": f"{len(calibration)} training images, seed {seed}"}
+    if command:
+        manifest.command = command
+    validation = (ds.inputs("val"), ds.split("val").labels)
+    return export_artifacts(model, run_dir, manifest, calibration, validation, formats, precisions,
+                            options, on_done, on_start)
+
+
+@dataclass
+class BenchResult:
+    """What :func:`bench` measured: ``rows`` (one per artifact), ``document`` (the JSON report), ``title`` (of the
+    table) and ``notes`` (lines for under the table: rows that cannot be told apart, int8 slower than fp32)."""
+
+    rows: list[BenchRow]
+    document: dict
+    title: str
+    notes: list[str]
+
+
+def bench(paths, *, target: str = "cpu", threads: int | None = None, batch: int = 1, warmup: int = WARMUP,
+          runs: int | None = None, min_time_s: float = MIN_TIME_S, data_dir=None, hosts: list[str] | None = None,
+          ssh_config: str | Path | None = None, remote_python: str = "python3", timeout_s: float = 600.0,
+          on_start: Callable | None = None, on_note: Callable[[str], None] | None = None,
+          on_step: Callable | None = None) -> BenchResult:
+    """Accuracy, agreement with the Keras model, load time, latency (median with its 95% interval), FPS and memory
+    of every artifact, here or on SSH hosts.
+
+    Args:
+        paths: run directories and/or ``.keras``, ``.tflite`` and ``.onnx`` files (a list, or one path).
+        target: "cpu", "gpu" (ONNX Runtime's CUDA provider) or "rpi" (native on a Pi, emulated elsewhere).
+        threads: inference threads (None: the target's).
+        batch: images per timed call.
+        warmup: untimed calls before timing.
+        runs: timed calls per artifact; None times each for at least ``min_time_s`` seconds.
+        min_time_s: see ``runs``; the artifacts are timed in interleaved rounds either way.
+        data_dir: where the test split's dataset files are.
+        hosts: ``USER@HOST[:PORT]`` specs: bench there over SSH instead of here.
+        ssh_config, remote_python, timeout_s: ``ssh -F`` file, the hosts' Python, seconds allowed per step.
+        on_start: ``on_start(index, total, file)`` before each artifact; ``on_note(line)`` for notes;
+            ``on_step(host, step)`` for each host's progress.
+
+    Returns:
+        A :class:`BenchResult`.
+
+    Raises:
+        EdgecnnError: a bad path or option, or (with one host) a host that fails.
+
+    Example:
+        >>> result = edgecnn.bench("runs/demo", threads=1)   # doctest: +SKIP
+        >>> [(r.artifact, round(r.p50_ms, 3)) for r in result.rows]
+    """
+    from edgecnn.deploy.report import report
+
+    if hosts:
+        from edgecnn.deploy.remote import RemoteOptions, bench_hosts, result_rows
+
+        options = RemoteOptions(target, threads, warmup, runs, batch, remote_python,
+                                ssh_config and str(ssh_config), timeout_s)
+        results = bench_hosts(hosts, one_or_many(paths), options, data_dir, on_step)
+        for r in results:
+            for note in (r.target or {}).get("notes", ()):
+                on_note and on_note(f"{r.host}: {note}")
+        if len(results) == 1 and results[0].error:
+            raise EdgecnnError(results[0].error)
+        summary = [{"host": r.host, "target": r.target, "versions": r.versions, "error": r.error} for r in results]
+        labels = ", ".join(f"{r.host} ({r.target['label'] if r.target else 'failed'})" for r in results)
+        rows = result_rows(results)
+        ran = {row.batch for r in results for row in r.rows}  # an x86 host on --target rpi emulates a Pi: batch 1
+        batch = ran.pop() if len(ran) == 1 else batch
+        document = report(rows, {"name": target}, warmup, runs, summary, batch, min_time_s)
+        return BenchResult(rows, document, f"edgecnn bench over SSH on {labels}, batch {batch}",
+                           _tie_notes(rows))
+    from edgecnn.deploy.bench import bench_paths
+    from edgecnn.deploy.targets import resolve_target
+
+    bench_target = resolve_target(target, threads, batch=batch)
+    for note in bench_target.notes:
+        on_note and on_note(note)
+    rows = bench_paths(paths, bench_target, warmup, runs, data_dir, on_start=on_start, on_note=on_note,
+                       min_time_s=min_time_s)
+    document = report(rows, bench_target, warmup, runs, min_time_s=min_time_s)
+    slower = int8_slower_note(rows, bench_target)
+    return BenchResult(rows, document, f"edgecnn bench on {bench_target.label}, batch {bench_target.batch}",
+                       _tie_notes(rows) + ([slower] if slower else []))
+
+
+def _tie_notes(rows: list[BenchRow]) -> list[str]:
+    pairs = indistinct(rows)
+    if not pairs:
+        return []
+    return ["cannot be told apart (their medians' 95% intervals overlap): "
+            + "; ".join(f"{a} and {b}" for a, b in pairs)]
+
+
+def predict(model: str | Path, images, *, top_k: int = TOP_K, threads: int | None = None) -> list[dict]:
+    """Top-k labels with scores for image files and folders of them, with the manifest beside the model.
+
+    Args:
+        model: a ``.tflite`` or ``.onnx`` file.
+        images: image files OpenCV reads, or folders of them (name order); a list, or one path.
+        top_k: labels per image.
+        threads: inference threads.
+
+    Returns:
+        One dict per image, in order: ``{"image": path, "top": [{"label", "score"}, ...]}``, or
+        ``{"image": path, "error": reason}`` for one that cannot be read (the others are still classified).
+
+    Raises:
+        EdgecnnError: the model cannot be opened, or no image can be read.
+
+    Example:
+        >>> edgecnn.predict("runs/demo/model_int8.tflite", "digit.png")[0]["top"][0]   # doctest: +SKIP
+        {'label': '7', 'score': 0.98}
+    """
+    from edgecnn.common.progress import map_on_cores
+    from edgecnn.runtime.preprocess import image_files, read_image
+
+    paths = [Path(p) for p in one_or_many(images)]
+    files = [file for path in paths for file in (image_files(path) if path.is_dir() else [path])]
+    results = []
+    with open_classifier(model, threads) as clf:
+        def prepared(path: Path):
+            """On a worker thread: decoding and resizing release the GIL, so a folder of photos reads on every
+            core; the model itself runs on this thread only (a Classifier is not thread-safe)."""
+            try:
+                image = read_image(path)
+            except ImageReadError as exc:
+                return exc
+            return clf.preprocessing(image)[0] if clf.preprocessing else image
+
+        for path, x in zip(files, map_on_cores(prepared, files, "classifying"), strict=True):
+            if isinstance(x, ImageReadError):
+                results.append({"image": str(path), "error": x.reason})
+            else:
+                top = clf.predict(x, top_k=top_k)
+                results.append({"image": str(path), "top": [{"label": k, "score": s} for k, s in top]})
+    if all("error" in r for r in results):
+        if len(results) == 1:
+            raise ImageReadError(results[0]["image"], results[0]["error"])
+        raise EdgecnnError(unreadable_summary(results))
+    return results
+
+
+def unreadable_summary(results: list[dict]) -> str:
+    """One line naming the images :func:`predict` could not read (the first three, then a count)."""
+    bad = [r for r in results if "error" in r]
+    named = ", ".join(f"{r['image']} ({r['error']})" for r in bad[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return f"cannot read {len(bad)} of {len(results)} images: {named}{more}"
+
+
+def inspect(artifact: str | Path) -> dict:
+    """Operators, input and output tensors (dtype, shape, quantization), parameters, MACs and size of an artifact.
+
+    Returns:
+        The dict ``edgecnn inspect --json`` prints.
+
+    Raises:
+        EdgecnnError: not a model, or one whose bytes differ from its manifest's sha256.
+
+    Example:
+        >>> edgecnn.inspect("runs/demo/model_int8.tflite")["inputs"][0]["dtype"]   # doctest: +SKIP
+        'int8'
+    """
+    from edgecnn.deploy.inspection import inspect_artifact
+
+    with native_output_muted():
+        return inspect_artifact(artifact)
+
+
+def live(model: str | Path, *, source: str = "0", roi: tuple[int, int, int, int] | None = None,
+         invert: bool = False, top_k: int = TOP_K, threads: int | None = None, display: bool = True,
+         json_lines: bool = False, save: str | Path | None = None, max_frames: int | None = None,
+         reconnect: bool = False, on_frame: Callable | None = None) -> dict:
+    """Classify a camera, video file, stream or image folder frame by frame.
+
+    Args:
+        model: a ``.tflite`` or ``.onnx`` file.
+        source: a camera index ("0"), a video file, an rtsp:// URL or an image folder.
+        roi: the region of interest (x, y, w, h); None: a centred square.
+        invert: invert the region (dark ink on white paper).
+        top_k: labels per frame.
+        threads: inference threads.
+        display: show a window (needs a screen).
+        json_lines: print one JSON line per frame on stdout.
+        save: write the annotated video here.
+        max_frames: stop after this many frames.
+        reconnect: reopen a camera or stream that drops.
+        on_frame: ``on_frame(done, total, top)`` after each frame, for a progress display.
+
+    Returns:
+        The summary: frames, mean FPS, p50 latency, dropped frames, reconnects, and whether it was interrupted,
+        lost its source or skipped unreadable images.
+
+    Example:
+        >>> edgecnn.live("runs/demo/model_int8.tflite", source="digits.mp4", display=False)["frames"]   # doctest: +SKIP
+        360
+    """
+    from edgecnn.deploy.live import run_live
+
+    with open_classifier(model, threads) as clf:
+        return run_live(clf, source, roi, invert, top_k, display, json_lines, save, max_frames,
+                        reconnect=reconnect, on_frame=on_frame)
+
+
+def open_classifier(path: str | Path, threads: int | None):
+    """A Classifier, with LiteRT's banner muted and a warning on stderr when no manifest vouches for the file."""
+    from edgecnn.runtime.classifier import Classifier
+
+    with native_output_muted():
+        clf = Classifier(path, threads=threads)
+    if clf.manifest is None:
+        Console(stderr=True).print(f"warning: {Path(path).name} has no manifest beside it: its integrity is not "
+                                   "checked and its labels are class indices", markup=False, soft_wrap=True)
+    return clf
+
+
+def pipeline(*, out: str | Path = "runs/demo", dataset: str = DATASET, data_dir=None, image_size: int = IMAGE_SIZE,
+             target: str = "cpu", threads: int | None = None, calib_samples: int = CALIB_SAMPLES,
+             warmup: int = WARMUP, runs: int | None = None, min_time_s: float = MIN_TIME_S, command: str = "",
+             console: Console | None = None, **options) -> dict:
+    """Train, export TFLite and ONNX in fp32 and int8, benchmark every artifact; print the table, write
+    ``report.json``.
+
+    Args: as :func:`train` (``**options``: :class:`TrainConfig` fields) and :func:`bench`.
+
+    Returns:
+        The JSON report (also written to ``out/report.json``).
+
+    Example:
+        >>> edgecnn.pipeline(out="runs/demo")["rows"][0]["accuracy"]   # doctest: +SKIP
+    """
+    from edgecnn.common.progress import artifact_progress
+    from edgecnn.deploy.bench import bench_paths
+    from edgecnn.deploy.report import print_table, report
+    from edgecnn.deploy.targets import resolve_target
+    from edgecnn.workstation.data import check_dataset_name, loaded_once
+
+    console = console or Console()
+    # fail before anything prints when --out is a file, the target is unusable, or a name is unknown
+    run_folder(out)
+    bench_target = resolve_target(target, threads)
+    check_dataset_name(dataset)
+    config = TrainConfig(**options)
+    config.check()
+    with loaded_once():  # the three stages read the dataset once
+        console.rule(Text(f"[1/3] train {config.arch} on {dataset}"))  # Text: a folder named "[x]" stays
+        src = train(out=out, dataset=dataset, data_dir=data_dir, image_size=image_size, command=command,
+                    console=console, **options)["source"]
+        console.print(f"{src['params']:,} parameters, {src['epochs_run']} epochs in {src['train_seconds']:.1f} s, "
+                      f"test accuracy {src['test_accuracy']:.2f}%")
+        console.rule(Text("[2/3] export"))
+        with artifact_progress("export", console) as on_start:
+            export(out, calib_samples=calib_samples, seed=config.seed, command=command, data_dir=data_dir,
+                   on_done=lambda e: console.print(f"wrote {e.file} ({e.bytes / 1024:.1f} KB)"), on_start=on_start)
+        console.rule(Text(f"[3/3] bench on {bench_target.label}"))
+        for note in bench_target.notes:
+            console.print(f"note: {note}", markup=False)
+        with artifact_progress("bench", console) as on_start:
+            rows = bench_paths([out], bench_target, warmup, runs, data_dir, on_start=on_start, min_time_s=min_time_s)
+        document = report(rows, bench_target, warmup, runs, min_time_s=min_time_s)
+        write_json_atomic(Path(out) / REPORT_FILE, document)
+        print_table(rows, title=f"{dataset} on {bench_target.label}", console=console)
+        slower = int8_slower_note(rows, bench_target)
+        for note in _tie_notes(rows) + ([slower] if slower else []):
+            console.print(f"note: {note}", markup=False, soft_wrap=True)
+        console.print(f"report: {Path(out) / REPORT_FILE}", markup=False)
+    return document

@@ -1,0 +1,89 @@
+"""The tables the CLI verbs print, built in one place from what the API functions return.
+
+    console.print(export_table(entries, "exported to runs/demo"))
+
+The bench table, with its CSV and Markdown twins, is :func:`edgecnn.deploy.report.print_table`.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+
+def title(text: str) -> Text:
+    """A table title in the theme's style, as text: wherever the user's names show (a folder, class or file called
+    "[x]"), they are never read as rich markup."""
+    return Text(text, style="table.title")
+
+
+def train_table(summary: dict) -> Table:
+    """Per-class precision, recall and F1 on the test split, of :func:`edgecnn.api.train`'s summary."""
+    table = Table(title=title(f"{summary['source']['arch']} on {summary['dataset']}: test split, per class"))
+    for name in ("Class", "Precision (%)", "Recall (%)", "F1 (%)", "Support"):
+        table.add_column(name, justify="left" if name == "Class" else "right")
+    for c in summary["metrics"]["classes"]:
+        table.add_row(Text(c["label"]), *(f"{c[k]:.2f}" for k in ("precision", "recall", "f1")), str(c["support"]))
+    return table
+
+
+def models_table(rows: list[dict], caption: str) -> Table:
+    """The architectures of ``edgecnn models``: parameters, MACs, int8 weight size and a description."""
+    table = Table(title=caption)
+    # numbers whole and a two-line header, so that at 80 columns the description keeps the room to wrap in words
+    for name in ("Arch", "Parameters", "MACs", "int8 weights\n(KB)"):
+        table.add_column(name, justify="left" if name == "Arch" else "right", no_wrap=True)
+    table.add_column("Description", overflow="fold")
+    for r in rows:
+        if r["error"]:
+            table.add_row(r["arch"], "-", "-", "-", Text.assemble(f"{r['summary']} (", (r["error"], "red"), ")"))
+        else:
+            table.add_row(r["arch"], f"{r['params']:,}", f"{r['macs']:,}", f"{r['params'] / 1024:.1f}", r["summary"])
+    return table
+
+
+def export_table(entries: list, caption: str) -> Table:
+    """The artifacts :func:`edgecnn.api.export` wrote, with their verification against the Keras model."""
+    table = Table(title=title(caption))
+    # two-line headers: the table fits 80 columns with every file name whole
+    for name in ("Artifact", "Precision", "Input", "Size\n(KB)", "Agree\n(%)", "Max\n|diff|", "Val acc\n(%)"):
+        table.add_column(name, justify="left" if name in ("Artifact", "Precision", "Input") else "right",
+                         no_wrap=name == "Artifact")
+    for e in entries:
+        v = e.verification
+        table.add_row(e.file, e.precision, e.input_dtype, f"{e.bytes / 1024:.1f}", f"{v['agreement']:.2f}",
+                      f"{v['max_abs_diff']:.4f}", f"{v['accuracy']:.2f}")
+    return table
+
+
+def predict_table(results: list[dict], caption: str) -> Table:
+    """The top-k labels of :func:`edgecnn.api.predict`, one row an image; unreadable ones marked in red."""
+    table = Table(title=title(caption))
+    table.add_column("Image", overflow="fold")  # a long path wraps, and keeps the file name that tells rows apart
+    ranks = max(len(r["top"]) for r in results if "top" in r)  # <= classes
+    for rank in range(1, ranks + 1):
+        table.add_column(f"#{rank}")
+    for r in results:
+        cells = ([Text(f"unreadable: {r['error']}", "red")] if "error" in r else
+                 [Text(f"{t['label']} ({t['score']:.3f})") for t in r["top"]])
+        table.add_row(Text(r["image"]), *cells)
+    return table
+
+
+def info_tables(info: dict) -> tuple[Table, Table]:
+    """The tensors and the operators of :func:`inspect_artifact`'s ``info``, as two tables."""
+    tensors = Table(title="tensors")
+    for name in ("Role", "Name", "dtype", "Shape", "Scale, zero point"):
+        # a long tensor name folds onto more lines rather than losing its end; the JSON has the scale's every digit
+        tensors.add_column(name, overflow="fold" if name == "Name" else "ellipsis", no_wrap=name != "Name")
+    for role in ("inputs", "outputs"):
+        for t in info[role]:
+            quantization = "-" if t["quantization"] is None else "{:.6g}, {}".format(*t["quantization"])
+            # Text, not markup: names and symbolic dimensions come from the (untrusted) file
+            tensors.add_row(role[:-1], Text(t["name"]), Text(t["dtype"]), Text(str(t["shape"])), quantization)
+    ops = Table(title="operators")
+    ops.add_column("Operator")
+    ops.add_column("Count", justify="right")
+    for op, count in sorted(info["operators"].items(), key=lambda kv: -kv[1]):
+        ops.add_row(Text(op), str(count))
+    return tensors, ops
