@@ -173,7 +173,7 @@ def test_pipeline_exits_1_after_its_table_when_an_artifact_fails(monkeypatch, tm
 
     rows = [{"artifact": "model_int8.tflite", "status": "passed", "host": ""},
             {"artifact": "model_int8.onnx", "status": "failed", "host": ""}]
-    monkeypatch.setattr(edgecnn.api, "run_pipeline", lambda *args, **kwargs: {"rows": rows})
+    monkeypatch.setattr(edgecnn.api, "pipeline", lambda *args, **kwargs: {"rows": rows})
     assert run_cli(["pipeline", "--out", str(tmp_path / "run")]) == 1
     assert capsys.readouterr().err.splitlines() == [
         "error: 1 of 2 artifacts did not pass: model_int8.onnx (failed); see the table"]

@@ -8,7 +8,7 @@ import onnx
 import pytest
 from rich.console import Console
 
-from edgecnn.api import export_run
+from edgecnn.api import export as export_run
 from edgecnn.common.errors import EdgecnnError
 from edgecnn.deploy.bench import bench_paths
 from edgecnn.deploy.inspection import inspect_artifact
@@ -67,7 +67,7 @@ def test_float_io_int8_and_onnx_opset(run_copy, digits):
     x = digits.inputs("test")[:200]
     with Classifier(run_copy / "model_int8.tflite") as clf:
         int8_io, step = clf.predict_proba(x), clf.backend.output["quantization"][0]
-    export_run(run_copy, formats=("tflite", "onnx"), precisions=("int8",), options=ExportOptions(int8_io=False))
+    export_run(run_copy, formats=("tflite", "onnx"), precisions=("int8",), int8_io=False)
     with Classifier(run_copy / "model_int8.tflite") as clf:
         assert clf.backend.input_dtype == "float32" and clf.backend.output["dtype"] == np.float32
         float_io = clf.predict_proba(x)
@@ -78,7 +78,7 @@ def test_float_io_int8_and_onnx_opset(run_copy, digits):
                                                        warmup=1, runs=3)}
     assert notes == {"model_int8.tflite": "float I/O", "model_int8.onnx": "", "model_fp32.tflite": ""}
     assert Manifest.load(run_copy).entry("model_int8.tflite").input_dtype == "float32"
-    export_run(run_copy, formats=("onnx",), precisions=("fp32",), options=ExportOptions(opset=17))
+    export_run(run_copy, formats=("onnx",), precisions=("fp32",), opset=17)
     opsets = {o.domain: o.version for o in onnx.load(str(run_copy / "model_fp32.onnx")).opset_import}
     assert opsets[""] == 17
 
@@ -86,7 +86,7 @@ def test_float_io_int8_and_onnx_opset(run_copy, digits):
 def test_onnx_uint8_activations_quantize_activations_unsigned_and_stay_faithful(run_copy):
     """U8S8: activations uint8, weights still int8 (the faster layout on x86 CPUs without VNNI)."""
     [entry] = export_run(run_copy, formats=("onnx",), precisions=("int8",),
-                         options=ExportOptions(onnx_activations="uint8"))
+                         onnx_activations="uint8")
     graph = onnx.load(str(run_copy / "model_int8.onnx")).graph
     types = {i.name: i.data_type for i in graph.initializer}
     activation_types = {types[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear"}
@@ -95,7 +95,7 @@ def test_onnx_uint8_activations_quantize_activations_unsigned_and_stay_faithful(
     assert onnx.TensorProto.INT8 in stored_types and onnx.TensorProto.UINT8 not in stored_types  # weights int8
     assert entry.verification["agreement"] >= 97.0
     with pytest.raises(EdgecnnError, match="unknown ONNX activation type 'int4'"):
-        export_run(run_copy, formats=("onnx",), precisions=("int8",), options=ExportOptions(onnx_activations="int4"))
+        export_run(run_copy, formats=("onnx",), precisions=("int8",), onnx_activations="int4")
 
 
 def test_failed_agreement_writes_nothing(run_copy):
@@ -104,7 +104,7 @@ def test_failed_agreement_writes_nothing(run_copy):
     # failed export leaves on disk (even 5 calibration images reach 100% on this small validation split).
     with pytest.raises(EdgecnnError, match=r"below --min-agreement 100.5: nothing written \(try more --calib-samples"):
         export_run(run_copy, formats=("onnx",), precisions=("int8",), calib_samples=5,
-                   options=ExportOptions(min_agreement=100.5), console=Console(quiet=True))
+                   min_agreement=100.5, console=Console(quiet=True))
     after = {p.name: sha256_file(p) for p in run_copy.iterdir() if p.is_file()}
     assert after == before and [p.name for p in run_copy.iterdir() if p.is_dir()] == ["checkpoints"]  # no staging
 
@@ -170,7 +170,7 @@ def test_bad_export_options_fail_when_made(option, value, message):
 def test_flip_tta_artifacts_average_each_image_and_its_mirror(run_copy, digits):
     plain_int8 = (run_copy / "model_int8.tflite").stat().st_size
     console = Console(record=True, width=300)
-    entries = export_run(run_copy, options=ExportOptions(tta="flip"), console=console)
+    entries = export_run(run_copy, tta="flip", console=console)
     assert Manifest.load(run_copy).tta == "flip" and len(entries) == 4
     assert f"warning: {run_copy} was trained without flips (augmentation shift)" in console.export_text()
     x = digits.inputs("test")[:64]
@@ -201,7 +201,7 @@ def test_changing_tta_needs_every_artifact_exported_again(run_copy):
     before = {p.name: sha256_file(p) for p in run_copy.iterdir() if p.is_file()}
     with pytest.raises(EdgecnnError, match=r"^model_fp32.tflite, model_fp32.onnx, model_int8.onnx use --tta none: "
                                            r"export them with --tta flip too, or keep --tta none$"):
-        export_run(run_copy, formats=("tflite",), precisions=("int8",), options=ExportOptions(tta="flip"))
+        export_run(run_copy, formats=("tflite",), precisions=("int8",), tta="flip")
     assert {p.name: sha256_file(p) for p in run_copy.iterdir() if p.is_file()} == before
 
 
@@ -211,5 +211,5 @@ def test_flip_tta_on_a_run_trained_with_flips_gives_no_warning(run_copy):
     manifest.artifacts = []
     manifest.save(run_copy)
     console = Console(record=True, width=300)
-    export_run(run_copy, formats=("tflite",), precisions=("fp32",), options=ExportOptions(tta="flip"), console=console)
+    export_run(run_copy, formats=("tflite",), precisions=("fp32",), tta="flip", console=console)
     assert "warning" not in console.export_text() and Manifest.load(run_copy).tta == "flip"

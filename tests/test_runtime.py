@@ -3,6 +3,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,6 +15,8 @@ from edgecnn.runtime.backends import GPU_PROVIDERS, Quantizer, TFLiteBackend
 from edgecnn.runtime.classifier import Classifier
 from edgecnn.workstation.models import load_model
 from tools.make_video import to_frame
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +67,18 @@ def test_an_int8_input_model_takes_its_own_codes_as_they_are(run_dir, digits):
 
 
 @pytest.mark.parametrize("dtype, zero_point", [(np.int8, -3), (np.uint8, 131)])
-def test_quantizer_rounds_and_saturates_into_the_given_buffer(dtype, zero_point):
+def test_quantizer_rounds_and_saturates(dtype, zero_point):
     from edgecnn.runtime.backends import Quantizer
 
     scale = 0.05
     quantizer = Quantizer(scale, zero_point, np.dtype(dtype))
     x = np.random.default_rng(0).normal(0, 4, (6, 28, 28, 1)).astype(np.float32)  # ~1% beyond the 8-bit range
-    out = np.zeros(x.shape, dtype)
-    assert quantizer.quantize(x, out=out) is out
+    out = quantizer.quantize(x)
+    assert out.dtype == dtype and out.shape == x.shape
     info = np.iinfo(dtype)
     expected = np.clip(np.rint(x.astype(np.float64) / scale + zero_point), info.min, info.max)
     assert (expected == info.min).any() and (expected == info.max).any()  # saturation was exercised
     np.testing.assert_array_equal(out, expected.astype(dtype))
-    np.testing.assert_array_equal(quantizer.quantize(x), out)  # and into a new array
     np.testing.assert_allclose(quantizer.dequantize(out), (expected - zero_point) * scale, atol=1e-6)
 
 
@@ -117,32 +119,45 @@ def test_batch_and_single_inference_agree(run_dir, digits, name):
     np.testing.assert_allclose(batch, singles, atol=1e-6)
 
 
-@pytest.mark.parametrize("name, float_io", [("model_fp32.tflite", True), ("model_int8.tflite", True),
-                                            ("model_int8.tflite", False)])
-def test_results_do_not_alias_the_interpreter_buffers(run_dir, digits, name, float_io):
-    """The TFLite backend reuses its buffers from call to call (the int8 codes, the interpreter's tensors): a later
-    call must not change an earlier answer, and without the float graph the interpreter must get the codes
-    Quantizer.quantize returns."""
-    backend = TFLiteBackend(run_dir / name, threads=1, float_io=float_io)
-    clf = Classifier(run_dir / name)
-    first, other = (clf.prepare(image)[0] for image in digits.split("test").images[:2])
+@pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.tflite"])
+def test_results_do_not_alias_the_interpreter_buffers(run_dir, digits, name):
+    """The interpreter reuses its tensors from call to call: a later call must not change an earlier answer, and
+    the interpreter must get the codes Quantizer.quantize gives float input."""
+    backend = TFLiteBackend(run_dir / name, threads=1)
+    pre = Classifier(run_dir / name).preprocessing
+    first, other = (pre(image) for image in digits.split("test").images[:2])
     first_probs = backend.run(first)
     kept = first_probs.copy()
     other_probs = backend.run(other)
     assert not np.allclose(other_probs, kept)  # two different digits, two different answers
     np.testing.assert_array_equal(first_probs, kept)
-    if not float_io:
-        quantizer = Quantizer.of(backend.input)
-        backend.run(first)
-        np.testing.assert_array_equal(backend.interpreter.get_tensor(backend.input["index"]),
-                                      quantizer.quantize(first) if quantizer else first)
+    backend.run(first)
+    quantizer = backend.input_quantizer
+    np.testing.assert_array_equal(backend.interpreter.get_tensor(backend.input["index"]),
+                                  quantizer.quantize(first) if quantizer else first)
+
+
+@pytest.mark.parametrize("model", ["run", "mnist", "fashion_mnist"])
+def test_int8_pixels_go_through_one_table_as_floats_would(run_dir, digits, model):
+    """For an int8-input model, uint8 pixels become codes through a 256-entry table: the codes that normalizing
+    and then quantizing give, and the same answers."""
+    folder = run_dir if model == "run" else ROOT / "models" / model
+    clf = Classifier(folder / "model_int8.tflite", threads=1)
+    images = digits.split("test").images[:50]
+    codes, _ = clf.prepare(images)
+    floats = clf.preprocessing(images)
+    assert codes.dtype == np.int8 and codes.shape == floats.shape
+    expected = clf.backend.input_quantizer.quantize(floats)
+    assert np.abs(codes.astype(int) - expected).max() <= 1  # a half-way value may round either way
+    assert (codes == expected).mean() > 0.99
+    np.testing.assert_array_equal(clf.predict_proba(images).argmax(1), clf.predict_proba(floats).argmax(1))
 
 
 @pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx"])
 def test_one_preprocessed_image_gets_the_same_checks_and_answer(run_dir, digits, name):
     """A (1, H, W, C) float32 array skips the general input checks (the hot path): same answer, same refusals."""
     clf = Classifier(run_dir / name, threads=1)
-    x = clf.prepare(digits.split("test").images[:1])[0]
+    x = clf.preprocessing(digits.split("test").images[:1])
     assert x.shape == (1, *clf.input_shape) and x.dtype == np.float32
     general = clf.predict_proba(x[0].astype(np.float64))  # another dtype and rank: the general path
     np.testing.assert_array_equal(clf.predict_proba(x), general)

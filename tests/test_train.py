@@ -137,11 +137,11 @@ def test_a_loss_that_stops_being_finite_stops_training_and_keeps_the_epochs_befo
 
 
 def test_a_diverging_run_is_one_line_and_leaves_no_folder(digits, tmp_path):
-    from edgecnn.api import train_run
+    from edgecnn.api import train as train_run
 
     with pytest.raises(EdgecnnError, match=r"^training diverged: the loss became nan in epoch 1, batch \d+; train "
                                            r"again with a lower learning rate than 1e\+09$"):
-        train_run(tmp_path / "run", "digits", TrainConfig(epochs=2, learning_rate=1e9))
+        train_run(out=tmp_path / "run", dataset="digits", epochs=2, learning_rate=1e9)
     assert not (tmp_path / "run").exists()
 
 
@@ -159,14 +159,16 @@ def test_defaults_give_a_small_dataset_the_optimizer_steps_of_a_larger_one():
 
 
 def test_a_run_records_the_settled_epochs_and_patience(tmp_path):
-    from edgecnn.api import CHECKPOINTS, train_run
+    from edgecnn.api import CHECKPOINTS
+    from edgecnn.api import train as train_run
 
     for label, level in (("dark", 40), ("light", 200)):  # 2 x 10 images: 14 to train on, one step an epoch
         (tmp_path / "data" / label).mkdir(parents=True)
         for i in range(10):
             cv2.imwrite(str(tmp_path / "data" / label / f"{i}.png"), np.full((12, 12), level + i, np.uint8))
     console = Console(file=io.StringIO(), width=200)
-    manifest = train_run(tmp_path / "run", f"folder:{tmp_path / 'data'}", TrainConfig(epochs=2), console=console)
+    train_run(out=tmp_path / "run", dataset=f"folder:{tmp_path / 'data'}", epochs=2, console=console)
+    manifest = Manifest.load(tmp_path / "run")
     note = "14 training images are 1 step an epoch at batch 32; for a small dataset: patience 75\n"
     assert note in console.file.getvalue()
     training = manifest.source["training"]

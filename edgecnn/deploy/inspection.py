@@ -59,6 +59,9 @@ def _tflite(path: Path) -> dict:
         tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
     except (ValueError, IndexError) as exc:
         raise IntegrityError(f"{path} is not a readable TFLite model: {exc}") from None
+    unread = sorted({t for op in ops for t in op["inputs"] + op["outputs"] if t >= 0} - tensors.keys())
+    if unread:  # LiteRT leaves out a tensor whose details it cannot read (a name that is not UTF-8)
+        raise IntegrityError(f"{path} is not a readable TFLite model: tensor {unread[0]} has no readable details")
     produced = {t for op in ops for t in op["outputs"]}
     graph_inputs = {d["index"] for d in interpreter.get_input_details()}
     constants = {t for op in ops for t in op["inputs"] if t >= 0} - produced - graph_inputs

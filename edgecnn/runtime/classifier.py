@@ -90,10 +90,12 @@ class Classifier:
         self.preprocessing = self.manifest.preprocessing if self.manifest else None
         self.labels = self.manifest.labels if self.manifest else None
         self._float_input = Preprocessing(*shape)  # checks (shape, NaN) for preprocessed float input
-        quantizer = self.backend.input_quantizer
-        # pixels -> the model's input codes, where both exist: normalizing is per pixel, so 256 entries cover it
-        self._pixel_codes = quantizer.quantize(self.preprocessing.pixel_values()) \
-            if quantizer and self.preprocessing else None
+        # pixels -> the model's input: normalizing (and an int8 input's quantizing) is per pixel, so 256 entries
+        # cover it, and one lookup replaces the arithmetic
+        quantizer, self._pixel_table = self.backend.input_quantizer, None
+        if self.preprocessing:
+            values = self.preprocessing.pixel_values
+            self._pixel_table = quantizer.quantize(values) if quantizer else values
         self._run = self.backend.run if vouched else self._run_checked
 
     @property
@@ -108,7 +110,7 @@ class Classifier:
         if isinstance(x, np.ndarray) and x.dtype == np.int8:
             return self._codes(x)
         if self.preprocessing is not None:
-            return self.preprocessing.batch(x, self._pixel_codes)
+            return self.preprocessing.batch(x, self._pixel_table)
         x = np.asarray(x)
         if not np.issubdtype(x.dtype, np.floating):
             raise InputError(

@@ -14,6 +14,7 @@ differ in size. A float array already shaped like the model input
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,7 +79,7 @@ class Preprocessing:
     def batch(self, x, pixel_table: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
         """Like calling the object, and also tell whether ``x`` was a single image (True) or a batch. A list of
         uint8 images may mix sizes and colours: each is converted on its own. ``pixel_table``: the model input for
-        each of the 256 pixel values (an int8 model's codes of :meth:`pixel_values`), used for uint8 images instead
+        each of the 256 pixel values (an int8 model's codes of :attr:`pixel_values`), used for uint8 images instead
         of normalizing them."""
         if isinstance(x, list | tuple) and x and all(isinstance(i, np.ndarray) and i.dtype == np.uint8 for i in x):
             return self._convert(x, pixel_table), False
@@ -105,7 +106,7 @@ class Preprocessing:
 
     def _convert(self, images, pixel_table: np.ndarray | None) -> np.ndarray:
         """The model's input batch for uint8 images, each converted to the model's colour and size."""
-        pixels = np.stack([self.image(img) for img in images])
+        pixels = self.image(images[0])[None] if len(images) == 1 else np.stack([self.image(img) for img in images])
         return self.normalize(pixels) if pixel_table is None else pixel_table.take(pixels)
 
     def image(self, img: np.ndarray) -> np.ndarray:
@@ -122,6 +123,7 @@ class Preprocessing:
         """Apply ``x = (pixel * scale - mean) / std`` to uint8 images that already have the model's shape."""
         return ((images.astype(np.float32) * self.scale - self.mean) / self.std).astype(np.float32)
 
+    @functools.cached_property
     def pixel_values(self) -> np.ndarray:
         """The normalized value of each pixel value 0..255, float32: ``normalize`` is this table, entry by entry."""
         return self.normalize(np.arange(256, dtype=np.uint8))
