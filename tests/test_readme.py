@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+
+from tools.make_video import to_frame
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -17,10 +21,12 @@ def python_block(heading: str) -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_python_api_example_trains_exports_and_benches(tmp_path):
-    code = python_block("The Python API") + (
+def test_python_api_example_trains_exports_benches_and_classifies(tmp_path, digits):
+    image, label = digits.split("test").images[0], digits.split("test").labels[0]
+    cv2.imwrite(str(tmp_path / "digit.png"), to_frame(image))
+    code = python_block("Python API") + (
         "import json\n"
-        "open('document.json', 'w').write(json.dumps(document))\n")
+        "open('document.json', 'w').write(json.dumps(result.document))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     manifest = json.loads((tmp_path / "runs/api/manifest.json").read_text())
@@ -33,8 +39,11 @@ def test_python_api_example_trains_exports_and_benches(tmp_path):
     rows = document["rows"]
     assert [r["artifact"] for r in rows] == ["model.keras", *sorted(files, key=lambda f: ("onnx" in f, "int8" in f))]
     assert document["target"]["threads"] == 1 and document["latency"]["runs"] == 100
+    assert all(r["runs"] == 100 for r in rows if r["status"] == "passed")
     passed = [r for r in rows if r["status"] == "passed"]
     fastest = min(passed, key=lambda r: r["p50_ms"])
-    artifact, accuracy, p50 = lines[-1].split()
+    artifact, accuracy, p50 = lines[-2].split()
     assert (artifact, float(accuracy), float(p50)) == (fastest["artifact"], fastest["accuracy"], fastest["p50_ms"])
     assert all(r["accuracy"] > 80 for r in passed)  # 5 epochs on the digits: about 97%
+    top = eval(lines[-1])  # print(clf.predict("digit.png")): three (label, score) pairs, best first
+    assert len(top) == 3 and top[0][0] == str(label) and top[0][1] >= top[1][1] >= top[2][1]
