@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgecnn-installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test test-all lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## train on the built-in digits, export, benchmark: ends with the table
 	$(BIN)/edgecnn pipeline --out runs/demo
 
-test: $(STAMP)  ## the test suite (CI runs this)
+test: $(STAMP)  ## the fast tier: every test not marked slow
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: $(STAMP)  ## every test (CI runs this through .ci/run)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -14,13 +14,37 @@ import argparse
 import json
 from pathlib import Path
 
-from quantization import measure  # same folder: accuracy of every artifact against the Keras model
-
+from edgecnn.common.native_logs import native_output_muted
+from edgecnn.deploy.bench import accuracy_percent, load_test_split
+from edgecnn.runtime import Classifier
 from edgecnn.runtime.manifest import Manifest, tool_versions
+from edgecnn.workstation.models import load_model, with_tta
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {"mnist": (99.5, 60), "fashion_mnist": (93.0, 120), "cifar10": (87.0, 120)}  # accuracy %, KB
 MAX_DROP = 0.3
+
+
+def measure(run_dir: Path, data_dir) -> dict:
+    """Test accuracy of every artifact, its drop from the Keras model and its top-1 agreement with it."""
+    manifest = Manifest.load(run_dir)
+    images, labels = load_test_split(manifest.dataset, data_dir)
+    model = with_tta(load_model(run_dir / "model.keras"), manifest.tta)  # what the artifacts compute
+    reference = model.predict(manifest.preprocessing(images), batch_size=256, verbose=0)
+    float_accuracy = accuracy_percent(labels, reference)
+    rows, sizes = [], {a.file: a.bytes for a in manifest.artifacts}
+    for entry in manifest.artifacts:
+        with native_output_muted():
+            probs = Classifier(run_dir / entry.file).predict_proba(images)
+        accuracy = accuracy_percent(labels, probs)
+        fp32 = sizes.get(f"model_fp32.{entry.format}")
+        rows.append({"artifact": entry.file, "format": entry.format, "precision": entry.precision,
+                     "kb": round(entry.bytes / 1024, 1), "size_vs_fp32": round(entry.bytes / fp32, 4) if fp32 else None,
+                     "accuracy": round(accuracy, 2), "drop": round(float_accuracy - accuracy, 2),
+                     "agreement": round(accuracy_percent(reference.argmax(1), probs), 2)})
+    return {"run": run_dir.name, "dataset": manifest.dataset["name"], "n": len(labels),
+            "keras_accuracy": round(float_accuracy, 2), "trained_by": manifest.source.get("command", ""),
+            "exported_by": manifest.command, "rows": rows}
 
 
 def check(run_dir: Path, data_dir) -> dict:

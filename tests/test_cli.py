@@ -322,4 +322,4 @@ def test_bench_explains_int8_slower_than_fp32_after_the_table(run_dir, capsys, m
     notes = [line for line in captured.err.splitlines() if line.startswith("note: int8 ran slower than fp32 here")]
     assert notes == (["note: int8 ran slower than fp32 here (model_int8.tflite): this CPU has no VNNI, the int8 "
                       "dot-product instructions, so its int8 kernels are no faster than its fp32 ones; on one with "
-                      "AVX-512 VNNI the default model ran 2.4x faster in int8 (README, Findings)"] if noted else [])
+                      "AVX-512 VNNI the default model ran 2.4x faster in int8 (docs/performance.md)"] if noted else [])

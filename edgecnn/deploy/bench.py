@@ -423,7 +423,7 @@ def int8_slower_note(rows: list[BenchRow], target: Target) -> str | None:
         return None
     return (f"int8 ran slower than fp32 here ({', '.join(slower)}): this CPU has no VNNI, the int8 dot-product "
             "instructions, so its int8 kernels are no faster than its fp32 ones; on one with AVX-512 VNNI the default "
-            "model ran 2.4x faster in int8 (README, Findings)")
+            "model ran 2.4x faster in int8 (docs/performance.md)")
 
 
 def fill_latency(row: BenchRow, ms: np.ndarray) -> None:
