@@ -63,8 +63,8 @@ def test_the_device_side_imports_only_itself_and_the_common_helpers():
 
 
 def heavy_modules_after(code: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", code + f"\nimport sys; print([m for m in {HEAVY!r} if m in sys.modules])"],
-                         capture_output=True, text=True, timeout=120)
+    report = f"\nimport sys; print([m for m in {HEAVY!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code + report], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return eval(out.stdout.strip().splitlines()[-1])
 

@@ -280,14 +280,14 @@ def test_on_the_gpu_target_a_keras_row_that_ran_on_the_cpu_says_so(run_dir, monk
     from edgecnn.deploy.bench import bench_keras
     from edgecnn.runtime.manifest import Manifest
 
-    monkeypatch.setattr(edgecnn.workstation.models, "keras_placement", lambda model: "CPU")  # also on a machine with a GPU
+    monkeypatch.setattr(edgecnn.workstation.models, "keras_placement", lambda model: "CPU")  # also with a GPU
     monkeypatch.setattr(edgecnn.workstation.models, "keras_device", lambda: "CPU")
     manifest = Manifest.load(run_dir)
     row, _ = bench_keras(run_dir / "model.keras", manifest, None, 0, 2, gpu=True)
     assert (row.status, row.device) == ("passed", "CPU")
     assert row.note == "reference, on the CPU: Keras' tensorflow backend sees no GPU"
     assert bench_keras(run_dir / "model.keras", manifest, None, 0, 2)[0].note == "reference"
-    monkeypatch.setattr(edgecnn.workstation.models, "keras_device", lambda: "GPU")  # seen, yet the weights are on the CPU
+    monkeypatch.setattr(edgecnn.workstation.models, "keras_device", lambda: "GPU")  # seen; the weights on the CPU
     assert bench_keras(run_dir / "model.keras", manifest, None, 0, 2, gpu=True)[0].note == "reference, on the CPU"
 
 

@@ -160,7 +160,7 @@ def test_pipeline_on_folders_reads_them_once_and_shows_bracketed_names_as_they_a
 def test_training_sees_each_image_as_the_runtime_will(tmp_path, colour):
     """A model must learn from the pixels it will be served: each file of a folder dataset (8 or 16 bits, with or
     without alpha, larger or smaller than the model, or both, a phone's JPEG turned by its EXIF orientation) becomes
-    the same model input in the dataset as when edgecnn.runtime.classifier reads the file (read_image, then the manifest's
+    the same model input in the dataset as when edgecnn.runtime reads the file (read_image, then the manifest's
     preprocessing)."""
     from PIL import Image
 

@@ -1,4 +1,4 @@
-"""A model nothing vouches for (no manifest, or verify=False) is opened in a throwaway process first (edgecnn.runtime.probe):
+"""A model nothing vouches for (no manifest, or verify=False) is opened in a throwaway process first (runtime.probe):
 one that aborts the runtime's native code is refused in one line instead of killing the caller. Its probabilities
 are checked too: a damaged weight can make them NaN."""
 
@@ -74,7 +74,8 @@ def test_bench_marks_its_row_failed_and_benches_the_rest(zeroed_scale):
 
 def test_only_unvouched_models_are_probed(monkeypatch, tmp_path):
     probed = []
-    monkeypatch.setattr("edgecnn.runtime.classifier.require_survives", lambda path, backend: probed.append((path.name, backend)))
+    monkeypatch.setattr("edgecnn.runtime.classifier.require_survives",
+                        lambda path, backend: probed.append((path.name, backend)))
     Classifier(FASHION / "model_int8.tflite")  # its manifest's sha256 vouches for it
     assert probed == []
     Classifier(FASHION / "model_int8.onnx", verify=False)

@@ -68,7 +68,6 @@ def test_an_int8_input_model_takes_its_own_codes_as_they_are(run_dir, digits):
 
 @pytest.mark.parametrize("dtype, zero_point", [(np.int8, -3), (np.uint8, 131)])
 def test_quantizer_rounds_and_saturates(dtype, zero_point):
-    from edgecnn.runtime.backends import Quantizer
 
     scale = 0.05
     quantizer = Quantizer(scale, zero_point, np.dtype(dtype))

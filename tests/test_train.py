@@ -11,6 +11,7 @@ from rich.console import Console
 
 from edgecnn.common.errors import EdgecnnError
 from edgecnn.common.native_logs import import_tf
+from edgecnn.runtime.manifest import Manifest
 from edgecnn.workstation.augment import build_augmentation
 from edgecnn.workstation.models import build_model
 from edgecnn.workstation.training import BEST, LAST, STATE, Checkpoints, TrainConfig, read_state, train

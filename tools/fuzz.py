@@ -9,7 +9,7 @@
 Model cases (``--inputs`` off) copy the artifact with one mutation each: flipped bytes, a truncation, appended
 bytes or a zeroed range (never the original bytes), and open it with ``Classifier`` (its manifest copied beside it
 unless ``--no-manifest``), then classify a zero batch of ``--batch`` images (1 by default). Without the
-manifest, ``Classifier`` opens each copy in a throwaway process first (``edgecnn.runtime.probe``), about 0.25 s a case: a
+manifest, ``Classifier`` opens each copy in a throwaway process first (``runtime.probe``), about 0.25 s a case: a
 copy that aborts the runtime is refused, as is one whose probabilities come out NaN. Input cases keep the model
 intact and feed ``predict`` arrays of random shapes and dtypes (NaN, infinities, empty, huge frames, Python
 objects) and PNG/JPEG files with flipped, truncated or appended bytes, read the way ``edgecnn predict`` reads images.

@@ -4,7 +4,7 @@
     print_table(rows, title="cpu")                      # edgecnn.deploy.report: table, JSON, CSV, Markdown, plot
 
 Per row: ``load_ms`` (opening the model, with its sha256 check, or without a manifest the probe's throwaway
-process, ~0.2 s: :mod:`edgecnn.runtime.probe`), ``first_ms`` (the first call), then ``warmup`` untimed calls and ``runs``
+process: :mod:`edgecnn.runtime.probe`), ``first_ms`` (the first call), then ``warmup`` untimed calls and ``runs``
 timed calls of ``predict_proba`` on a preprocessed batch of ``batch`` images; p50/p90/p99 are percentiles of those,
 FPS is ``batch`` * 1000 / p50, GMAC/s the model's MACs per image times FPS.
 Accuracy: every test-split image through the runtime wrapper, with the manifest's preprocessing, as a device
@@ -48,7 +48,7 @@ PASSED, EVAL_FAILED, FAILED, SKIPPED = "passed", "exported, evaluation failed", 
 STATUSES = (PASSED, EVAL_FAILED, FAILED, SKIPPED)
 EVAL_CHUNK = 256  # test images per call when measuring accuracy: bounded memory on small devices
 WARMUP = 20  # untimed calls before timing
-MIN_TIME_S = 1.0  # by default each artifact is timed for at least this long (a 20 us model: 50,000 runs)
+MIN_TIME_S = 1.0  # by default each artifact is timed for at least this long, so small models get many runs
 MIN_RUNS = 100
 ROUNDS = 10  # interleaved rounds over the artifacts of one bench
 
@@ -142,8 +142,8 @@ def load_test_split(record: dict, data_dir=None, folder: Path | None = None):
 
 
 def find_test_split(record: dict, data_dir=None, folder: Path | None = None) -> tuple[tuple | None, str]:
-    """(:func:`load_test_split`, ""), or (None, why) where it cannot be had here: a runtime-only device, a dataset not on
-    disk, a record that names no dataset."""
+    """(:func:`load_test_split`, ""), or (None, why) where it cannot be had here: a runtime-only device, a dataset
+    not on disk, a record that names no dataset."""
     try:
         return load_test_split(record, data_dir, folder), ""
     except ImportError as exc:

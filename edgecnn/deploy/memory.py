@@ -1,11 +1,11 @@
 """Peak resident memory of one model in a process of its own: what an app that embeds it needs.
 
     artifact_peak_rss_mb(Path("runs/demo/model_int8.tflite"), threads=2)   # 72.3 (MiB) on a 2-core x86 host
-    python -m edgecnn.deploy.memory runs/demo/model_int8.tflite --threads 2       # the child it starts: {"peak_rss_mb": 72.3}
+    python -m edgecnn.deploy.memory runs/demo/model_int8.tflite --threads 2   # the child: {"peak_rss_mb": 72.3}
 
 ``edgecnn bench`` measures each row this way. Its own high-water mark cannot tell the rows apart: the Keras reference
 (TensorFlow) and the test split set it, for every row after them. The child imports what the file needs and no
-more (``edgecnn.runtime.classifier``, so numpy, OpenCV and LiteRT or ONNX Runtime, for .tflite and .onnx; Keras for .keras),
+more (``edgecnn.runtime``, so numpy, OpenCV and LiteRT or ONNX Runtime, for .tflite and .onnx; Keras for .keras),
 loads the model, makes ``CALLS`` calls on a zero batch of the bench's size and reports its peak RSS, interpreter and
 libraries included. Those dominate a model this small, so the figure says which runtime a device can afford.
 """

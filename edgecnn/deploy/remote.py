@@ -264,7 +264,7 @@ def _read_report(result: HostResult, stdout: str) -> None:
 
 
 def _remote_row(record: dict) -> BenchRow:
-    """The BenchRow of one row of a device's report (:func:`edgecnn.common.json_records.from_json`); TypeError where it does
+    """The BenchRow of one row of a device's report (``json_records.from_json``); TypeError where it does
     not fit, or its status is not one of ``STATUSES``."""
     row = from_json(BenchRow, record, "row")
     if row.status not in STATUSES:

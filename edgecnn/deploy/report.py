@@ -46,7 +46,8 @@ COLUMNS = (  # header, BenchRow field, format
     ("Artifact", "artifact", ""), ("Format", "format", ""), ("Precision", "precision", ""),
     ("Size (KB)", "size_kb", ".1f"), ("Accuracy (%)", "accuracy", ".2f"), ("Agree (%)", "agreement", ".2f"),
     ("Load (ms)", "load_ms", ".1f"), ("First (ms)", "first_ms", ".2f"), ("p50 (ms)", "p50_ms", ".3f"),
-    ("p50 95% CI", "p50_ci", ".3f"), ("p99 (ms)", "p99_ms", ".3f"), ("Std (ms)", "std_ms", ".3f"), ("FPS", "fps", ".0f"), ("GMAC/s", "gmacs", ".2f"),
+    ("p50 95% CI", "p50_ci", ".3f"), ("p99 (ms)", "p99_ms", ".3f"), ("Std (ms)", "std_ms", ".3f"),
+    ("FPS", "fps", ".0f"), ("GMAC/s", "gmacs", ".2f"),
     ("RSS (MiB)", "peak_rss_mb", ".0f"),
 )
 
@@ -88,7 +89,8 @@ def _titled(title: str, rows: list[BenchRow]) -> str:
 
 
 # the columns a narrow terminal loses first, so that the rest show whole instead of cut to "m…"
-NARROW_DROP_ORDER = ("peak_rss_mb", "std_ms", "p50_ci", "first_ms", "load_ms", "gmacs", "p99_ms", "agreement", "size_kb",
+NARROW_DROP_ORDER = ("peak_rss_mb", "std_ms", "p50_ci", "first_ms", "load_ms", "gmacs", "p99_ms", "agreement",
+                     "size_kb",
                      "n", "format", "device")
 STATUS_MIN_WIDTH = 10  # the Status column wraps ("passed: reference" onto two lines) but keeps this many characters
 

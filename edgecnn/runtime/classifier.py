@@ -49,11 +49,11 @@ class Classifier:
     ["CUDAExecutionProvider", "CPUExecutionProvider"]. Where the CUDA provider cannot start (no device, no cuDNN),
     ONNX Runtime retries on the CPU, even when the list names none, and ``clf.backend.providers`` says what runs;
     with TensorRT listed first it retries on CUDA only, and a failure there is an EdgecnnError naming the providers
-    and CUDA's reason (both seen on an H100 with the GPU hidden). Where CUDA runs an int8 model (not TensorRT), its
+    and CUDA's reason. Where CUDA runs an int8 model (not TensorRT), its
     weights are folded into float constants first, which takes host-to-GPU copies off every call.
     ``verify``: check the file's sha256 against the manifest before loading.
     Without a manifest the model still runs, but only on preprocessed float input, with index labels.
-    ``probe``: first open and run the model in a throwaway process (:mod:`edgecnn.runtime.probe`), so that a damaged file
+    ``probe``: first open and run the model in a throwaway process (:mod:`.probe`), so that a damaged file
     whose native code aborts is an IntegrityError here, not the end of the app. None (the default): where no
     verified sha256 vouches for the file (no manifest, or ``verify=False``); it costs a process start, ~0.2 s.
     """

@@ -85,7 +85,7 @@ class ArtifactEntry:
 
 
 def _artifact(record) -> ArtifactEntry:
-    """One ``artifacts`` entry of a manifest; TypeError where it does not fit (see :mod:`edgecnn.common.json_records`)."""
+    """One ``artifacts`` entry of a manifest; TypeError where it does not fit (see ``json_records``)."""
     entry = from_json(ArtifactEntry, record, "artifact")
     safe_name(entry.file)
     if entry.format not in FORMATS or Path(entry.file).suffix != f".{entry.format}":

@@ -143,11 +143,11 @@ class Preprocessing:
 
 def resized(img: np.ndarray, height: int, width: int) -> np.ndarray:
     """``img`` at ``height`` x ``width``: area averaging where it shrinks on both sides, bilinear otherwise. Training
-    (:mod:`edgecnn.workstation.image_folders`) and serving resize alike, so a model learns from the pixels it will be given.
+    (:mod:`edgecnn.workstation.image_folders`) and serving resize alike, so a model learns from the pixels it will
+    be given.
 
     A large shrink goes in two steps: first by :func:`area_step`'s whole factor, which OpenCV averages on its fast
-    path, then the rest. From a 640x480 grey frame to 28x28 that took 0.21 ms against 0.72 ms in one step, and
-    stayed within one grey level of it on 20,000 test images shown as such frames (``benchmarks/resize.py``)."""
+    path, then the rest (docs/performance.md, "Resizing camera frames")."""
     rows, cols = img.shape[:2]
     if (rows, cols) == (height, width):
         return img
@@ -162,8 +162,7 @@ def resized(img: np.ndarray, height: int, width: int) -> np.ndarray:
 def area_step(rows: int, cols: int, height: int, width: int) -> int:
     """The largest whole factor that divides both sides of a ``rows`` x ``cols`` image and leaves at least
     AREA_STEP_MARGIN times ``height`` x ``width`` (1 where none does): 2 for 640x480 to 28x28, 15 for 1920x1080 to
-    8x8. The margin bounds how far two steps stray from one: with 2x in place of 8x, pixels of test images shown as
-    640x480 frames moved by up to 20 grey levels, against 1 (scratch runs before benchmarks/resize.py)."""
+    8x8. The margin bounds how far two steps stray from one (within one grey level at 8x)."""
     limit = min(rows // (AREA_STEP_MARGIN * height), cols // (AREA_STEP_MARGIN * width))
     common = math.gcd(rows, cols)
     return next((step for step in range(limit, 1, -1) if common % step == 0), 1)
@@ -176,10 +175,7 @@ MAX_ABS_SUM = 1e19
 
 def require_finite(x: np.ndarray) -> None:
     """InputError if the float32 array ``x`` holds NaN or infinite values, or absurd ones (sum of |x| > 1e19)."""
-    # NaN and inf carry into the sum of |x|, which OpenCV adds up in float64, and fail the comparison. Against
-    # np.vdot(x, x), the check before it, this saved a median 1.6 us a call on the default int8 TFLite model and
-    # 3.5 us on MNIST's: after an invoke the caches are cold, and the quantizing OpenCV call that follows shares
-    # this one's code (benchmarks/results/wrapper_ab_finite_check.md)
+    # NaN and inf carry into the sum of |x|, which OpenCV adds up in float64 in one pass, and fail the comparison
     if not cv2.norm(x, cv2.NORM_L1) <= MAX_ABS_SUM:
         raise InputError(f"input contains NaN or infinite values, or absurd ones (sum of |x| > {MAX_ABS_SUM:g})")
 

@@ -7,8 +7,8 @@ cannot take the app down with it.
 A manifest's sha256 vouches for an exported file; without one (or with ``verify=False``) a few changed bytes can
 reach the runtime's native code, where a failed check aborts the process and no Python exception can be caught:
 a zeroed quantization scale in an int8 ``.tflite`` makes LiteRT abort in ``QuantizeMultiplierSmallerThanOneExp``
-while it allocates tensors (2 of 3,000 damaged copies of the Fashion-MNIST int8 model in ``tools/fuzz.py``). The
-child opens the file as :class:`edgecnn.runtime.classifier.Classifier` and ``edgecnn inspect`` do, on one thread, and runs
+while it allocates tensors (docs/reliability.md). The
+child opens the file as :class:`~edgecnn.runtime.Classifier` and ``edgecnn inspect`` do, on one thread, and runs
 it on zeros at batch 1 and 2. Only a child killed by a signal, or one that hangs, refuses the model: any error the
 child raises is raised again, as the same clean error, when the caller opens the file. A frozen app (no Python
 interpreter to start) opens the model unprobed. Cost: one process start, about 0.2 s on a desktop.

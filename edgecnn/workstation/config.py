@@ -77,7 +77,7 @@ class ExportOptions:
     calibration_method: str = "minmax"  # ONNX Runtime's calibrator; the TFLite converter always uses min/max
     min_agreement: float | None = None  # percent; below it the export fails and nothing is written
     onnx_activations: str = "int8"  # int8: S8S8 (ORT's default advice); uint8: U8S8, faster on x86 without VNNI
-    tta: str | None = None  # test-time augmentation built into every artifact (edgecnn.runtime.manifest.TTA); None: the run's
+    tta: str | None = None  # test-time augmentation built into every artifact (manifest.TTA); None: the run's
 
     def __post_init__(self):  # a bad choice fails here, before the dataset is loaded
         check_choice("calibration method", self.calibration_method, CALIBRATION_METHODS)

@@ -93,9 +93,8 @@ def quantize_onnx(fp32_path, path, calibration: np.ndarray, method: str = "minma
     activations (S8S8) or, with ``activations="uint8"``, uint8 ones (U8S8).
 
     Weights use 7 bits (``reduce_range``): on x86 CPUs without VNNI, ONNX Runtime's int8 kernels sum pairs
-    of products in int16 and saturate with full-range per-channel weights. Measured on the built-in digits:
-    int8 accuracy 94.17% without it, 98.33% with it, 98.61% in fp32. On the same CPUs U8S8 runs the wider models
-    faster: 1.3x ONNX Runtime's fp32 at batch 1 on resnet8, where S8S8 is 0.7x (benchmarks/results/int8_speed.md).
+    of products in int16 and saturate with full-range per-channel weights; on the same CPUs U8S8 runs the wider
+    models faster (docs/performance.md, "int8 against fp32 on CPUs").
     """
     import onnxruntime as ort
     from onnxruntime.quantization import (

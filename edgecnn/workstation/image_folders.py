@@ -6,7 +6,7 @@
 ``PATH/train/``, ``PATH/val/`` and ``PATH/test/`` (each with the same class folders) are used as given when
 ``train/`` exists; a missing ``val/`` or ``test/`` is drawn from the training images with the seed. Any image
 OpenCV reads counts; grayscale, colour and alpha mix freely (colour wins: grayscale images are converted),
-sizes are resized to the model input. Each file is decoded and resized exactly as ``edgecnn.runtime.classifier`` will treat
+sizes are resized to the model input. Each file is decoded and resized exactly as ``edgecnn.runtime`` will treat
 it when the model serves (EXIF orientation, 16-bit samples, alpha), so training sees the pixels the app will give
 the model. Unreadable files are skipped, counted and reported; class folders under
 ``val/`` or ``test/`` that ``train/`` lacks are ignored with a warning.
@@ -58,8 +58,7 @@ def _files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
 
 def _read_splits(roots: dict[str, Path], classes: list[str], size: int, console: Console) -> dict:
     """Each split's (images, labels, unreadable paths). Images are decoded on as many threads as there are cores,
-    as OpenCV releases the GIL: 600 JPEG photos of 1024x768 read in a median 1.43 s here against 4.09 s one by one
-    (2 cores, benchmarks/folder_decode.py). A terminal shows a bar."""
+    as OpenCV releases the GIL (docs/training.md, "Datasets"). A terminal shows a bar."""
     files = [(split, path, index) for split, folder in roots.items() for path, index in _files(folder, classes)]
     decoded = map_on_cores(lambda file: _read(file[1], size), files, "reading images", console)
     read = {split: ([], [], []) for split in roots}

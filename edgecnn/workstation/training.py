@@ -195,7 +195,7 @@ def _reseed(seed: int, *owners: keras.Layer | None) -> None:
 
 def _epoch_data(examples, size: int, batch_size: int, seed: int, augment=None):
     """One epoch of training batches from ``examples`` (a tf.data dataset of ``size`` pairs), shuffled with ``seed``
-    and passed through ``augment`` (a tf.function, traced once for the whole run: 0.13 s an epoch saved on digits)."""
+    and passed through ``augment`` (a tf.function, traced once for the whole run rather than once an epoch)."""
     data = examples.shuffle(size, seed=seed).batch(batch_size)
     if augment is not None:
         data = data.map(lambda images, labels: (augment(images), labels), num_parallel_calls=tf.data.AUTOTUNE)
@@ -213,7 +213,7 @@ def _fresh_model(ds: Dataset, config: TrainConfig, steps: int) -> keras.Model:
 
 @dataclass
 class _StateRecord:
-    """The fields of ``state.json`` that resuming reads, each checked for its type (:mod:`edgecnn.common.json_records`)."""
+    """The fields of ``state.json`` that resuming reads, each checked for its type (``json_records``)."""
 
     config: dict
     run: dict
