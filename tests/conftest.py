@@ -67,3 +67,10 @@ def run_dir(tmp_path_factory) -> Path:
 def report(run_dir) -> dict:
     return json.loads((run_dir / "report.json").read_text())
 
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that start an OpenSSH server (the `bench --host` fleet) belong to the slow tier."""
+    for item in items:
+        if {"sshd", "sshd_without_sftp"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -232,6 +232,7 @@ def test_unavailable_test_split_skips_accuracy_not_latency(run_dir, tmp_path):
     assert len(rows) == 5 and all(r.status == "passed" and r.accuracy is None and r.p50_ms > 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_bench_verb_writes_json_csv_markdown_and_plot(run_dir, tmp_path):
     import csv
     import json
@@ -306,6 +307,7 @@ def test_off_the_gpu_target_the_keras_reference_is_placed_on_the_cpu(run_dir, mo
     assert asked == ["cpu"]  # on the gpu target the backend places it
 
 
+@pytest.mark.slow
 def test_json_on_stdout_stays_json_when_the_dataset_is_not_on_disk(tmp_path):
     """The shipped MNIST model's test split is nowhere here (no data dir, an empty Keras cache, no network):
     Keras' download attempt prints nothing on stdout, the row says accuracy is missing, and stderr why."""
@@ -327,8 +329,9 @@ def test_json_on_stdout_stays_json_when_the_dataset_is_not_on_disk(tmp_path):
 
 @pytest.mark.parametrize("record, why", [
     ({"source": "elsewhere"}, "the manifest's dataset record has no 'name'"),
-    ({}, "the manifest's dataset record has no 'name'"),  # an empty record: said too, not left to the rows
-    ({"name": "digits", "image_size": 28, "seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
+    pytest.param({}, "the manifest's dataset record has no 'name'", marks=pytest.mark.slow),  # an empty record too
+    pytest.param({"name": "digits", "image_size": 28, "seed": -1}, "seed must be a whole number from 0 to 4294967295",
+                 marks=pytest.mark.slow),
 ])
 def test_a_test_split_that_cannot_be_rebuilt_is_said_once_per_folder(run_dir, tmp_path, record, why):
     import json
@@ -353,6 +356,7 @@ def test_an_artifact_named_twice_is_benched_once_where_first_named(run_dir):
     assert [r.artifact for r in one] == ["model_int8.tflite"] and one[0].status == "passed"
 
 
+@pytest.mark.slow
 def test_a_keras_file_named_on_its_own(run_dir, tmp_path):
     # the run's model.keras is described by the run's manifest: accuracy, and the agreement of a file named beside it
     keras_row, int8_row = bench_paths([run_dir / "model.keras", run_dir / "model_int8.tflite"], resolve_target("cpu"),

@@ -239,6 +239,7 @@ def test_training_writes_per_class_metrics_and_a_confusion_matrix(run_dir):
     assert png is not None and min(png.shape[:2]) >= 400
 
 
+@pytest.mark.slow
 def test_train_verb_resumes_with_the_settings_it_started_with(tmp_path):
     out = tmp_path / "run"
     first = run_subprocess(["train", "--out", str(out), "--epochs", "1", "--batch-size", "128", "--arch", "seed-bn",

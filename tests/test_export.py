@@ -167,6 +167,7 @@ def test_bad_export_options_fail_when_made(option, value, message):
         ExportOptions(**{option: value})
 
 
+@pytest.mark.slow
 def test_flip_tta_artifacts_average_each_image_and_its_mirror(run_copy, digits):
     plain_int8 = (run_copy / "model_int8.tflite").stat().st_size
     console = Console(record=True, width=300)

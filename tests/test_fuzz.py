@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "mnist"
 CASES = 1000
 UNVOUCHED_CASES = 150
+# the full campaigns in the slow tier; the same checks on fewer cases in the fast one
+TIERS = [pytest.param(1, id="full", marks=pytest.mark.slow), pytest.param(10, id="quick")]
 
 
 def fuzz(*args: str, env: dict | None = None) -> tuple[int, dict]:
@@ -34,14 +36,16 @@ def test_every_mutated_model_is_refused_by_its_manifest_before_loading(artifact)
     assert all(sum(report["by_kind"][kind].values()) > CASES // 8 for kind in ("flip", "truncate", "append", "zero"))
 
 
+@pytest.mark.parametrize("divide", TIERS)
 @pytest.mark.parametrize("artifact", ["model_int8.tflite", "model_int8.onnx"])
-def test_mutated_models_without_a_manifest_never_crash_or_raise_foreign_errors(artifact):
-    code, report = fuzz(str(MODELS / artifact), "--cases", str(UNVOUCHED_CASES), "--no-manifest")
+def test_mutated_models_without_a_manifest_never_crash_or_raise_foreign_errors(artifact, divide):
+    cases = UNVOUCHED_CASES // divide
+    code, report = fuzz(str(MODELS / artifact), "--cases", str(cases), "--no-manifest")
     outcomes = report["outcomes"]
-    assert code == 0 and report["cases"] == UNVOUCHED_CASES and report["failures"] == []
+    assert code == 0 and report["cases"] == cases and report["failures"] == []
     assert outcomes["crash"] == 0 and outcomes["unclean"] == 0
     # with nothing to check against, some damaged copies load and run: that is why the manifest matters
-    assert 0 < outcomes["refused"] < UNVOUCHED_CASES and outcomes["ran"] + outcomes["nonfinite"] > 0
+    assert 0 < outcomes["refused"] < cases and outcomes["ran"] + outcomes["nonfinite"] > 0
     print(f"{artifact} without manifest: {report['refused_share']:.1%} refused, the rest ran")
 
 
@@ -53,10 +57,12 @@ def test_damaged_models_run_at_a_batch_past_the_probes_or_are_refused():
     assert outcomes["ran"] > 0 and outcomes["refused"] > 0 and outcomes["ran"] + outcomes["refused"] == 30
 
 
-def test_hostile_inputs_end_in_a_clean_error_or_a_finite_answer():
-    code, report = fuzz(str(MODELS / "model_int8.tflite"), "--inputs", "--cases", str(CASES))
+@pytest.mark.parametrize("divide", TIERS)
+def test_hostile_inputs_end_in_a_clean_error_or_a_finite_answer(divide):
+    cases = CASES // divide
+    code, report = fuzz(str(MODELS / "model_int8.tflite"), "--inputs", "--cases", str(cases))
     outcomes = report["outcomes"]
-    assert code == 0 and report["cases"] == CASES and report["failures"] == []
+    assert code == 0 and report["cases"] == cases and report["failures"] == []
     assert outcomes["crash"] == outcomes["unclean"] == outcomes["nonfinite"] == 0
     kinds = set(report["by_kind"])
     for family in ("png-", "jpg-", "array-float32", "array-object", "array-str", "huge-frame", "object-"):

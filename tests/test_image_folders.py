@@ -132,6 +132,7 @@ def test_missing_folder_and_unknown_name():
         load_dataset("imagenet")
 
 
+@pytest.mark.slow
 def test_pipeline_on_folders_reads_them_once_and_shows_bracketed_names_as_they_are(tmp_path, capsys):
     """Train, export and bench each need the folder's splits; the pipeline reads the images (and warns of the
     unreadable one) once, and benches every artifact on the same test split it trained against. Names with

@@ -51,6 +51,7 @@ def uninterrupted(tmp_path_factory):
     return load_model(out / "model.keras").get_weights()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["while loading", "after the first checkpoint", "mid second epoch"])
 def test_killed_training_leaves_whole_files_and_resumes(tmp_path, when, uninterrupted):
     out = tmp_path / "run"
@@ -83,6 +84,7 @@ def test_killed_training_leaves_whole_files_and_resumes(tmp_path, when, uninterr
         np.testing.assert_array_equal(resumed_weights, weights)  # as if it had never been killed
 
 
+@pytest.mark.slow
 def test_killed_export_leaves_the_previous_artifacts_whole(run_dir, tmp_path):
     import shutil
 

@@ -2,6 +2,8 @@
 
 import subprocess
 
+import pytest
+
 import edgecnn.deploy.memory
 from edgecnn.deploy.memory import artifact_peak_rss_mb, process_peak_rss_mb
 
@@ -17,6 +19,7 @@ def test_a_runtime_model_is_measured_without_this_process_and_its_tensorflow(run
         assert 30 < child < TENSORFLOW_MB < own
 
 
+@pytest.mark.slow
 def test_the_keras_reference_is_measured_with_keras(run_dir):
     keras_mb = artifact_peak_rss_mb(run_dir / "model.keras", threads=1)
     assert keras_mb > TENSORFLOW_MB + artifact_peak_rss_mb(run_dir / "model_int8.tflite", threads=1)

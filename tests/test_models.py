@@ -42,7 +42,8 @@ def test_load_model_refuses_missing_and_garbage_files(tmp_path):
         load_model(tmp_path / "bad.keras")
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHS))
+@pytest.mark.parametrize("arch", [a if a == "edge-cnn" else pytest.param(a, marks=pytest.mark.slow)
+                                  for a in sorted(ARCHS)])  # the default in the fast tier, all in the slow one
 def test_every_architecture_exports_full_int8_tflite_and_onnx(arch, tmp_path):
     model = build_model(arch, (28, 28, 1), 10)
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
@@ -60,6 +61,7 @@ def test_every_architecture_exports_full_int8_tflite_and_onnx(arch, tmp_path):
     assert inspect_artifact(tmp_path / "m8.onnx")["operators"]["QuantizeLinear"] >= 1
 
 
+@pytest.mark.slow
 def test_models_lists_every_architecture_with_params_and_macs():
     done = run_subprocess(["models", "--json"])
     rows = {r["arch"]: r for r in json.loads(done.stdout)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import re
 import subprocess
@@ -21,6 +23,7 @@ def python_block(heading: str) -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow
 def test_python_api_example_trains_exports_benches_and_classifies(tmp_path, digits):
     image, label = digits.split("test").images[0], digits.split("test").labels[0]
     cv2.imwrite(str(tmp_path / "digit.png"), to_frame(image))

@@ -1,3 +1,4 @@
+import pytest
 """The runtime where TensorFlow cannot be imported, as on a device with only edgecnn[runtime]."""
 
 import json
@@ -60,6 +61,7 @@ def test_tflite_falls_back_to_tensorflow_lite_when_litert_is_missing(run_dir):
     assert out.returncode != 0 and "no TFLite interpreter installed: pip install ai-edge-litert" in out.stderr
 
 
+@pytest.mark.slow
 def test_bench_runs_the_keras_reference_on_jax_without_tensorflow(run_dir, report, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     body = f"""

@@ -21,6 +21,7 @@ from .conftest import run_subprocess
 tf, keras = import_tf()
 
 
+@pytest.mark.slow
 def test_resume_continues_the_last_checkpoint(digits, tmp_path):
     config = TrainConfig(epochs=2, patience=10, batch_size=64)
     first = train(digits, config, tmp_path)
@@ -37,6 +38,7 @@ def test_resume_continues_the_last_checkpoint(digits, tmp_path):
     assert resumed.best_epoch == 1 + max(range(4), key=lambda i: (accuracy[i], -loss[i]))  # ties: the lower loss
 
 
+@pytest.mark.slow
 def test_a_run_resumed_after_a_kill_ends_with_the_weights_of_an_uninterrupted_one(digits, tmp_path, monkeypatch):
     config = TrainConfig(epochs=3, patience=10, batch_size=64)  # digits: shift augmentation; edge-cnn: dropout
     whole = train(digits, config, tmp_path / "whole")
@@ -146,6 +148,7 @@ def test_a_diverging_run_is_one_line_and_leaves_no_folder(digits, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_training_stops_once_patience_is_spent(digits):
     result = train(digits, TrainConfig(epochs=30, patience=1, batch_size=128))
     assert result.epochs_run == result.best_epoch + 1 < 30 and len(result.history["loss"]) == result.epochs_run
@@ -205,6 +208,7 @@ def test_random_erasing_blanks_one_patch_in_about_half_the_images():
     assert np.all(out[blanked == 0] == 0.5)
 
 
+@pytest.mark.slow
 def test_the_same_seed_trains_the_same_weights(digits):
     def weights(seed):  # augmentation, shuffling and multi-threaded kernels all draw on the seed or may reorder sums
         config = TrainConfig(epochs=2, batch_size=64, augment="shift", seed=seed, patience=10)
@@ -237,6 +241,7 @@ def test_bad_training_settings_fail_in_one_line(digits):
         train(digits, TrainConfig(seed=-1))  # Keras' own error would come only after the model is built
 
 
+@pytest.mark.slow
 def test_mirrored_training_over_two_logical_cpus(tmp_path):
     out = tmp_path / "run"
     done = run_subprocess(["train", "--out", str(out), "--epochs", "2", "--strategy", "mirrored",
@@ -247,6 +252,7 @@ def test_mirrored_training_over_two_logical_cpus(tmp_path):
     assert source["test_accuracy"] > 50.0  # two epochs over two replicas learned something
 
 
+@pytest.mark.slow
 def test_multi_worker_without_a_cluster_is_a_one_line_error(tmp_path):
     done = run_subprocess(["train", "--out", str(tmp_path / "r"), "--epochs", "1", "--strategy", "multi-worker"],
                           env={k: v for k, v in __import__("os").environ.items() if k != "TF_CONFIG"})
