@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import re
 import subprocess
@@ -11,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
 
 from tools.make_video import to_frame
 

@@ -1,4 +1,4 @@
-import pytest
+
 """The runtime where TensorFlow cannot be imported, as on a device with only edgecnn[runtime]."""
 
 import json
@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import cv2
+import pytest
 
 from tools.make_video import to_frame
 

@@ -41,7 +41,8 @@ def test_shipped_int8_models_classify_without_training(name):
 
 
 @pytest.mark.skipif(not os.environ.get("EDGECNN_DATA_DIR"), reason="needs the MNIST files ($EDGECNN_DATA_DIR)")
-@pytest.mark.parametrize("name", [n if n == "mnist" else pytest.param(n, marks=pytest.mark.slow) for n in sorted(SHIPPED)])
+@pytest.mark.parametrize("name", [n if n == "mnist" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(SHIPPED)])
 def test_shipped_int8_models_keep_their_accuracy(name):
     manifest = Manifest.load(MODELS / name)
     images, labels = load_test_split(manifest.dataset)
