@@ -216,6 +216,7 @@ def test_pipeline_refuses_a_file_as_its_output_before_announcing_training(bad, c
     assert "exists and is not a folder" in captured.err and "train" not in captured.out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verb, args", [("train", ["--epochs", "1", "--out", "{out}"]), ("export", ["{run}"])])
 def test_training_and_export_under_another_keras_backend_stop_in_one_line(run_dir, tmp_path, verb, args):
     """KERAS_BACKEND=jax loads and benches .keras models; train and export need TensorFlow and say so."""

@@ -302,9 +302,10 @@ def test_off_the_gpu_target_the_keras_reference_is_placed_on_the_cpu(run_dir, mo
     monkeypatch.setattr(keras, "device", lambda name: asked.append(name) or real(name))
     manifest = Manifest.load(run_dir)
     row, _ = bench_keras(run_dir / "model.keras", manifest, None, 0, 2)
-    assert asked == ["cpu"] and (row.status, row.device) == ("passed", "CPU")
+    assert set(asked) == {"cpu"} and (row.status, row.device) == ("passed", "CPU")  # opened and timed there
+    asked.clear()
     bench_keras(run_dir / "model.keras", manifest, None, 0, 2, gpu=True)
-    assert asked == ["cpu"]  # on the gpu target the backend places it
+    assert asked == []  # on the gpu target the backend places it
 
 
 @pytest.mark.slow
@@ -328,7 +329,7 @@ def test_json_on_stdout_stays_json_when_the_dataset_is_not_on_disk(tmp_path):
 
 
 @pytest.mark.parametrize("record, why", [
-    ({"source": "elsewhere"}, "the manifest's dataset record has no 'name'"),
+    pytest.param({"source": "elsewhere"}, "the manifest's dataset record has no 'name'", marks=pytest.mark.slow),
     pytest.param({}, "the manifest's dataset record has no 'name'", marks=pytest.mark.slow),  # an empty record too
     pytest.param({"name": "digits", "image_size": 28, "seed": -1}, "seed must be a whole number from 0 to 4294967295",
                  marks=pytest.mark.slow),
@@ -386,7 +387,7 @@ def test_a_narrow_terminal_gets_whole_values_and_the_names_of_the_columns_left_o
                      first_ms=0.24, p50_ms=0.034, p99_ms=0.049, std_ms=0.004, fps=29353.0, gmacs=56.5,
                      peak_rss_mb=855.0)
             for name, precision in (("model_fp32.tflite", "fp32"), ("model_int8.tflite", "int8"))]
-    for width, shown, left_out in ((80, "29353", "RSS (MiB), Std (ms), First (ms)"), (250, "855", None)):
+    for width, shown, left_out in ((80, "29353", "p50 ±95%, RSS (MiB), Std (ms), First (ms)"), (250, "855", None)):
         screen = io.StringIO()
         print_table(rows, "t", Console(file=screen, width=width, force_terminal=False))
         text = screen.getvalue()

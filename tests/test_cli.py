@@ -103,6 +103,7 @@ def test_inspect_reports_tensors_operators_and_parameters(run_dir):
     assert "INFO" not in run_subprocess(["inspect", str(run_dir / "model_int8.tflite")]).stderr
 
 
+@pytest.mark.slow
 def test_predict_and_models_fit_80_columns_with_nothing_cut(run_dir, digits, tmp_path):
     folder = tmp_path / "a_folder_with_a_long_name_as_photo_folders_have"
     folder.mkdir()
@@ -151,20 +152,24 @@ def test_export_and_bench_verbs_on_a_run_directory(run_dir, tmp_path):
     assert document["rows"][0]["accuracy"] >= 95.0 and document["rows"][0]["n"] == 360
 
 
+SLOW = pytest.mark.slow  # these start TensorFlow in a process; test_bad_input.py checks them in this one
+
+
 @pytest.mark.parametrize(
     "args, code, message",
     [
         (["predict", "missing.tflite", "x.png"], 2, "does not exist"),
         (["bench", ".", "--target", "tpu"], 2, "for '--target': 'tpu' is not one of"),
         (["train", "--epochs", "0"], 2, "--epochs"),
-        (["train", "--dataset", "imagenet", "--out", "{tmp}/t"], 1, "unknown dataset 'imagenet'"),
-        (["export", "{tmp}", "--format", "tflite"], 1, "no manifest"),
+        pytest.param(["train", "--dataset", "imagenet", "--out", "{tmp}/t"], 1, "unknown dataset 'imagenet'",
+                     marks=SLOW),
+        pytest.param(["export", "{tmp}", "--format", "tflite"], 1, "no manifest", marks=SLOW),
         (["bench", "{tmp}", "--target", "gpu"], 1, "no GPU visible"),
         (["predict", "{run}/model_int8.tflite", "{run}/manifest.json"], 1, "cannot read image"),
         (["live", "{run}/model_int8.tflite", "--source", "{tmp}/none.mp4", "--no-display"], 1, "no such video"),
         (["frobnicate"], 2, "No such command"),
-        (["train", "--out", "{run}/manifest.json"], 1, "exists and is not a folder"),
-        (["export", "{run}", "--quantize", "int4"], 1, "unknown precision 'int4'"),
+        pytest.param(["train", "--out", "{run}/manifest.json"], 1, "exists and is not a folder", marks=SLOW),
+        pytest.param(["export", "{run}", "--quantize", "int4"], 1, "unknown precision 'int4'", marks=SLOW),
         (["export", "{run}", "--calib-samples", "0"], 2, "--calib-samples"),
     ],
 )

@@ -49,6 +49,7 @@ def test_every_tflite_precision_is_verified_and_recorded(run_copy):
     assert manifest.entry("model_dynamic.tflite").quantization is None
 
 
+@pytest.mark.slow
 def test_exporting_again_writes_the_same_bytes(run_copy):
     """The same weights and calibration give the same files, though the process traced more functions between."""
     def artifacts():

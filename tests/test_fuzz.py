@@ -49,6 +49,7 @@ def test_mutated_models_without_a_manifest_never_crash_or_raise_foreign_errors(a
     print(f"{artifact} without manifest: {report['refused_share']:.1%} refused, the rest ran")
 
 
+@pytest.mark.slow
 def test_damaged_models_run_at_a_batch_past_the_probes_or_are_refused():
     code, report = fuzz(str(MODELS / "model_int8.tflite"), "--cases", "30", "--no-manifest", "--batch", "5")
     outcomes = report["outcomes"]

@@ -81,6 +81,7 @@ def test_an_input_too_small_for_an_architecture_names_the_smallest_it_takes():
     assert build_model("seed-cnn", (18, 18, 1), 10).output.shape == (None, 10)
 
 
+@pytest.mark.slow
 def test_models_lists_every_architecture_and_marks_one_an_input_is_too_small_for():
     done = run_subprocess(["models", "--image-size", "9", "--json"])
     assert done.returncode == 0, done.stderr

@@ -46,6 +46,7 @@ def test_embed_example_runs_without_tensorflow(run_dir, digits, tmp_path):
     assert all(0.0 <= float(r[2]) <= 1.0 for r in rows)
 
 
+@pytest.mark.slow
 def test_tflite_falls_back_to_tensorflow_lite_when_litert_is_missing(run_dir):
     body = f"""
         import numpy as np

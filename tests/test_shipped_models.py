@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn.deploy.bench import accuracy_percent
-from edgecnn.deploy.bench import test_split as load_test_split
+from edgecnn.deploy.bench import accuracy_percent, load_test_split
 from edgecnn.runtime.classifier import Classifier
 from edgecnn.runtime.manifest import Manifest, sha256_file
 

@@ -93,6 +93,8 @@ def time_interleaved(calls: list[Callable[[], object]], warmup: int = WARMUP, ru
     """Each call's timed runs in milliseconds, taken in ``rounds`` interleaved rounds so that a slow spell of the
     host hits every call alike. ``runs`` fixes the count per call; None times each for at least ``min_time_s``
     seconds and MIN_RUNS runs, from its warm-up speed."""
+    if not calls:
+        return []
     counts = []
     for fn in calls:
         start = time.perf_counter()

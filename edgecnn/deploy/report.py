@@ -46,16 +46,17 @@ COLUMNS = (  # header, BenchRow field, format
     ("Artifact", "artifact", ""), ("Format", "format", ""), ("Precision", "precision", ""),
     ("Size (KB)", "size_kb", ".1f"), ("Accuracy (%)", "accuracy", ".2f"), ("Agree (%)", "agreement", ".2f"),
     ("Load (ms)", "load_ms", ".1f"), ("First (ms)", "first_ms", ".2f"), ("p50 (ms)", "p50_ms", ".3f"),
-    ("p50 95% CI", "p50_ci", ".3f"), ("p99 (ms)", "p99_ms", ".3f"), ("Std (ms)", "std_ms", ".3f"),
+    ("p50 ±95%", "p50_ci", ".3f"), ("p99 (ms)", "p99_ms", ".3f"), ("Std (ms)", "std_ms", ".3f"),
     ("FPS", "fps", ".0f"), ("GMAC/s", "gmacs", ".2f"),
     ("RSS (MiB)", "peak_rss_mb", ".0f"),
 )
 
 
 def _cell(row: BenchRow, field: str, spec: str) -> str:
-    if field == "p50_ci":  # the median's 95% interval, low-high
-        low, high = row.p50_low_ms, row.p50_high_ms
-        return "-" if low is None else f"{low:{spec}}-{high:{spec}}"
+    if field == "p50_ci":  # the wider half of the median's 95% interval
+        if row.p50_low_ms is None or row.p50_ms is None:
+            return "-"
+        return f"±{max(row.p50_high_ms - row.p50_ms, row.p50_ms - row.p50_low_ms):{spec}}"
     value = getattr(row, field)
     unmeasured = value is None or (field == "n" and row.accuracy is None)  # n is 0 where accuracy was skipped
     return "-" if unmeasured else format(value, spec)
@@ -89,7 +90,7 @@ def _titled(title: str, rows: list[BenchRow]) -> str:
 
 
 # the columns a narrow terminal loses first, so that the rest show whole instead of cut to "m…"
-NARROW_DROP_ORDER = ("peak_rss_mb", "std_ms", "p50_ci", "first_ms", "load_ms", "gmacs", "p99_ms", "agreement",
+NARROW_DROP_ORDER = ("p50_ci", "peak_rss_mb", "std_ms", "first_ms", "load_ms", "gmacs", "p99_ms", "agreement",
                      "size_kb",
                      "n", "format", "device")
 STATUS_MIN_WIDTH = 10  # the Status column wraps ("passed: reference" onto two lines) but keeps this many characters
