@@ -74,3 +74,11 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if {"sshd", "sshd_without_sftp"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+def assert_one_error_line(stderr: str, *fragments: str) -> None:
+    """``stderr`` is one line, "error: ...", holding each of ``fragments`` (the file named, the reason), and no
+    traceback: the parts that matter, not the sentence's wording."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    assert "Traceback" not in stderr and all(f in lines[0] for f in fragments), stderr
