@@ -168,7 +168,7 @@ def test_the_table_says_how_many_test_images_each_accuracy_rests_on(tmp_path):
     assert [line.split(" | ")[5] for line in lines[4:]] == ["360", "360", "-", "10000"]
 
 
-def test_int8_slower_than_fp32_is_explained_on_an_x86_cpu_without_vnni_only():
+def test_int8_slower_than_fp32_is_explained_on_x86_by_what_the_cpu_has():
     from edgecnn.deploy.bench import BenchRow, int8_slower_note
 
     rows = [BenchRow("model_fp32.tflite", "tflite", "fp32", 118.0, p50_ms=0.033),
@@ -180,8 +180,10 @@ def test_int8_slower_than_fp32_is_explained_on_an_x86_cpu_without_vnni_only():
     note = int8_slower_note(rows, resolve_target("cpu", cpu=avx2, machine="x86_64"))
     assert note.startswith("int8 ran slower than fp32 here (model_int8.tflite): this CPU has no VNNI")
     assert int8_slower_note(rows, resolve_target("rpi", cpu=avx2, machine="x86_64")) == note
-    vnni = {"model": "AMD EPYC", "int8": ["avx2", "avx512_vnni"]}
-    assert int8_slower_note(rows, resolve_target("cpu", cpu=vnni, machine="x86_64")) is None
+    vnni = {"model": "Intel Xeon", "int8": ["avx2", "avx512_vnni", "amx_int8"]}
+    small = int8_slower_note(rows, resolve_target("cpu", cpu=vnni, machine="x86_64"))
+    assert small.startswith("int8 ran slower than fp32 here (model_int8.tflite): this CPU has AVX-512 VNNI and AMX")
+    assert "model this small" in small
     pi4 = {"model": "Raspberry Pi 4 Model B Rev 1.4", "int8": []}
     assert int8_slower_note(rows, resolve_target("rpi", cpu=pi4, machine="aarch64")) is None
     faster = [r for r in rows if r.artifact != "model_int8.tflite"]

@@ -409,23 +409,29 @@ def failure_summary(report_rows: list[dict]) -> str | None:
 
 
 def int8_slower_note(rows: list[BenchRow], target: Target) -> str | None:
-    """A note for a table whose int8 rows ran slower than their fp32 twins on an x86 CPU without VNNI or AMX, the
-    instructions that make int8 pay there: the CPU's doing, not the export's. None elsewhere. On ARM, where int8
-    kernels gain even without the dot-product extension, and on the GPU, it says nothing.
+    """A note for a table whose int8 TFLite rows ran slower than their fp32 twins on an x86 CPU, saying why: without
+    VNNI or AMX its int8 kernels are no faster than its fp32 ones; with them, a model of a few million MACs is too
+    small for int8 to pay (larger ones gain 2-3x). None elsewhere: on ARM int8 kernels gain even without the
+    dot-product extension, and on the GPU it says nothing.
 
         int8_slower_note(rows, resolve_target("cpu"))  # "int8 ran slower than fp32 here (model_int8.tflite): ..."
     """
     instructions = set(target.cpu.get("int8", []))
-    if target.name == "gpu" or "avx2" not in instructions or instructions & (X86_INT8.keys() - {"avx2"}):
+    if target.name == "gpu" or "avx2" not in instructions:
         return None
     fp32 = {(r.host, r.format, r.artifact): r.p50_ms for r in rows if r.precision == "fp32" and r.p50_ms}
-    slower = [r.artifact for r in rows if r.precision == "int8" and r.p50_ms
+    slower = [r.artifact for r in rows if r.precision == "int8" and r.format == "tflite" and r.p50_ms
               and r.p50_ms > fp32.get((r.host, r.format, r.artifact.replace("int8", "fp32")), float("inf"))]
     if not slower:
         return None
-    return (f"int8 ran slower than fp32 here ({', '.join(slower)}): this CPU has no VNNI, the int8 dot-product "
-            "instructions, so its int8 kernels are no faster than its fp32 ones; on one with AVX-512 VNNI the default "
-            "model ran 2.4x faster in int8 (docs/performance.md)")
+    better = [X86_INT8[flag] for flag in X86_INT8 if flag != "avx2" and flag in instructions]
+    if not better:
+        return (f"int8 ran slower than fp32 here ({', '.join(slower)}): this CPU has no VNNI, the int8 dot-product "
+                "instructions, so its int8 kernels are no faster than its fp32 ones; on one with AVX-512 VNNI the "
+                "default model ran 2.4x faster in int8 (docs/performance.md)")
+    return (f"int8 ran slower than fp32 here ({', '.join(slower)}): this CPU has {', '.join(better)}, but a model "
+            "this small leaves XNNPACK's int8 kernels too little work to pay off; the shipped MNIST and "
+            "Fashion-MNIST models run 3x faster in int8 on such a CPU (docs/performance.md)")
 
 
 def fill_latency(row: BenchRow, ms: np.ndarray) -> None:
