@@ -1,7 +1,7 @@
 """What a user's call to the runtime wrapper costs, against the same work written by hand on the runtimes' public
 APIs. Question: does ``Classifier`` add more than 10% to a call, or more than 1 ms to opening a model?
 
-    python benchmarks/runtime_cost.py models/mnist models/fashion_mnist --out benchmarks/results
+    python benchmarks/runtime_cost.py models/mnist models/fashion_mnist --min-time 3 --out benchmarks/results
 
 Rows, each a median ratio from one process that times both sides in interleaved rounds (1 thread, batch 1):
 
@@ -152,7 +152,8 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "runtime_cost.json").write_text(json.dumps(document, indent=2) + "\n")
         lines = [f"# Runtime cost ({cpu}, 1 thread, batch 1)", "",
-                 "`python benchmarks/runtime_cost.py models/mnist models/fashion_mnist --out benchmarks/results`", "",
+                 f"`python benchmarks/runtime_cost.py {' '.join(map(str, args.folders))} --min-time {args.min_time} "
+                 f"--out {args.out}`", "",
                  "| Model | Case | edgecnn (ms) | by hand (ms) | ratio | extra (ms) |", "|---|---|---:|---:|---:|---:|"]
         lines += [f"| {r['model']} | {r['case']} | {r['edgecnn_ms']:.4f} | {r['by_hand_ms']:.4f} | {r['ratio']:.3f} | "
                   f"{r['extra_ms']:.4f} |" for r in rows]

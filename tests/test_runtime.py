@@ -366,3 +366,21 @@ def test_runtime_imports_no_tensorflow(run_dir):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "none"
+
+
+@pytest.mark.parametrize("invert", [False, True])
+@pytest.mark.parametrize("name", ["model_int8.tflite", "model_fp32.tflite", "model_int8.onnx"])
+def test_a_grey_image_at_the_input_size_takes_the_lookup_alone_with_the_same_answer(run_dir, digits, tmp_path,
+                                                                                   name, invert):
+    """One uint8 image already at the model's size skips resizing and colour conversion: the answer is the one the
+    general path (a list of images) gives, an inverted model's included."""
+    shutil.copy(run_dir / name, tmp_path / name)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["preprocessing"]["invert"] = invert
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    clf = Classifier(tmp_path / name, threads=1)
+    images = [cv2.resize(image, (28, 28), interpolation=cv2.INTER_AREA) for image in digits.split("test").images[:5]]
+    for image in images:
+        np.testing.assert_array_equal(clf.predict_proba(image), clf.predict_proba([image]))
+        np.testing.assert_array_equal(clf.predict_proba(image[..., None]), clf.predict_proba([image]))
+    assert not np.array_equal(clf.predict_proba(images[0]), clf.predict_proba(255 - images[0]))

@@ -92,10 +92,15 @@ class Classifier:
         self._float_input = Preprocessing(*shape)  # checks (shape, NaN) for preprocessed float input
         # pixels -> the model's input: normalizing (and an int8 input's quantizing) is per pixel, so 256 entries
         # cover it, and one lookup replaces the arithmetic
-        quantizer, self._pixel_table = self.backend.input_quantizer, None
+        quantizer, self._pixel_table, self._raw_shapes = self.backend.input_quantizer, None, ()
         if self.preprocessing:
             values = self.preprocessing.pixel_values
             self._pixel_table = quantizer.quantize(values) if quantizer else values
+            pre = self.preprocessing
+            if pre.channels == 1:  # a grey image at the input size needs nothing but the lookup (inversion folded in)
+                self._raw_shapes = ((pre.height, pre.width), (pre.height, pre.width, 1))
+                self._raw_table = self._pixel_table[::-1].copy() if pre.invert else self._pixel_table
+        self._one_image = (1, *shape)
         self._run = self.backend.run if vouched else self._run_checked
 
     @property
@@ -133,6 +138,8 @@ class Classifier:
 
     def predict_proba(self, x) -> np.ndarray:
         """Class probabilities, shape (N, classes), for one image or a batch."""
+        if type(x) is np.ndarray and x.dtype == np.uint8 and x.shape in self._raw_shapes and self.backend:
+            return self._run(self._raw_table.take(x).reshape(self._one_image))
         batch, _ = self.prepare(x)
         return self._run(batch)
 
