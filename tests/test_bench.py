@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from edgecnn.common.errors import EdgecnnError
-from edgecnn.deploy.bench import bench_paths, failure_summary, latency_stats, time_calls
+from edgecnn.deploy.bench import (
+    MIN_RUNS,
+    BenchRow,
+    bench_paths,
+    failure_summary,
+    indistinct,
+    latency_stats,
+    time_calls,
+    time_interleaved,
+)
 from edgecnn.deploy.report import report
 from edgecnn.deploy.targets import Target, cpu_info, resolve_target
 from edgecnn.runtime.classifier import Classifier
@@ -18,6 +27,35 @@ def test_latency_stats_are_percentiles_of_the_samples():
     assert stats["p99_ms"] == pytest.approx(99.01) and stats["std_ms"] == pytest.approx(np.arange(1, 101).std())
     assert stats["mean_ms"] == pytest.approx(50.5) and stats["fps"] == pytest.approx(1000 / 50.5)
     assert latency_stats(np.full(5, 4.0), batch=8)["fps"] == pytest.approx(2000.0)
+
+
+def test_the_median_interval_brackets_the_median_and_narrows_with_more_runs():
+    rng = np.random.default_rng(0)
+    few, many = (latency_stats(rng.normal(10, 1, n)) for n in (100, 10_000))
+    for stats in (few, many):
+        assert stats["p50_low_ms"] < stats["p50_ms"] < stats["p50_high_ms"]
+    assert many["p50_high_ms"] - many["p50_low_ms"] < (few["p50_high_ms"] - few["p50_low_ms"]) / 5
+    assert (few["runs"], many["runs"]) == (100, 10_000)
+
+
+def test_interleaved_timing_alternates_the_calls_and_fills_the_minimum_time():
+    order = []
+    times = time_interleaved([lambda: order.append("a"), lambda: order.append("b")], warmup=2, runs=30, rounds=3)
+    assert [len(t) for t in times] == [30, 30]
+    timed = order[4:]  # after each call's warm-up
+    assert timed == ["a"] * 10 + ["b"] * 10 + ["a"] * 10 + ["b"] * 10 + ["a"] * 10 + ["b"] * 10
+    slow = time_interleaved([lambda: None], warmup=1, min_time_s=0.05)[0]
+    assert len(slow) >= MIN_RUNS and time_interleaved([], runs=5) == []
+
+
+def test_rows_whose_median_intervals_overlap_are_named_as_indistinct():
+    def row(name, fmt, low, high):
+        return BenchRow(name, fmt, "?", 1.0, p50_ms=(low + high) / 2, p50_low_ms=low, p50_high_ms=high)
+
+    rows = [row("a_fp32.tflite", "tflite", 1.0, 1.2), row("a_int8.tflite", "tflite", 1.1, 1.3),
+            row("b_fp32.onnx", "onnx", 1.0, 1.2), row("b_int8.onnx", "onnx", 1.5, 1.6),
+            row("model.keras", "keras", 1.0, 1.3)]
+    assert indistinct(rows) == [("a_fp32.tflite", "a_int8.tflite")]
 
 
 def test_time_calls_warms_up_then_times_each_run():
