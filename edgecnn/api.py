@@ -129,8 +129,9 @@ def train(*, out: str | Path = "runs/train", dataset: str = DATASET, data_dir=No
 
 
 def export(run_dir: str | Path, *, formats=FORMATS, precisions=PRECISIONS, calib_samples: int = CALIB_SAMPLES,
-           seed: int = 0, data_dir=None, command: str = "", console: Console | None = None,
-           on_start: Callable | None = None, on_done: Callable | None = None, **options) -> list[ArtifactEntry]:
+           seed: int = 0, data_dir=None, sign_key: str | Path | None = None, command: str = "",
+           console: Console | None = None, on_start: Callable | None = None, on_done: Callable | None = None,
+           **options) -> list[ArtifactEntry]:
     """Export a run's ``model.keras`` to TFLite and ONNX, verify each artifact, record them in the manifest.
 
     Args:
@@ -140,6 +141,8 @@ def export(run_dir: str | Path, *, formats=FORMATS, precisions=PRECISIONS, calib
         calib_samples: training images that calibrate int8.
         seed: draws the calibration images.
         data_dir: where the dataset files are (export calibrates and verifies on the run's own dataset).
+        sign_key: an Ed25519 private key: sign the run once it is written (:func:`sign`). Without it, a
+            signature the export makes stale is removed, with a warning.
         command: the command line recorded in the manifest.
         console: where warnings go (None: stderr).
         on_start: ``on_start(index, total, file)`` before each artifact, for a progress display.
@@ -159,15 +162,19 @@ def export(run_dir: str | Path, *, formats=FORMATS, precisions=PRECISIONS, calib
         >>> [e.file for e in edgecnn.export("runs/demo", precisions="int8")]   # doctest: +SKIP
         ['model_int8.tflite', 'model_int8.onnx']
     """
+    from edgecnn.runtime.signing import SIGNATURE_NAME
     from edgecnn.workstation.config import MIN_CALIBRATION
     from edgecnn.workstation.data import load_dataset
     from edgecnn.workstation.export import check_plan, export_artifacts, resolve_tta
     from edgecnn.workstation.models import load_model
+    from edgecnn.workstation.signing import load_private_key, sign_run
 
     notes = console or Console(stderr=True)  # warnings and notes, off stdout when no console is given
     run_dir = Path(run_dir)
     if run_dir.suffix == ".keras":
         run_dir = run_dir.parent
+    if sign_key is not None:
+        load_private_key(sign_key)  # a key that cannot sign fails now, not after the export
     formats, precisions = one_or_many(formats), one_or_many(precisions)
     check_plan(formats, precisions)
     options = ExportOptions(**options)
@@ -202,8 +209,15 @@ def export(run_dir: str | Path, *, formats=FORMATS, precisions=PRECISIONS, calib
     if command:
         manifest.command = command
     validation = (ds.inputs("val"), ds.split("val").labels)
-    return export_artifacts(model, run_dir, manifest, calibration, validation, formats, precisions,
-                            options, on_done, on_start)
+    entries = export_artifacts(model, run_dir, manifest, calibration, validation, formats, precisions,
+                               options, on_done, on_start)
+    if sign_key is not None:
+        sign_run(run_dir, sign_key)
+    elif (run_dir / SIGNATURE_NAME).is_file():  # it signs the manifest and artifacts this export replaced
+        (run_dir / SIGNATURE_NAME).unlink()
+        notes.print(f"warning: removed {run_dir / SIGNATURE_NAME}, which signed the run before this export: "
+                    f"sign it again (edgecnn sign {run_dir} --key KEY)", markup=False, soft_wrap=True)
+    return entries
 
 
 @dataclass
@@ -401,6 +415,75 @@ def live(model: str | Path, *, source: str = "0", roi: tuple[int, int, int, int]
     with open_classifier(model, threads) as clf:
         return run_live(clf, source, roi, invert, top_k, display, json_lines, save, max_frames,
                         reconnect=reconnect, on_frame=on_frame)
+
+
+def keygen(out: str | Path) -> dict:
+    """Make an Ed25519 key pair for signing runs.
+
+    Args:
+        out: the key's path without suffix: ``OUT.key`` (private, mode 0600) and ``OUT.pub`` are written.
+
+    Returns:
+        ``{"private": path, "public": path, "key_id": hex}``.
+
+    Raises:
+        EdgecnnError: a key exists there, or ``OUT`` lies in a run folder.
+
+    Example:
+        >>> edgecnn.keygen("keys/release")["public"]   # doctest: +SKIP
+        'keys/release.pub'
+    """
+    from edgecnn.runtime.signing import key_id, load_public_key
+    from edgecnn.workstation.signing import keygen as make_keys
+
+    private, public = make_keys(out)
+    return {"private": str(private), "public": str(public), "key_id": key_id(load_public_key(public))}
+
+
+def sign(run_dir: str | Path, *, key: str | Path) -> dict:
+    """Sign a run folder: ``model.sig`` over its manifest and every artifact it lists.
+
+    Args:
+        run_dir: the run folder.
+        key: an Ed25519 private key file readable by its owner alone.
+
+    Returns:
+        ``{"signature": path, "key_id": hex, "files": [names]}``.
+
+    Raises:
+        EdgecnnError: a key readable by others, or an artifact that differs from its manifest.
+
+    Example:
+        >>> edgecnn.sign("runs/demo", key="keys/release.key")["files"]   # doctest: +SKIP
+        ['manifest.json', 'model_fp32.onnx', 'model_fp32.tflite', 'model_int8.onnx', 'model_int8.tflite']
+    """
+    from edgecnn.workstation.signing import sign_run
+
+    return sign_run(run_dir, key)
+
+
+def verify(path: str | Path, *, trust=None) -> dict:
+    """Check a run folder, or one artifact of it, against its signature and trusted public keys.
+
+    Args:
+        path: a run folder or an artifact in one.
+        trust: public keys (a file, a folder of them, or a list); None: ``$EDGECNN_TRUSTED_KEYS``.
+
+    Returns:
+        ``{"path": path, "signed": {name: sha256}}``: the files the signature covers.
+
+    Raises:
+        EdgecnnError: no trusted key given; IntegrityError naming why the run is refused.
+
+    Example:
+        >>> edgecnn.verify("runs/demo", trust="keys/release.pub")["signed"].keys()   # doctest: +SKIP
+    """
+    from edgecnn.runtime.signing import TRUSTED_KEYS_ENV, load_trusted_keys, verify_signed
+
+    keys = load_trusted_keys(trust)
+    if not keys:
+        raise EdgecnnError(f"no trusted keys: pass --trust PUBKEY or set {TRUSTED_KEYS_ENV}")
+    return {"path": str(path), "signed": verify_signed(Path(path), keys)}
 
 
 def open_classifier(path: str | Path, threads: int | None):

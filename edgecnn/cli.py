@@ -224,6 +224,8 @@ def export(
                             "data trained with flips, not digits). Default: the run's (none for a new run)."),
     seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed for drawing calibration images."),
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
+    sign_key: Path = typer.Option(None, "--sign", **EXISTING, dir_okay=False,
+                                  help="Sign the run with this Ed25519 private key once it is written."),
 ) -> None:
     """Export TFLite and ONNX artifacts, verify each against the float model, record them in the manifest.
 
@@ -231,13 +233,15 @@ def export(
       edgecnn export runs/demo --format tflite,onnx --quantize int8
       edgecnn export runs/demo --quantize int8 --min-agreement 99.5
       edgecnn export runs/fashion --tta flip   # average with the mirror image
+      edgecnn export runs/demo --sign keys/release.key
     """
     from edgecnn.common.progress import artifact_progress
 
     precisions = tuple("fp32" if q == "none" else q for q in _csv(quantize))
     with artifact_progress("export") as on_start:
         entries = api.export(model, formats=_csv(format), precisions=precisions, calib_samples=calib_samples,
-                             seed=seed, command=_command(), data_dir=data_dir, console=console, on_start=on_start,
+                             seed=seed, command=_command(), data_dir=data_dir, sign_key=sign_key, console=console,
+                             on_start=on_start,
                              int8_io=int8_io, opset=opset, calibration_method=calibration,
                              min_agreement=min_agreement, onnx_activations=onnx_activations, tta=tta)
     console.print(tables.export_table(entries, f"exported to {model if model.is_dir() else model.parent}"))
@@ -457,6 +461,66 @@ def live(
     if summary["unreadable"]:
         _to_stderr([f"warning: skipped {counted(len(summary['unreadable']), 'image')} of {source} that OpenCV "
                     f"could not decode, e.g. {summary['unreadable'][0]}"])
+
+
+@app.command()
+def keygen(
+    out: Path = typer.Argument(..., help="The key's path without suffix: OUT.key (private) and OUT.pub."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Make an Ed25519 key pair for signing runs; the private key is written readable by you alone (0600).
+
+    Keep the private key out of run folders (refused there) and copy the .pub file to devices.
+
+    Example: edgecnn keygen keys/release
+    """
+    made = api.keygen(out)
+    if json_out:
+        sys.stdout.write(json.dumps(made, indent=2) + "\n")
+        return
+    console.print(f"private key {made['private']} (mode 0600), public key {made['public']}, key id "
+                  f"{made['key_id'][:16]}", markup=False)
+
+
+@app.command()
+def sign(
+    run: Path = typer.Argument(..., **EXISTING, file_okay=False, help="The run folder to sign."),
+    key: Path = typer.Option(..., **EXISTING, dir_okay=False, help="Ed25519 private key (edgecnn keygen)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Sign a run: model.sig over manifest.json and every artifact it lists.
+
+    A device with trusted keys (--trust, $EDGECNN_TRUSTED_KEYS, Classifier(trusted_keys=...)) then runs these files
+    and refuses any other. Exporting again removes the signature; sign again after.
+
+    Example: edgecnn sign runs/demo --key keys/release.key
+    """
+    signed = api.sign(run, key=key)
+    if json_out:
+        sys.stdout.write(json.dumps(signed, indent=2) + "\n")
+        return
+    console.print(f"signed {counted(len(signed['files']), 'file')} of {run} with key {signed['key_id'][:16]}: "
+                  f"{signed['signature']}", markup=False)
+
+
+@app.command()
+def verify(
+    path: Path = typer.Argument(..., **EXISTING, help="A run folder or one of its artifacts."),
+    trust: list[Path] = typer.Option(None, **EXISTING, help="Trusted public key or folder of them (repeatable; "
+                                     "default: $EDGECNN_TRUSTED_KEYS)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check a run's signature against trusted public keys; exit 1 with the reason where it does not hold.
+
+    Examples:
+      edgecnn verify runs/demo --trust keys/release.pub
+      EDGECNN_TRUSTED_KEYS=keys/ edgecnn verify runs/demo/model_int8.tflite
+    """
+    checked = api.verify(path, trust=trust or None)
+    if json_out:
+        sys.stdout.write(json.dumps(checked, indent=2) + "\n")
+        return
+    console.print(f"{path}: signature valid, {counted(len(checked['signed']), 'file')} as signed", markup=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -220,7 +220,7 @@ def test_int8_slower_than_fp32_is_explained_on_x86_by_what_the_cpu_has():
     assert int8_slower_note(rows, resolve_target("rpi", cpu=avx2, machine="x86_64")) == note
     vnni = {"model": "Intel Xeon", "int8": ["avx2", "avx512_vnni", "amx_int8"]}
     small = int8_slower_note(rows, resolve_target("cpu", cpu=vnni, machine="x86_64"))
-    assert small.startswith("int8 ran slower than fp32 here (model_int8.tflite): this CPU has AVX-512 VNNI and AMX")
+    assert small.startswith("int8 ran slower than fp32 here (model_int8.tflite): this CPU has AVX-512 VNNI, AMX")
     assert "model this small" in small
     pi4 = {"model": "Raspberry Pi 4 Model B Rev 1.4", "int8": []}
     assert int8_slower_note(rows, resolve_target("rpi", cpu=pi4, machine="aarch64")) is None

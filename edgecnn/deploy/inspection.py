@@ -19,6 +19,7 @@ from edgecnn.runtime.backends import TFLiteBackend, quantization_params
 from edgecnn.runtime.classifier import not_runtime_model
 from edgecnn.runtime.manifest import Manifest
 from edgecnn.runtime.probe import require_survives
+from edgecnn.runtime.signing import load_trusted_keys, verify_signed
 
 
 def inspect_artifact(path: str | Path, probe: bool = True) -> dict:
@@ -27,6 +28,9 @@ def inspect_artifact(path: str | Path, probe: bool = True) -> dict:
     path = Path(path)
     if not path.is_file():
         raise EdgecnnError(f"model not found: {path}")
+    keys = load_trusted_keys()
+    if keys:  # as the runtime does: nothing unsigned is parsed where keys are trusted
+        verify_signed(path, keys)
     manifest = Manifest.beside(path)
     suffix = path.suffix.lower()
     if suffix not in (".tflite", ".onnx"):

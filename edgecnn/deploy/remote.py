@@ -48,6 +48,7 @@ from edgecnn.deploy.bench import (
     manifest_for,
 )
 from edgecnn.runtime.manifest import MANIFEST_NAME, Manifest
+from edgecnn.runtime.signing import SIGNATURE_NAME
 
 HOST_PATTERN = re.compile(r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*)"
                           r"(?::(?P<port>[0-9]{1,5}))?")
@@ -151,6 +152,8 @@ def bundle(path: str | Path, data_dir=None) -> _Bundle:
     else:
         manifest, folder, bench_name = manifest_for(path), path.parent, path.name
         files = [path] + ([folder / MANIFEST_NAME] if manifest else [])
+    if manifest and (folder / SIGNATURE_NAME).is_file():  # a device that trusts keys checks it there
+        files.append(folder / SIGNATURE_NAME)
     test = find_test_split(manifest.dataset, data_dir)[0] if manifest and manifest.dataset else None
     # without a test split here, the device tries its own dataset
     return _Bundle(files, bench_name, test, folder.resolve().name)

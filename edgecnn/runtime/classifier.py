@@ -29,6 +29,7 @@ from edgecnn.runtime.backends import open_backend
 from edgecnn.runtime.manifest import Manifest
 from edgecnn.runtime.preprocess import Preprocessing, read_image
 from edgecnn.runtime.probe import require_survives
+from edgecnn.runtime.signing import load_trusted_keys, verify_signed
 
 BACKENDS = ("auto", "tflite", "onnx")
 _SUFFIX_BACKEND = {".tflite": "tflite", ".onnx": "onnx"}
@@ -56,10 +57,14 @@ class Classifier:
     ``probe``: first open and run the model in a throwaway process (:mod:`.probe`), so that a damaged file
     whose native code aborts is an IntegrityError here, not the end of the app. None (the default): where no
     verified sha256 vouches for the file (no manifest, or ``verify=False``); it costs a process start, ~0.2 s.
+    ``trusted_keys``: Ed25519 public keys (a file, a folder of them, or a list; None: ``$EDGECNN_TRUSTED_KEYS``).
+    Where any are given, the model runs only if its folder's ``model.sig`` is a valid signature by one of them over
+    the manifest and this file as they are now (:mod:`edgecnn.runtime.signing`); otherwise an IntegrityError names
+    the reason, before any byte reaches the runtime.
     """
 
     def __init__(self, path, backend: str = "auto", threads: int | None = None, providers=None, verify=True,
-                 probe: bool | None = None):
+                 probe: bool | None = None, trusted_keys=None):
         self.path = Path(path)
         if self.path.is_dir():
             models = sorted(p.name for p in self.path.iterdir() if p.suffix in (".tflite", ".onnx"))
@@ -77,6 +82,10 @@ class Classifier:
             if suffix not in _SUFFIX_BACKEND:
                 raise not_runtime_model(self.path, "cannot tell the backend of")
             backend = _SUFFIX_BACKEND[suffix]
+        keys = load_trusted_keys(trusted_keys)
+        if keys:  # before the manifest is parsed or any byte reaches a runtime
+            verify_signed(self.path, keys)
+        self.signed = bool(keys)
         self.manifest = Manifest.beside(self.path)
         vouched = bool(self.manifest and verify)  # a verified sha256 says this is the file export checked
         if vouched:
