@@ -12,6 +12,9 @@ Rows, each a median ratio from one process that times both sides in interleaved 
   (INTER_AREA) to the input size, grey conversion, quantize, invoke, dequantize and top-3.
 - ``open``: ``Classifier(path)`` (manifest read, sha256 checked) against opening the interpreter or session alone;
   the difference in ms.
+- ``open, signed``: ``Classifier(path, trusted_keys=KEY)`` on a signed copy of the run against ``Classifier(path)``
+  on the same copy: what checking the signature adds (a fresh process also pays for importing cryptography once,
+  measured apart as ``first signed open``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -124,6 +131,36 @@ def onnx_sides(path: Path, images: np.ndarray, frames: list) -> dict:
             "open": (lambda: Classifier(path, threads=1), open_bare)}
 
 
+def signed_sides(path: Path, scratch: Path) -> dict:
+    from edgecnn.workstation.signing import keygen, sign_run
+
+    run = scratch / "run"
+    shutil.copytree(path.parent, run, ignore=shutil.ignore_patterns("*.keras", "*.png", "checkpoints"))
+    private, public = keygen(scratch / "key")
+    sign_run(run, private)
+    model = run / path.name
+    return {"open, signed": (lambda: Classifier(model, threads=1, trusted_keys=public),
+                             lambda: Classifier(model, threads=1))}, model, public
+
+
+def first_signed_open_ms(model: Path, public: Path) -> float:
+    """Extra ms of the first signed open in a fresh process, cryptography's import included (median of 5)."""
+    code = ("import time; from edgecnn.runtime import Classifier; Classifier({m!r}, threads=1); "
+            "t = time.perf_counter(); Classifier({m!r}, threads=1, trusted_keys={k!r}); "
+            "print((time.perf_counter() - t) * 1e3)")
+    signed = [float(subprocess.run([sys.executable, "-c", code.format(m=str(model), k=str(public))],
+                                   capture_output=True, text=True, check=True).stdout.split()[-1]) for _ in range(5)]
+    code = ("import time; from edgecnn.runtime import Classifier; Classifier({m!r}, threads=1); "
+            "t = time.perf_counter(); Classifier({m!r}, threads=1); print((time.perf_counter() - t) * 1e3)")
+    plain = [float(subprocess.run([sys.executable, "-c", code.format(m=str(model))],
+                                  capture_output=True, text=True, check=True).stdout.split()[-1]) for _ in range(5)]
+    return float(np.median(signed) - np.median(plain))
+
+
+def fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path, help="Run folders with int8 .tflite and .onnx artifacts.")
@@ -145,6 +182,19 @@ def main() -> None:
                              "by_hand_ms": round(b, 4), "ratio": round(a / b, 3), "extra_ms": round(a - b, 4),
                              "runs": len(ms_wrapped)})
                 print(rows[-1], flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = args.folders[-1] / "model_int8.tflite"
+        sides, model, public = signed_sides(path, Path(scratch))
+        (wrapped, bare), = sides.values()
+        ms_wrapped, ms_bare = time_interleaved([wrapped, bare], warmup=5, min_time_s=args.min_time / 4)
+        a, b = float(np.median(ms_wrapped)), float(np.median(ms_bare))
+        rows.append({"model": f"{args.folders[-1].name}/{path.name}", "case": "open, signed",
+                     "edgecnn_ms": round(a, 4), "by_hand_ms": round(b, 4), "ratio": round(a / b, 3),
+                     "extra_ms": round(a - b, 4), "runs": len(ms_wrapped)})
+        extra = first_signed_open_ms(model, public)
+        rows.append({"model": f"{args.folders[-1].name}/{path.name}", "case": "first signed open", "edgecnn_ms": None,
+                     "by_hand_ms": None, "ratio": None, "extra_ms": round(extra, 4), "runs": 5})
+        print(rows[-2], rows[-1], flush=True)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     document = {"cpu": cpu, "threads": 1, "batch": 1, "rows": rows}
@@ -155,8 +205,8 @@ def main() -> None:
                  f"`python benchmarks/runtime_cost.py {' '.join(map(str, args.folders))} --min-time {args.min_time} "
                  f"--out {args.out}`", "",
                  "| Model | Case | edgecnn (ms) | by hand (ms) | ratio | extra (ms) |", "|---|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['model']} | {r['case']} | {r['edgecnn_ms']:.4f} | {r['by_hand_ms']:.4f} | {r['ratio']:.3f} | "
-                  f"{r['extra_ms']:.4f} |" for r in rows]
+        lines += [f"| {r['model']} | {r['case']} | {fmt(r['edgecnn_ms'], '.4f')} | {fmt(r['by_hand_ms'], '.4f')} | "
+                  f"{fmt(r['ratio'], '.3f')} | {r['extra_ms']:.4f} |" for r in rows]
         (args.out / "runtime_cost.md").write_text("\n".join(lines) + "\n")
 
 
