@@ -85,7 +85,7 @@ def test_import_edgecnn_is_light_and_names_the_public_api():
     code = """
 import edgecnn
 api = [edgecnn.train, edgecnn.export, edgecnn.bench, edgecnn.predict, edgecnn.inspect, edgecnn.live,
-       edgecnn.pipeline, edgecnn.Classifier]
+       edgecnn.pipeline, edgecnn.keygen, edgecnn.sign, edgecnn.verify, edgecnn.Classifier]
 assert all(callable(f) for f in api)
 """
     assert heavy_modules_after(code) == []

@@ -1,5 +1,6 @@
 """Every precision, verification against the float model, and what a failed export leaves behind."""
 
+import io
 import json
 import shutil
 
@@ -215,3 +216,24 @@ def test_flip_tta_on_a_run_trained_with_flips_gives_no_warning(run_copy):
     console = Console(record=True, width=300)
     export_run(run_copy, formats=("tflite",), precisions=("fp32",), tta="flip", console=console)
     assert "warning" not in console.export_text() and Manifest.load(run_copy).tta == "flip"
+
+
+def test_export_can_sign_and_a_later_export_removes_the_stale_signature(run_copy, tmp_path):
+    from edgecnn.runtime.signing import SIGNATURE_NAME, load_trusted_keys, verify_signed
+    from edgecnn.workstation.signing import keygen
+
+    private, public = keygen(tmp_path / "keys" / "owner")
+    export_run(run_copy, formats="tflite", precisions="int8", sign_key=private)
+    signed = verify_signed(run_copy, load_trusted_keys(public))
+    assert set(signed) == {"manifest.json", *(a.file for a in Manifest.load(run_copy).artifacts)}
+    console = Console(file=io.StringIO(), width=200)
+    export_run(run_copy, formats="tflite", precisions="int8", console=console)
+    assert not (run_copy / SIGNATURE_NAME).exists()
+    assert f"warning: removed {run_copy / SIGNATURE_NAME}" in console.file.getvalue()
+    loose = tmp_path / "loose.key"
+    shutil.copy(private, loose)
+    loose.chmod(0o640)
+    before = sha256_file(run_copy / "manifest.json")
+    with pytest.raises(EdgecnnError, match="readable by others"):  # before any work: nothing is exported
+        export_run(run_copy, formats="tflite", precisions="int8", sign_key=loose)
+    assert sha256_file(run_copy / "manifest.json") == before

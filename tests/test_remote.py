@@ -300,3 +300,17 @@ def test_the_run_keras_model_named_alone_travels_with_its_manifest_and_test_spli
     shutil.copy(run_dir / "model.keras", alone)
     item = bundle(alone)
     assert [f.name for f in item.files] == ["model.keras"] and item.test is None
+
+
+def test_a_signed_run_travels_with_its_signature(tmp_path):
+    """A device that trusts keys checks the signature there, so bench --host copies it with the models."""
+    from edgecnn.deploy.remote import bundle
+    from edgecnn.runtime.signing import SIGNATURE_NAME
+    from edgecnn.workstation.signing import keygen, sign_run
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "mnist", run)
+    assert SIGNATURE_NAME not in {p.name for p in bundle(run).files}
+    sign_run(run, keygen(tmp_path / "keys" / "k")[0])
+    assert SIGNATURE_NAME in {p.name for p in bundle(run).files}
+    assert SIGNATURE_NAME in {p.name for p in bundle(run / "model_int8.tflite").files}
