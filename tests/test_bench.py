@@ -286,7 +286,7 @@ def test_bench_verb_writes_json_csv_markdown_and_plot(run_dir, tmp_path):
                            "--csv", str(out["csv"]), "--md", str(out["md"]), "--plot", str(out["png"])])
     assert done.returncode == 0, done.stderr
     document = json.loads(out["json"].read_text())
-    assert document["schema"] == 8 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
+    assert document["schema"] == 9 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
     assert document["versions"]["keras-backend"] == "tensorflow"
     assert document["target"]["cpu"] == cpu_info() and document["target"]["label"].startswith("cpu (")
     table = list(csv.DictReader(out["csv"].open()))
@@ -371,8 +371,8 @@ def test_json_on_stdout_stays_json_when_the_dataset_is_not_on_disk(tmp_path):
 @pytest.mark.parametrize("record, why", [
     pytest.param({"source": "elsewhere"}, "the manifest's dataset record has no 'name'", marks=pytest.mark.slow),
     pytest.param({}, "the manifest's dataset record has no 'name'", marks=pytest.mark.slow),  # an empty record too
-    pytest.param({"name": "digits", "image_size": 28, "seed": -1}, "seed must be a whole number from 0 to 4294967295",
-                 marks=pytest.mark.slow),
+    pytest.param({"name": "digits", "image_size": 28, "seed": -1},
+                 "seed must be a whole number from 0 to 4294967295, got -1", marks=pytest.mark.slow),
 ])
 def test_a_test_split_that_cannot_be_rebuilt_is_said_once_per_folder(run_dir, tmp_path, record, why):
     import json

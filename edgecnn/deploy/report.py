@@ -2,18 +2,20 @@
 
     rows = bench_paths(["runs/demo"], resolve_target("cpu"))
     print_table(rows, "edgecnn bench on cpu")
-    write_json_atomic("bench.json", report(rows, target, warmup=20, runs=200))
+    write_json_atomic("bench.json", report(rows, target))
     write_csv(rows, "bench.csv"); write_markdown(rows, "bench.md", "cpu"); write_plot(rows, "bench.png", "cpu")
 
-JSON schema (``schema`` 8): ``created``, ``target`` (name, label, threads, batch, providers, emulated, ``notes``:
+JSON schema (``schema`` 9): ``created``, ``target`` (name, label, threads, batch, providers, emulated, ``notes``:
 what the profile changed from the request, such as a capped thread count or batch, and ``cpu``: the CPU's model and
-int8 instructions, :func:`edgecnn.deploy.targets.cpu_info`), ``latency`` (batch, warmup, runs, how FPS is computed),
+int8 instructions, :func:`edgecnn.deploy.targets.cpu_info`), ``latency`` (batch, warmup, runs or null with the
+minimum time each artifact was timed for, the interleaved rounds, how FPS and the median's interval are computed),
 ``rows`` (one object per artifact, the fields of :class:`edgecnn.deploy.bench.BenchRow`: times in ms, sizes in KB,
 accuracy and agreement in %, ``peak_rss_mb`` the peak RSS in MiB of a process that runs just that model
 (:mod:`edgecnn.deploy.memory`), ``host`` empty for this machine) and ``versions`` (with ``keras-backend`` and that
 backend's version when the process imported Keras: the Keras row ran on it). With ``--host``: ``target`` holds the
 requested name only and ``hosts`` lists each host with the target it resolved, its versions and its ``error``
-(null when it ran). Schema 8 added the target's ``cpu`` to schema 7, which measures ``peak_rss_mb`` that way
+(null when it ran). Schema 9 added each row's ``p50_low_ms``, ``p50_high_ms`` and ``runs`` (the median's 95%
+interval, the timed calls) to schema 8, which added the target's ``cpu`` to schema 7, which measures ``peak_rss_mb`` that way
 (schema 6 read the bench process's own high-water mark after each row); schema 6 added the target's ``batch`` to
 schema 5, which added the target's ``notes`` to schema 4, which added each row's ``device`` to schema 3, which
 added ``host`` and ``hosts``. Every file is written atomically.
