@@ -16,9 +16,9 @@ backend's version when the process imported Keras: the Keras row ran on it). Wit
 requested name only and ``hosts`` lists each host with the target it resolved, its versions and its ``error``
 (null when it ran). Schema 9 added each row's ``p50_low_ms``, ``p50_high_ms`` and ``runs`` (the median's 95%
 interval, the timed calls) to schema 8, which added the target's ``cpu`` to schema 7, which measures
-``peak_rss_mb`` that way (schema 6 read the bench process's own high-water mark after each row); schema 6 added the target's ``batch`` to
-schema 5, which added the target's ``notes`` to schema 4, which added each row's ``device`` to schema 3, which
-added ``host`` and ``hosts``. Every file is written atomically.
+``peak_rss_mb`` that way (schema 6 read the bench process's own high-water mark after each row); schema 6
+added the target's ``batch`` to schema 5, which added the target's ``notes`` to schema 4, which added each row's
+``device`` to schema 3, which added ``host`` and ``hosts``. Every file is written atomically.
 """
 
 from __future__ import annotations
