@@ -3,7 +3,7 @@ APIs. Question: does ``Classifier`` add more than 10% to a call, or more than 1 
 
     python benchmarks/runtime_cost.py models/mnist models/fashion_mnist --min-time 3 --out benchmarks/results
 
-Rows, each a median ratio from one process that times both sides in interleaved rounds (1 thread, batch 1):
+Rows, each a median ratio from one process that times both sides in 100 interleaved rounds (1 thread, batch 1):
 
 - ``raw image``: ``clf.predict_proba(img)`` on a uint8 image at the model's input size, against a bare
   set_tensor / invoke / get_tensor loop (ONNX Runtime: ``session.run``) given input already quantized
@@ -176,7 +176,7 @@ def main() -> None:
             frames = [cv2.resize(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), (640, 480)) for img in images]
             for case, (wrapped, bare) in sides(path, images, frames).items():
                 min_time = args.min_time / 4 if case == "open" else args.min_time
-                ms_wrapped, ms_bare = time_interleaved([wrapped, bare], warmup=5, min_time_s=min_time)
+                ms_wrapped, ms_bare = time_interleaved([wrapped, bare], warmup=5, min_time_s=min_time, rounds=100)
                 a, b = float(np.median(ms_wrapped)), float(np.median(ms_bare))
                 rows.append({"model": f"{folder.name}/{artifact}", "case": case, "edgecnn_ms": round(a, 4),
                              "by_hand_ms": round(b, 4), "ratio": round(a / b, 3), "extra_ms": round(a - b, 4),
