@@ -61,3 +61,49 @@ def test_shipped_models_average_mirrors_where_their_manifest_says(name, tta):
         with Classifier(MODELS / name / artifact) as clf:
             gap = np.abs(clf.predict_proba(x) - clf.predict_proba(x[:, :, ::-1])).max()
         assert (gap < 1e-5) if tta == "flip" else (gap > 0.01), (artifact, gap)
+
+
+def test_the_mirror_averaging_model_has_consistent_shapes_and_common_ops():
+    """The Fashion-MNIST files average each image and its mirror: the .tflite files are exported at batch 1, where
+    the converter stores every tensor at the size it holds, and the mirror is a slice with step -1 (STRIDED_SLICE,
+    ONNX Slice), which runtimes without REVERSE_V2 or ReverseSequence have."""
+    import onnx
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgecnn.deploy.inspection import tflite_operators
+    from edgecnn.runtime.manifest import Manifest
+
+    folder = MODELS / "fashion_mnist"
+    manifest = Manifest.load(folder)
+    for entry in manifest.artifacts:
+        path = folder / entry.file
+        if entry.format == "onnx":
+            ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+            assert "Slice" in ops and not ops & {"ReverseSequence", "Shape", "Gather"} and entry.batch is None
+            continue
+        assert entry.batch == 1
+        interpreter = Interpreter(model_path=str(path))
+        interpreter.allocate_tensors()
+        shapes = {d["index"]: d["shape"] for d in interpreter.get_tensor_details()}
+        ops = tflite_operators(path.read_bytes())
+        assert {op["op_name"] for op in ops} >= {"STRIDED_SLICE", "CONCATENATION"}
+        assert "REVERSE_V2" not in {op["op_name"] for op in ops}
+        for op in ops:
+            sizes_in = [int(np.prod(shapes[t])) for t in op["inputs"] if t >= 0]
+            size_out = int(np.prod(shapes[op["outputs"][0]]))
+            if op["op_name"] == "CONCATENATION":
+                assert sum(sizes_in) == size_out
+            if op["op_name"] == "RESHAPE":
+                assert sizes_in[0] == size_out
+
+
+def test_a_batch_to_a_batch_one_file_runs_image_by_image():
+    from edgecnn.runtime import Classifier
+
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    with Classifier(MODELS / "fashion_mnist" / "model_int8.tflite", threads=1) as clf:
+        assert clf.backend.fixed_batch == 1
+        batch = clf.predict_proba(images)
+        singles = np.concatenate([clf.predict_proba(image) for image in images])
+    assert batch.shape == (5, 10)
+    np.testing.assert_array_equal(batch, singles)

@@ -77,7 +77,7 @@ class TFLiteBackend:
     """A LiteRT interpreter whose batch dimension follows the batch it is given.
 
     ``xnnpack=False`` keeps it on LiteRT's built-in kernels (slower, but every tensor then reports the shape it was
-    given). ``input_quantizer``: the input's :class:`Quantizer` where the model takes int8 (or uint8) input, else
+    given). A file exported at a fixed batch of 1 (``fixed_batch``) runs a larger batch image by image. ``input_quantizer``: the input's :class:`Quantizer` where the model takes int8 (or uint8) input, else
     None; float32 input to such a model is quantized with it, the model's own codes pass as they are.
     """
 
@@ -103,12 +103,18 @@ class TFLiteBackend:
         self.input_quantizer = Quantizer.of(self.input)
         self.output_quantizer = Quantizer.of(self.output)
         self._feed, self._fetch, self._batch = self.input["index"], self.output["index"], int(self.input["shape"][0])
+        # a file exported at a fixed batch keeps it: its graph's shapes hold for that batch alone
+        self.fixed_batch = None if int(self.input.get("shape_signature", [-1])[0]) == -1 else self._batch
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         if batch.dtype != self.input_dtype:
             if self.input_quantizer is None or batch.dtype != np.float32:
                 raise InputError(f"the model takes {self.input_dtype} input, not {batch.dtype}")
             batch = self.input_quantizer.quantize(batch)
+        if self.fixed_batch and len(batch) != self.fixed_batch:
+            if self.fixed_batch != 1:
+                raise InputError(f"the model takes batches of {self.fixed_batch} images only, not {len(batch)}")
+            return np.concatenate([self.run(batch[i : i + 1]) for i in range(len(batch))])
         try:
             if len(batch) != self._batch:
                 self.interpreter.resize_tensor_input(self._feed, [len(batch), *self.input_shape])

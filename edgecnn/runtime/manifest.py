@@ -82,12 +82,15 @@ class ArtifactEntry:
     input_dtype: str = "float32"
     verification: dict | None = None  # agreement with the float model on the validation split, see export.py
     quantization: dict | None = None  # TFLite int8 input/output [scale, zero_point]; None for float I/O
+    batch: int | None = None  # images the file takes per call: None any number, 1 one (a batch runs image by image)
 
 
 def _artifact(record) -> ArtifactEntry:
     """One ``artifacts`` entry of a manifest; TypeError where it does not fit (see ``json_records``)."""
     entry = from_json(ArtifactEntry, record, "artifact")
     safe_name(entry.file)
+    if entry.batch is not None and entry.batch < 1:
+        raise TypeError(f"artifact {entry.file} has batch {entry.batch}: at least 1, or null for any")
     if entry.format not in FORMATS or Path(entry.file).suffix != f".{entry.format}":
         raise TypeError(f"artifact {entry.file} has format {reprlib.repr(entry.format)}: not its file's "
                         f"({', '.join(FORMATS)})")

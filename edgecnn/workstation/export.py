@@ -248,7 +248,9 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
     check_plan(formats, precisions)
     manifest.check_fits("the model", model.input_shape[1:], model.output_shape[-1])  # or every artifact carries it
     tta = resolve_tta(manifest, options.tta, formats, precisions)
-    model = with_tta(model, tta)
+    plain, model = model, with_tta(model, tta)
+    # a mirror-averaging graph is exported to TFLite at batch 1: the converter's static shapes are right only so
+    tflite_model, tflite_batch = (with_tta(plain, tta, batch_size=1), 1) if tta != "none" else (model, None)
     manifest.tta = tta
     folder = Path(folder)
     for stale in folder.glob(f"{STAGING_PREFIX}*"):  # left by an export killed mid-way (exports run one at a time)
@@ -264,7 +266,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
         with tempfile.TemporaryDirectory(dir=folder, prefix=STAGING_PREFIX) as staging:
             staged = Path(staging) / name
             if fmt == "tflite":
-                export_tflite(model, staged, precision, calibration, options.int8_io)
+                export_tflite(tflite_model, staged, precision, calibration, options.int8_io)
             elif precision == "fp32":
                 export_onnx(model, staged, options.opset)
             else:
@@ -284,6 +286,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
         input_dtype = "int8" if (fmt, precision) == ("tflite", "int8") and options.int8_io else "float32"
         entry = manifest.add_artifact(folder / name, fmt, precision, input_dtype)
         entry.verification, entry.quantization = check, quantization
+        entry.batch = tflite_batch if fmt == "tflite" else None
         manifest.save(folder)
         entries.append(entry)
         if on_done:

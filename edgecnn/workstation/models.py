@@ -169,15 +169,18 @@ def keras_macs(model: keras.Model) -> int:
     return macs
 
 
-def with_tta(model: keras.Model, tta: str) -> keras.Model:
+def with_tta(model: keras.Model, tta: str, batch_size: int | None = None) -> keras.Model:
     """``model`` itself for "none". For "flip", a model that averages its predictions on each image and on its
     left-right mirror, for data trained with horizontal flips (clothes, objects; not digits). Both run as one
-    batch through the same layers, so an exported file holds the weights once: same size, twice the MACs."""
+    batch through the same layers, so an exported file holds the weights once: same size, twice the MACs.
+    ``batch_size``: a fixed batch (1 for TFLite, whose converter stores the doubled batch at the wrong size when the
+    batch is dynamic); None: any."""
     check_choice("test-time augmentation", tta, TTA)
     if tta == "none":
         return model
-    inputs = keras.Input(model.inputs[0].shape[1:], name="image")
-    both = keras.ops.concatenate([inputs, keras.ops.flip(inputs, axis=2)], axis=0)  # the batch, then its mirror
+    inputs = keras.Input(model.inputs[0].shape[1:], batch_size=batch_size, name="image")
+    mirror = inputs[:, :, ::-1, :]  # a slice with step -1: every runtime has it (TFLite STRIDED_SLICE, ONNX Slice)
+    both = keras.ops.concatenate([inputs, mirror], axis=0)  # the batch, then its mirror
     probs = model(both)
     pairs = keras.ops.reshape(probs, (2, -1, probs.shape[-1]))
     # a short name: TFLite prefixes every tensor name with it (as "resnet8_wide_flip" it cost 1.4 KB of a 117 KB file)
