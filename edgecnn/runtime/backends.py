@@ -77,8 +77,9 @@ class TFLiteBackend:
     """A LiteRT interpreter whose batch dimension follows the batch it is given.
 
     ``xnnpack=False`` keeps it on LiteRT's built-in kernels (slower, but every tensor then reports the shape it was
-    given). A file exported at a fixed batch of 1 (``fixed_batch``) runs a larger batch image by image. ``input_quantizer``: the input's :class:`Quantizer` where the model takes int8 (or uint8) input, else
-    None; float32 input to such a model is quantized with it, the model's own codes pass as they are.
+    given). A file exported at a fixed batch of 1 (``fixed_batch``) runs a larger batch image by image.
+    ``input_quantizer``: the input's :class:`Quantizer` where the model takes int8 (or uint8) input, else None;
+    float32 input to such a model is quantized with it, the model's own codes pass as they are.
     """
 
     name = "tflite"
