@@ -47,6 +47,23 @@ def test_images(folder: Path, shape: tuple, count: int = 64) -> np.ndarray:
     return images
 
 
+def cycle(count: int):
+    """A function that returns 1, 2, ... count - 1, 0, 1, ...: each call takes the next image."""
+    state = {"i": 0}
+
+    def next_index() -> int:
+        state["i"] = (state["i"] + 1) % count
+        return state["i"]
+
+    return next_index
+
+
+def by_hand(frame: np.ndarray, pre) -> np.ndarray:
+    """A BGR frame as a hand-written loop would make the model's input: one-step area resize, grey, normalize."""
+    small = cv2.resize(frame, (pre.width, pre.height), interpolation=cv2.INTER_AREA)
+    return (cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) * pre.scale - pre.mean) / pre.std
+
+
 def tflite_sides(path: Path, images: np.ndarray, frames: list) -> dict:
     clf = Classifier(path, threads=1)
     interpreter = Interpreter(model_path=str(path), num_threads=1)
@@ -56,11 +73,7 @@ def tflite_sides(path: Path, images: np.ndarray, frames: list) -> dict:
     pre = clf.preprocessing
     floats = [pre(img) for img in images]
     codes = [np.clip(np.rint(x / in_scale + in_zero), -128, 127).astype(np.int8) for x in floats]
-    state = {"i": 0}
-
-    def next_index():
-        state["i"] = (state["i"] + 1) % len(images)
-        return state["i"]
+    next_index = cycle(len(images))
 
     def bare():
         interpreter.set_tensor(feed["index"], codes[next_index()])
@@ -70,12 +83,8 @@ def tflite_sides(path: Path, images: np.ndarray, frames: list) -> dict:
     def wrapped():
         return clf.predict_proba(images[next_index()])
 
-    h, w = pre.height, pre.width
-
     def hand_frame():
-        frame = frames[next_index()]
-        small = cv2.cvtColor(cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
-        x = (small.astype(np.float32) * pre.scale - pre.mean) / pre.std
+        x = by_hand(frames[next_index()], pre)
         q = np.clip(np.rint(x / in_scale + in_zero), -128, 127).astype(np.int8).reshape(feed["shape"])
         interpreter.set_tensor(feed["index"], q)
         interpreter.invoke()
@@ -100,11 +109,7 @@ def onnx_sides(path: Path, images: np.ndarray, frames: list) -> dict:
     name, output = session.get_inputs()[0].name, session.get_outputs()[0].name
     pre = clf.preprocessing
     floats = [pre(img) for img in images]
-    state = {"i": 0}
-
-    def next_index():
-        state["i"] = (state["i"] + 1) % len(images)
-        return state["i"]
+    next_index = cycle(len(images))
 
     def bare():
         return session.run([output], {name: floats[next_index()]})[0]
@@ -112,12 +117,8 @@ def onnx_sides(path: Path, images: np.ndarray, frames: list) -> dict:
     def wrapped():
         return clf.predict_proba(images[next_index()])
 
-    h, w = pre.height, pre.width
-
     def hand_frame():
-        frame = frames[next_index()]
-        small = cv2.cvtColor(cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
-        x = ((small.astype(np.float32) * pre.scale - pre.mean) / pre.std).reshape(1, h, w, 1)
+        x = by_hand(frames[next_index()], pre).reshape(1, pre.height, pre.width, 1)
         probs = session.run([output], {name: x})[0]
         return np.argsort(-probs[0])[:3]
 

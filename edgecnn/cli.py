@@ -475,11 +475,8 @@ def keygen(
     Example: edgecnn keygen keys/release
     """
     made = api.keygen(out)
-    if json_out:
-        sys.stdout.write(json.dumps(made, indent=2) + "\n")
-        return
-    console.print(f"private key {made['private']} (mode 0600), public key {made['public']}, key id "
-                  f"{made['key_id'][:16]}", markup=False)
+    _result(made, json_out, f"private key {made['private']} (mode 0600), public key {made['public']}, key id "
+                            f"{made['key_id'][:16]}")
 
 
 @app.command()
@@ -496,11 +493,8 @@ def sign(
     Example: edgecnn sign runs/demo --key keys/release.key
     """
     signed = api.sign(run, key=key)
-    if json_out:
-        sys.stdout.write(json.dumps(signed, indent=2) + "\n")
-        return
-    console.print(f"signed {counted(len(signed['files']), 'file')} of {run} with key {signed['key_id'][:16]}: "
-                  f"{signed['signature']}", markup=False)
+    _result(signed, json_out, f"signed {counted(len(signed['files']), 'file')} of {run} with key "
+                              f"{signed['key_id'][:16]}: {signed['signature']}")
 
 
 @app.command()
@@ -517,10 +511,15 @@ def verify(
       EDGECNN_TRUSTED_KEYS=keys/ edgecnn verify runs/demo/model_int8.tflite
     """
     checked = api.verify(path, trust=trust or None)
+    _result(checked, json_out, f"{path}: signature valid, {counted(len(checked['signed']), 'file')} as signed")
+
+
+def _result(document: dict, json_out: bool, line: str) -> None:
+    """A verb's result: its JSON document on stdout with --json, else one line."""
     if json_out:
-        sys.stdout.write(json.dumps(checked, indent=2) + "\n")
-        return
-    console.print(f"{path}: signature valid, {counted(len(checked['signed']), 'file')} as signed", markup=False)
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        console.print(line, markup=False)
 
 
 def main(argv: list[str] | None = None) -> None:
