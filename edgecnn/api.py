@@ -30,6 +30,7 @@ from edgecnn.common.atomic import check_writable, write_json_atomic
 from edgecnn.common.errors import EdgecnnError, ImageReadError, one_or_many
 from edgecnn.common.native_logs import native_output_muted
 from edgecnn.deploy.bench import KERAS_FILE, MIN_TIME_S, WARMUP, BenchRow, indistinct, int8_slower_note
+from edgecnn.deploy.remote import RemoteOptions
 from edgecnn.runtime.manifest import MANIFEST_NAME, ArtifactEntry, Manifest, sha256_file
 from edgecnn.workstation.config import ExportOptions, TrainConfig
 
@@ -233,7 +234,8 @@ class BenchResult:
 
 def bench(paths, *, target: str = "cpu", threads: int | None = None, batch: int = 1, warmup: int = WARMUP,
           runs: int | None = None, min_time_s: float = MIN_TIME_S, data_dir=None, hosts: list[str] | None = None,
-          ssh_config: str | Path | None = None, remote_python: str = "python3", timeout_s: float = 600.0,
+          ssh_config: str | Path | None = None, remote_python: str = RemoteOptions.python,
+          timeout_s: float = RemoteOptions.timeout,
           on_start: Callable | None = None, on_note: Callable[[str], None] | None = None,
           on_step: Callable | None = None) -> BenchResult:
     """Accuracy, agreement with the Keras model, load time, latency (median with its 95% interval), FPS and memory
@@ -266,7 +268,7 @@ def bench(paths, *, target: str = "cpu", threads: int | None = None, batch: int 
     from edgecnn.deploy.report import report
 
     if hosts:
-        from edgecnn.deploy.remote import RemoteOptions, bench_hosts, result_rows
+        from edgecnn.deploy.remote import bench_hosts, result_rows
 
         options = RemoteOptions(target, threads, warmup, runs, batch, remote_python,
                                 ssh_config and str(ssh_config), timeout_s)

@@ -27,6 +27,7 @@ from edgecnn.common.errors import EdgecnnError, counted
 from edgecnn.common.native_logs import mute_opencv_logs
 from edgecnn.common.version import __version__
 from edgecnn.deploy.bench import WARMUP
+from edgecnn.deploy.remote import RemoteOptions
 from edgecnn.workstation.config import ExportOptions, TrainConfig
 
 app = typer.Typer(
@@ -206,7 +207,7 @@ def models(
 def export(
     model: Path = typer.Argument(..., **EXISTING, help="Run directory (or its model.keras)."),
     format: str = typer.Option(",".join(api.FORMATS), "--format", help="Comma-separated: tflite, onnx."),
-    quantize: str = typer.Option("none,int8", help="Comma-separated: none (fp32), fp16, dynamic, int8 "
+    quantize: str = typer.Option(",".join("none" if p == "fp32" else p for p in api.PRECISIONS), help="Comma-separated: none (fp32), fp16, dynamic, int8 "
                                  "(fp16 and dynamic are TFLite only)."),
     calib_samples: int = typer.Option(api.CALIB_SAMPLES, min=1, help="Training images used to calibrate int8."),
     int8_io: bool = typer.Option(
@@ -307,8 +308,9 @@ def bench(
     host: list[str] = typer.Option(None, callback=_check_hosts,
                                    help="Bench on USER@HOST[:PORT] over SSH instead of here; repeat for a fleet."),
     ssh_config: Path = typer.Option(None, **EXISTING, dir_okay=False, help="ssh -F config for --host."),
-    remote_python: str = typer.Option("python3", help="The hosts' interpreter that has edgecnn (runtime extra)."),
-    timeout: float = typer.Option(600.0, min=1, help="Seconds allowed for each step on a host."),
+    remote_python: str = typer.Option(RemoteOptions.python, help="The hosts' interpreter that has edgecnn (runtime "
+                                      "extra)."),
+    timeout: float = typer.Option(RemoteOptions.timeout, min=1, help="Seconds allowed for each step on a host."),
 ) -> None:
     """Accuracy on the test split, agreement with the Keras model, load time, first call, latency (median with its
     95% interval, percentiles), FPS, GMAC/s and memory of every artifact, as a table.
