@@ -207,8 +207,9 @@ def models(
 def export(
     model: Path = typer.Argument(..., **EXISTING, help="Run directory (or its model.keras)."),
     format: str = typer.Option(",".join(api.FORMATS), "--format", help="Comma-separated: tflite, onnx."),
-    quantize: str = typer.Option(",".join("none" if p == "fp32" else p for p in api.PRECISIONS), help="Comma-separated: none (fp32), fp16, dynamic, int8 "
-                                 "(fp16 and dynamic are TFLite only)."),
+    quantize: str = typer.Option(",".join("none" if p == "fp32" else p for p in api.PRECISIONS),
+                                 help="Comma-separated: none (fp32), fp16, dynamic, int8 (fp16 and dynamic are "
+                                 "TFLite only)."),
     calib_samples: int = typer.Option(api.CALIB_SAMPLES, min=1, help="Training images used to calibrate int8."),
     int8_io: bool = typer.Option(
         ExportOptions.int8_io, "--int8-io/--float-io",
