@@ -516,8 +516,7 @@ def pipeline(*, out: str | Path = "runs/demo", dataset: str = DATASET, data_dir=
         >>> edgecnn.pipeline(out="runs/demo")["rows"][0]["accuracy"]   # doctest: +SKIP
     """
     from edgecnn.common.progress import artifact_progress
-    from edgecnn.deploy.bench import bench_paths
-    from edgecnn.deploy.report import print_table, report
+    from edgecnn.deploy.report import print_table
     from edgecnn.deploy.targets import resolve_target
     from edgecnn.workstation.data import check_dataset_name, loaded_once
 
@@ -539,15 +538,13 @@ def pipeline(*, out: str | Path = "runs/demo", dataset: str = DATASET, data_dir=
             export(out, calib_samples=calib_samples, seed=config.seed, command=command, data_dir=data_dir,
                    on_done=lambda e: console.print(f"wrote {e.file} ({e.bytes / 1024:.1f} KB)"), on_start=on_start)
         console.rule(Text(f"[3/3] bench on {bench_target.label}"))
-        for note in bench_target.notes:
-            console.print(f"note: {note}", markup=False)
         with artifact_progress("bench", console) as on_start:
-            rows = bench_paths([out], bench_target, warmup, runs, data_dir, on_start=on_start, min_time_s=min_time_s)
-        document = report(rows, bench_target, warmup, runs, min_time_s=min_time_s)
-        write_json_atomic(Path(out) / REPORT_FILE, document)
-        print_table(rows, title=f"{dataset} on {bench_target.label}", console=console)
-        slower = int8_slower_note(rows, bench_target)
-        for note in _tie_notes(rows) + ([slower] if slower else []):
+            result = bench(out, target=target, threads=threads, warmup=warmup, runs=runs, min_time_s=min_time_s,
+                           data_dir=data_dir, on_start=on_start,
+                           on_note=lambda line: console.print(f"note: {line}", markup=False))
+        write_json_atomic(Path(out) / REPORT_FILE, result.document)
+        print_table(result.rows, title=f"{dataset} on {bench_target.label}", console=console)
+        for note in result.notes:
             console.print(f"note: {note}", markup=False, soft_wrap=True)
         console.print(f"report: {Path(out) / REPORT_FILE}", markup=False)
-    return document
+    return result.document

@@ -98,7 +98,7 @@ def time_interleaved(calls: list[Callable[[], object]], warmup: int = WARMUP, ru
     counts = []
     for fn in calls:
         start = time.perf_counter()
-        for _ in range(max(warmup, 1)):
+        for _ in range(warmup if runs is not None else max(warmup, 1)):  # the minimum time needs one call's speed
             fn()
         each_s = (time.perf_counter() - start) / max(warmup, 1)
         counts.append(runs if runs is not None else max(MIN_RUNS, math.ceil(min_time_s / max(each_s, 1e-7))))
