@@ -267,6 +267,7 @@ def bench(paths, *, target: str = "cpu", threads: int | None = None, batch: int 
     """
     from edgecnn.deploy.report import report
 
+    note = on_note or (lambda line: None)
     if hosts:
         from edgecnn.deploy.remote import bench_hosts, result_rows
 
@@ -274,8 +275,8 @@ def bench(paths, *, target: str = "cpu", threads: int | None = None, batch: int 
                                 ssh_config and str(ssh_config), timeout_s)
         results = bench_hosts(hosts, one_or_many(paths), options, data_dir, on_step)
         for r in results:
-            for note in (r.target or {}).get("notes", ()):
-                on_note and on_note(f"{r.host}: {note}")
+            for line in (r.target or {}).get("notes", ()):
+                note(f"{r.host}: {line}")
         if len(results) == 1 and results[0].error:
             raise EdgecnnError(results[0].error)
         summary = [{"host": r.host, "target": r.target, "versions": r.versions, "error": r.error} for r in results]
@@ -290,8 +291,8 @@ def bench(paths, *, target: str = "cpu", threads: int | None = None, batch: int 
     from edgecnn.deploy.targets import resolve_target
 
     bench_target = resolve_target(target, threads, batch=batch)
-    for note in bench_target.notes:
-        on_note and on_note(note)
+    for line in bench_target.notes:
+        note(line)
     rows = bench_paths(paths, bench_target, warmup, runs, data_dir, on_start=on_start, on_note=on_note,
                        min_time_s=min_time_s)
     document = report(rows, bench_target, warmup, runs, min_time_s=min_time_s)

@@ -107,7 +107,7 @@ class Preprocessing:
     def _convert(self, images, pixel_table: np.ndarray | None) -> np.ndarray:
         """The model's input batch for uint8 images, each converted to the model's colour and size."""
         pixels = self.image(images[0])[None] if len(images) == 1 else np.stack([self.image(img) for img in images])
-        return self.normalize(pixels) if pixel_table is None else pixel_table.take(pixels)
+        return (self.pixel_values if pixel_table is None else pixel_table).take(pixels)
 
     def image(self, img: np.ndarray) -> np.ndarray:
         """Convert one uint8 image to the model's colour and size (and invert it if asked): H x W x C uint8."""
@@ -121,12 +121,13 @@ class Preprocessing:
 
     def normalize(self, images: np.ndarray) -> np.ndarray:
         """Apply ``x = (pixel * scale - mean) / std`` to uint8 images that already have the model's shape."""
-        return ((images.astype(np.float32) * self.scale - self.mean) / self.std).astype(np.float32)
+        return self.pixel_values.take(images)
 
     @functools.cached_property
     def pixel_values(self) -> np.ndarray:
-        """The normalized value of each pixel value 0..255, float32: ``normalize`` is this table, entry by entry."""
-        return self.normalize(np.arange(256, dtype=np.uint8))
+        """``x = (pixel * scale - mean) / std`` for each pixel value 0..255, float32: every image is normalized by
+        looking its pixels up here."""
+        return ((np.arange(256, dtype=np.float32) * self.scale - self.mean) / self.std).astype(np.float32)
 
     def _color(self, img: np.ndarray) -> np.ndarray:
         if img.ndim == 3 and img.shape[-1] == 1:
