@@ -119,10 +119,6 @@ class Preprocessing:
             img = 255 - img
         return img.reshape(self.input_shape)
 
-    def normalize(self, images: np.ndarray) -> np.ndarray:
-        """Apply ``x = (pixel * scale - mean) / std`` to uint8 images that already have the model's shape."""
-        return self.pixel_values.take(images)
-
     @functools.cached_property
     def pixel_values(self) -> np.ndarray:
         """``x = (pixel * scale - mean) / std`` for each pixel value 0..255, float32: every image is normalized by
