@@ -90,13 +90,6 @@ def load_trusted_keys(source=None) -> dict:
     return keys
 
 
-def statement(folder: Path, files: list[str]) -> dict:
-    """The in-toto statement that lists ``files`` of ``folder`` with their sha256."""
-    return {"_type": STATEMENT_TYPE, "predicateType": PREDICATE_TYPE,
-            "subject": [{"name": name, "digest": {"sha256": sha256_file(folder / name)}} for name in files],
-            "predicate": {"manifest": MANIFEST_NAME}}
-
-
 def verify_signed(path: str | Path, keys: dict) -> dict[str, str]:
     """Check ``path`` (an artifact, or a run folder) against the signature of its folder; return the signed files
     by name with their sha256. IntegrityError, naming the reason, where the folder is unsigned, the signature is

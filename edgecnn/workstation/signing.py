@@ -17,7 +17,7 @@ from pathlib import Path
 from edgecnn.common.atomic import write_bytes_atomic
 from edgecnn.common.errors import EdgecnnError
 from edgecnn.runtime.manifest import MANIFEST_NAME, Manifest, sha256_file
-from edgecnn.runtime.signing import PAYLOAD_TYPE, SIGNATURE_NAME, key_id, pae, statement
+from edgecnn.runtime.signing import PAYLOAD_TYPE, PREDICATE_TYPE, SIGNATURE_NAME, STATEMENT_TYPE, key_id, pae
 
 PRIVATE_SUFFIX, PUBLIC_SUFFIX = ".key", ".pub"
 
@@ -76,6 +76,13 @@ def load_private_key(path: str | Path):
     return key
 
 
+def statement(digests: dict[str, str]) -> dict:
+    """The in-toto statement that lists each file with its sha256 (what :mod:`edgecnn.runtime.signing` checks)."""
+    return {"_type": STATEMENT_TYPE, "predicateType": PREDICATE_TYPE,
+            "subject": [{"name": name, "digest": {"sha256": digest}} for name, digest in digests.items()],
+            "predicate": {"manifest": MANIFEST_NAME}}
+
+
 def sign_run(run_dir: str | Path, key_path: str | Path) -> dict:
     """Sign ``run_dir``'s manifest and every artifact it lists; write ``model.sig`` there. Refused where an artifact
     is missing or differs from its manifest's sha256: a signature vouches for a run as export checked it.
@@ -88,12 +95,14 @@ def sign_run(run_dir: str | Path, key_path: str | Path) -> dict:
     manifest = Manifest.load(run_dir)
     if not manifest.artifacts:
         raise EdgecnnError(f"{run_dir / MANIFEST_NAME} lists no artifacts: nothing to sign (run edgecnn export)")
-    for entry in manifest.artifacts:
+    digests = {MANIFEST_NAME: sha256_file(run_dir / MANIFEST_NAME)}
+    for entry in sorted(manifest.artifacts, key=lambda a: a.file):
         path = run_dir / entry.file
         if not path.is_file() or sha256_file(path) != entry.sha256:
             raise EdgecnnError(f"{path} is missing or differs from its manifest: export again before signing")
-    files = [MANIFEST_NAME, *sorted(a.file for a in manifest.artifacts)]
-    payload = json.dumps(statement(run_dir, files), sort_keys=True, separators=(",", ":")).encode()
+        digests[entry.file] = entry.sha256  # just checked against the file
+    files = list(digests)
+    payload = json.dumps(statement(digests), sort_keys=True, separators=(",", ":")).encode()
     signature = key.sign(pae(PAYLOAD_TYPE, payload))
     kid = key_id(key.public_key())
     envelope = {"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode(),
