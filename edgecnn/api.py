@@ -137,7 +137,7 @@ def export(run_dir: str | Path, *, formats=FORMATS, precisions=PRECISIONS, calib
 
     Args:
         run_dir: the run directory (or its ``model.keras``).
-        formats: "tflite" and/or "onnx" (a tuple, or one name).
+        formats: "tflite" and/or "onnx" (a tuple, or one name); "c" adds each TFLite file as a C array.
         precisions: "fp32", "fp16", "dynamic" and/or "int8" (fp16 and dynamic are TFLite only).
         calib_samples: training images that calibrate int8.
         seed: draws the calibration images.
@@ -149,7 +149,8 @@ def export(run_dir: str | Path, *, formats=FORMATS, precisions=PRECISIONS, calib
         on_start: ``on_start(index, total, file)`` before each artifact, for a progress display.
         on_done: ``on_done(entry)`` after each artifact is written.
         **options: :class:`ExportOptions` fields: ``int8_io``, ``opset``, ``calibration_method``,
-            ``min_agreement``, ``onnx_activations``, ``tta``.
+            ``min_agreement``, ``onnx_activations``, ``tta``, ``mediapipe`` (also a MediaPipe Tasks file of each
+            TFLite artifact).
 
     Returns:
         One :class:`ArtifactEntry` per file written, with its size, sha256 and verification (agreement with the
@@ -177,8 +178,8 @@ def export(run_dir: str | Path, *, formats=FORMATS, precisions=PRECISIONS, calib
     if sign_key is not None:
         load_private_key(sign_key)  # a key that cannot sign fails now, not after the export
     formats, precisions = one_or_many(formats), one_or_many(precisions)
-    check_plan(formats, precisions)
     options = ExportOptions(**options)
+    check_plan(formats, precisions, options.mediapipe)
     manifest = Manifest.load(run_dir)
     training = manifest.source.get("training")
     policy = str(training.get("augmentation", "")) if isinstance(training, dict) else ""
@@ -383,6 +384,36 @@ def inspect(artifact: str | Path) -> dict:
 
     with native_output_muted():
         return inspect_artifact(artifact)
+
+
+def check(path: str | Path, *, data_dir=None, limit: int | None = None, runtimes=None,
+          on_start: Callable[[str, str], None] | None = None) -> list[dict]:
+    """Load each artifact of a run (or one artifact) in every installed runtime among LiteRT, ONNX Runtime,
+    OpenVINO, OpenCV DNN, TFLite Micro and MediaPipe Tasks, and classify the test split's first images with each.
+
+    Args:
+        path: a run directory, or one artifact in it (its manifest says how to feed it).
+        data_dir: where the test split's dataset files are.
+        limit: test images per artifact and runtime (None: 1,000; 0: the whole split).
+        runtimes: the runtimes to try (a tuple; None: all); each format's reference runtime always runs.
+        on_start: ``on_start(runtime, file)`` before each row, for a progress display.
+
+    Returns:
+        One dict a row: artifact, runtime, status ("ok", "does not load", "fails to run", "not installed"), the
+        runtime's error in one line, n, accuracy, top-1 agreement with the format's reference runtime and with the
+        fp32 file, and for TFLite Micro the smallest tensor arena and the flash the model takes (bytes).
+
+    Raises:
+        EdgecnnError: no manifest, a file altered since its manifest, no test split, an unknown runtime.
+
+    Example:
+        >>> [r["status"] for r in edgecnn.check("models/mnist/model_int8.tflite", limit=100)]   # doctest: +SKIP
+        ['ok', 'ok', 'does not load', 'ok']
+    """
+    from edgecnn.deploy.portability import CHECK_LIMIT, RUNTIMES, check_run
+
+    return check_run(path, data_dir=data_dir, limit=CHECK_LIMIT if limit is None else limit,
+                     runtimes=RUNTIMES if runtimes is None else one_or_many(runtimes), on_start=on_start)
 
 
 def live(model: str | Path, *, source: str = "0", roi: tuple[int, int, int, int] | None = None,

@@ -206,7 +206,8 @@ def models(
 @app.command()
 def export(
     model: Path = typer.Argument(..., **EXISTING, help="Run directory (or its model.keras)."),
-    format: str = typer.Option(",".join(api.FORMATS), "--format", help="Comma-separated: tflite, onnx."),
+    format: str = typer.Option(",".join(api.FORMATS), "--format", help="Comma-separated: tflite, onnx, c (each "
+                              ".tflite also as a C array for TFLite Micro)."),
     quantize: str = typer.Option(",".join("none" if p == "fp32" else p for p in api.PRECISIONS),
                                  help="Comma-separated: none (fp32), fp16, dynamic, int8 (fp16 and dynamic are "
                                  "TFLite only)."),
@@ -217,8 +218,8 @@ def export(
     opset: int = typer.Option(None, min=13, help="ONNX opset (default: the exporter's)."),
     calibration: str = typer.Option(ExportOptions.calibration_method, help="ONNX calibration: minmax, entropy or "
                                     "percentile."),
-    onnx_activations: str = typer.Option(ExportOptions.onnx_activations, help="ONNX int8 activations: int8 (S8S8) "
-                                         "or uint8 (U8S8, faster on x86 CPUs without VNNI)."),
+    onnx_activations: str = typer.Option(ExportOptions.onnx_activations, help="ONNX int8 activations: uint8 (U8S8, "
+                                         "every conv and add fuses on ONNX Runtime) or int8 (S8S8)."),
     min_agreement: float = typer.Option(None, min=0, max=100, help="Fail below this top-1 agreement (%) "
                                         "with the float model on the validation split."),
     tta: str = typer.Option(None, help="Test-time augmentation built into every artifact: none, or flip "
@@ -228,6 +229,8 @@ def export(
     data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
     sign_key: Path = typer.Option(None, "--sign", **EXISTING, dir_okay=False,
                                   help="Sign the run with this Ed25519 private key once it is written."),
+    mediapipe: bool = typer.Option(ExportOptions.mediapipe, help="Also write each TFLite artifact as a file MediaPipe "
+                                   "Tasks' ImageClassifier loads (RGB input, labels and normalization in metadata)."),
 ) -> None:
     """Export TFLite and ONNX artifacts, verify each against the float model, record them in the manifest.
 
@@ -236,8 +239,10 @@ def export(
       edgecnn export runs/demo --quantize int8 --min-agreement 99.5
       edgecnn export runs/fashion --tta flip   # average with the mirror image
       edgecnn export runs/demo --sign keys/release.key
+      edgecnn export runs/demo --format tflite,c --quantize int8 --mediapipe   # microcontrollers, MediaPipe
     """
     from edgecnn.common.progress import artifact_progress
+    from edgecnn.runtime.manifest import Manifest
 
     precisions = tuple("fp32" if q == "none" else q for q in _csv(quantize))
     with artifact_progress("export") as on_start:
@@ -245,8 +250,15 @@ def export(
                              seed=seed, command=_command(), data_dir=data_dir, sign_key=sign_key, console=console,
                              on_start=on_start,
                              int8_io=int8_io, opset=opset, calibration_method=calibration,
-                             min_agreement=min_agreement, onnx_activations=onnx_activations, tta=tta)
-    console.print(tables.export_table(entries, f"exported to {model if model.is_dir() else model.parent}"))
+                             min_agreement=min_agreement, onnx_activations=onnx_activations, tta=tta,
+                             mediapipe=mediapipe)
+    run_dir = model if model.is_dir() else model.parent
+    console.print(tables.export_table(entries, f"exported to {run_dir}"))
+    written = {e.file for e in entries}
+    for extra in Manifest.load(run_dir).extras:
+        if extra["of"] in written:
+            agreement = f", {extra['verification']['agreement']:.2f}% agreement" if "verification" in extra else ""
+            console.print(Text(f"also {extra['file']} ({extra['bytes'] / 1024:.1f} KB): {extra['for']}{agreement}"))
 
 
 @contextmanager
@@ -418,7 +430,56 @@ def inspect(
     console.print(Text.assemble((info["file"], "bold"), f" {info['format']}, {info['bytes'] / 1024:.1f} KB, "
                                 f"{info['parameters']:,} parameters, {macs}{views}, precision {precision}, "
                                 f"manifest: {info['manifest']}"))
+    if info["weights"]:
+        w = info["weights"]
+        console.print(f"weights: {w['dtype']} in {w['layers']} layers, {w['range']} range (largest |code| "
+                      f"{w['max_abs_code']})")
+    if info["recipe"]:
+        # Text, not markup: the manifest is untrusted input
+        console.print(Text("recipe: " + ", ".join(f"{key} {value}" for key, value in info["recipe"].items())))
     console.print(*tables.info_tables(info))
+
+
+@app.command()
+def check(
+    path: Path = typer.Argument(..., **EXISTING, help="A run directory, or one artifact in it."),
+    limit: int = typer.Option(None, min=0, help="Test images per artifact and runtime (default 1000; 0: all)."),
+    runtime: str = typer.Option(None, help="Comma-separated runtimes to try: litert, onnxruntime, openvino, opencv, "
+                                "tflite-micro, mediapipe (default: all; those not installed are listed)."),
+    data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Load each artifact in every runtime installed here and compare their answers on the test split.
+
+    LiteRT runs the .tflite files and ONNX Runtime the .onnx ones as references; OpenVINO, OpenCV DNN, TFLite
+    Micro (with the smallest tensor arena that runs the model) and MediaPipe Tasks (the export --mediapipe files;
+    in the Python $EDGECNN_MEDIAPIPE_PYTHON names, since it brings its own OpenCV) are compared with them.
+    Exit status 1 where a file fails in its reference runtime; other runtimes' failures are listed.
+
+    Examples:
+      edgecnn check models/mnist
+      edgecnn check runs/demo/model_int8.tflite --runtime tflite-micro --limit 0
+    """
+    from edgecnn.common.progress import count_progress
+    from edgecnn.deploy.portability import LOAD_FAILED, REFERENCE, RUN_FAILED
+
+    with count_progress("check") as on_count:
+        started = []
+
+        def on_start(name: str, file: str) -> None:
+            started.append(file)
+            if on_count:
+                on_count(len(started), None, f"{file} in {name}")
+
+        rows = api.check(path, data_dir=data_dir, limit=limit, runtimes=_csv(runtime) if runtime else None,
+                         on_start=on_start)
+    if json_out:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    else:
+        console.print(tables.check_table(rows, f"{path}: {rows[0]['n'] or 0} test images per runtime" if rows
+                                         else f"{path}: nothing to check"))
+    if any(r["status"] in (LOAD_FAILED, RUN_FAILED) and r["runtime"] == REFERENCE[r["kind"]] for r in rows):
+        raise typer.Exit(1)
 
 
 @app.command()

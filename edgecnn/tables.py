@@ -87,3 +87,23 @@ def info_tables(info: dict) -> tuple[Table, Table]:
     for op, count in sorted(info["operators"].items(), key=lambda kv: -kv[1]):
         ops.add_row(Text(op), str(count))
     return tensors, ops
+
+
+def check_table(rows: list[dict], caption: str) -> Table:
+    """The rows of :func:`edgecnn.api.check`: each artifact in each runtime, with the runtime's error where it fails."""
+    table = Table(title=title(caption))
+    for name in ("Artifact", "Runtime", "Status", "Acc (%)", "Agree ref\n(%)", "Agree fp32\n(%)", "Arena\n(KB)",
+                 "Flash\n(KB)"):
+        table.add_column(name, justify="left" if name in ("Artifact", "Runtime", "Status") else "right")
+
+    def cell(value, scale=1.0, digits=2):
+        return "-" if value is None else f"{value / scale:.{digits}f}"
+
+    for r in rows:
+        status = Text(r["status"], "green" if r["status"] == "ok" else "red" if r["error"] and r["status"] !=
+                      "not installed" else "yellow")
+        if r["error"]:
+            status.append(f": {r['error']}", "default")
+        table.add_row(Text(r["artifact"]), r["runtime"], status, cell(r["accuracy"]), cell(r["agreement"]),
+                      cell(r["float_agreement"]), cell(r["arena_bytes"], 1024, 1), cell(r["flash_bytes"], 1024, 1))
+    return table

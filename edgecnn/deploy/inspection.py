@@ -48,6 +48,7 @@ def inspect_artifact(path: str | Path, probe: bool = True) -> dict:
         "file": str(path), "bytes": path.stat().st_size, **info,
         "precision": entry.precision if entry else None,
         "tta": manifest.tta if entry else None,  # "flip": the model runs each image and its mirror
+        "recipe": entry.recipe if entry else None,
         "manifest": "sha256 verified" if entry else "none (integrity not checked)",
     }
 
@@ -69,10 +70,12 @@ def _tflite(path: Path) -> dict:
     produced = {t for op in ops for t in op["outputs"]}
     graph_inputs = {d["index"] for d in interpreter.get_input_details()}
     constants = {t for op in ops for t in op["inputs"] if t >= 0} - produced - graph_inputs
+    weight_codes = [interpreter.get_tensor(op["inputs"][1]) for op in ops if op["op_name"] in KERNEL_OPS
+                     and tensors[op["inputs"][1]]["dtype"] == np.int8]
     macs = 0
     for op in ops:
         out_shape = tensors[op["outputs"][0]]["shape"]  # whole batches: a model with --tta flip runs two per image
-        if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        if op["op_name"] in KERNEL_OPS:
             weights = tensors[op["inputs"][1]]["shape"]  # OHWI, 1HWO (depthwise) or OI
             per_output = np.prod(weights[1:]) if op["op_name"] != "DEPTHWISE_CONV_2D" else np.prod(weights[1:3])
             macs += int(np.prod(out_shape) * per_output)
@@ -81,9 +84,23 @@ def _tflite(path: Path) -> dict:
         "macs": macs // int(interpreter.get_input_details()[0]["shape"][0]),  # per image
         "operators": dict(Counter(op["op_name"] for op in ops)),
         "parameters": int(sum(np.prod(tensors[t]["shape"]) for t in constants)),
+        "weights": weight_range(weight_codes),
         "inputs": [_tflite_tensor(d) for d in interpreter.get_input_details()],
         "outputs": [_tflite_tensor(d) for d in interpreter.get_output_details()],
     }
+
+
+KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def weight_range(codes: list[np.ndarray]) -> dict | None:
+    """How much of the int8 range the weights of convolutions and dense layers use (None where they are float):
+    ONNX Runtime's ``reduce_range`` keeps them within 7 bits (|q| <= 64), other quantizers use all 8 (127)."""
+    if not codes:
+        return None
+    largest = max(int(np.abs(c.astype(np.int16)).max()) for c in codes)
+    return {"dtype": "int8", "layers": len(codes), "max_abs_code": largest,
+            "range": "7-bit (reduce_range)" if largest <= 64 else "full"}
 
 
 def tflite_operators(content: bytes) -> list[dict]:
@@ -128,6 +145,14 @@ def _onnx(path: Path) -> dict:
                for i in (1, 2) if len(n.input) > i}
     weight_types = (onnx.TensorProto.FLOAT, onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT32)
 
+    values = {i.name: i for i in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    kernels = [producer.get(n.input[1]) for n in graph.node if n.op_type in ("Conv", "Gemm", "MatMul")
+               and len(n.input) > 1]
+    weight_codes = [onnx.numpy_helper.to_array(values[q.input[0]]) for q in kernels
+                    if q is not None and q.op_type == "DequantizeLinear" and q.input[0] in values
+                    and values[q.input[0]].data_type == onnx.TensorProto.INT8]
+
     def tensor(value) -> dict:
         kind = value.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in kind.shape.dim]
@@ -142,6 +167,7 @@ def _onnx(path: Path) -> dict:
         "operators": dict(Counter(node.op_type for node in graph.node)),
         "parameters": int(sum(np.prod(i.dims) for i in graph.initializer
                               if i.name not in qdq_aux and i.data_type in weight_types)),
+        "weights": weight_range(weight_codes),
         "inputs": [tensor(v) for v in graph.input if v.name not in initializers],
         "outputs": [tensor(v) for v in graph.output],
     }

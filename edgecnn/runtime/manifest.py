@@ -37,7 +37,8 @@ TTA = {  # test-time augmentation: what the exported model runs on each image
 }
 TTA_VIEWS = {"none": 1, "flip": 2}  # images the model runs per input image
 FORMATS = ("tflite", "onnx")
-_OPTIONAL = {"dataset": dict, "source": dict, "command": str, "tta": str, "created": str, "versions": dict}
+_OPTIONAL = {"dataset": dict, "source": dict, "command": str, "tta": str, "created": str, "versions": dict,
+             "extras": list}
 SCHEMA_VERSION = 1
 _TOOLS = ("tensorflow", "keras", "onnx", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "opencv-python",
           "opencv-python-headless", "numpy")  # the GPU and headless builds are separate distributions
@@ -83,6 +84,7 @@ class ArtifactEntry:
     verification: dict | None = None  # agreement with the float model on the validation split, see export.py
     quantization: dict | None = None  # TFLite int8 input/output [scale, zero_point]; None for float I/O
     batch: int | None = None  # images the file takes per call: None any number, 1 one (a batch runs image by image)
+    recipe: dict | None = None  # how it was quantized: weights, their range, activations, calibration (export.py)
 
 
 def _artifact(record) -> ArtifactEntry:
@@ -110,6 +112,8 @@ class Manifest:
     tta: str = "none"  # test-time augmentation built into every artifact (TTA)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     versions: dict = field(default_factory=tool_versions)
+    # files made from an artifact for other runtimes (MediaPipe, C arrays): {file, of, for, sha256, bytes}
+    extras: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -124,6 +128,7 @@ class Manifest:
             "tta": self.tta,
             "created": self.created,
             "versions": self.versions,
+            "extras": self.extras,
         }
 
     @classmethod
@@ -143,6 +148,10 @@ class Manifest:
             if not isinstance(record.get("artifacts", []), list):
                 raise TypeError("artifacts is not a list")
             artifacts = [_artifact(a) for a in record.get("artifacts", [])]
+            for extra in record.get("extras", []):
+                if not (isinstance(extra, dict) and isinstance(extra.get("file"), str)):
+                    raise TypeError(f"extra {reprlib.repr(extra)} is not an object naming a file")
+                safe_name(extra["file"])
             preprocessing = Preprocessing.from_dict(record["preprocessing"])
         except KeyError as exc:
             raise IntegrityError(f"manifest is not valid: it has no {exc}") from None
@@ -202,6 +211,14 @@ class Manifest:
         )
         self.artifacts = [a for a in self.artifacts if a.file != entry.file] + [entry]
         return entry
+
+    def add_extra(self, path: str | Path, of: str, purpose: str) -> dict:
+        """Record (or replace) ``path``, a file made from the artifact ``of`` for ``purpose`` (another runtime)."""
+        path = Path(path)
+        extra = {"file": safe_name(path.name), "of": of, "for": purpose, "sha256": sha256_file(path),
+                 "bytes": path.stat().st_size}
+        self.extras = [e for e in self.extras if e["file"] != extra["file"]] + [extra]
+        return extra
 
     def check_fits(self, model: str, input_shape: tuple, classes: int | None) -> None:
         """IntegrityError where ``model`` (a file name, or "the model") takes another input than this manifest's

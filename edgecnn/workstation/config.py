@@ -63,6 +63,7 @@ class TrainConfig:
 
 
 FORMATS = ("tflite", "onnx")
+C_FORMAT = "c"  # each TFLite artifact also as a C array, for microcontrollers (portable.write_c_array)
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 SUPPORTED = {"tflite": PRECISIONS, "onnx": ("fp32", "int8")}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -76,8 +77,9 @@ class ExportOptions:
     opset: int | None = None  # ONNX opset (None: the exporter's default)
     calibration_method: str = "minmax"  # ONNX Runtime's calibrator; the TFLite converter always uses min/max
     min_agreement: float | None = None  # percent; below it the export fails and nothing is written
-    onnx_activations: str = "int8"  # int8: S8S8 (ORT's default advice); uint8: U8S8, faster on x86 without VNNI
+    onnx_activations: str = "uint8"  # U8S8: ONNX Runtime fuses every QDQ conv and add (docs/performance.md)
     tta: str | None = None  # test-time augmentation built into every artifact (manifest.TTA); None: the run's
+    mediapipe: bool = False  # also a MediaPipe Tasks ImageClassifier file of each TFLite artifact (portable.py)
 
     def __post_init__(self):  # a bad choice fails here, before the dataset is loaded
         check_choice("calibration method", self.calibration_method, CALIBRATION_METHODS)

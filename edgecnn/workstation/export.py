@@ -6,7 +6,7 @@ Both int8 paths calibrate on the same images (float32 NHWC, drawn from the train
     export_tflite(model, "m.tflite", "int8", calib)              # full int8, int8 input and output
     export_tflite(model, "m.tflite", "fp16")                     # or "fp32", "dynamic"
     export_onnx(model, "m.onnx")                                 # fp32, through Keras' own exporter
-    quantize_onnx("m.onnx", "m_int8.onnx", calib)                # QDQ, S8S8, per-channel
+    quantize_onnx("m.onnx", "m_int8.onnx", calib)                # QDQ, U8S8, per-channel
     check = verify_artifact("m_int8.onnx", x_val, y_val, keras_probs)   # agreement, max |diff|, accuracy
 
 ``export_artifacts`` does it for every format and precision asked: each file is written in a staging folder,
@@ -35,8 +35,9 @@ from edgecnn.common.native_logs import import_tf, native_output_muted
 from edgecnn.common.progress import OnStart
 from edgecnn.runtime.backends import quantization_params
 from edgecnn.runtime.classifier import Classifier
-from edgecnn.runtime.manifest import ArtifactEntry, Manifest
+from edgecnn.runtime.manifest import TTA, ArtifactEntry, Manifest
 from edgecnn.workstation.config import (
+    C_FORMAT,
     CALIBRATION_METHODS,
     FORMATS,
     ONNX_ACTIVATIONS,
@@ -87,10 +88,12 @@ def export_onnx(model: keras.Model, path, opset: int | None = None) -> None:
         model.export(str(tmp), format="onnx", verbose=False, opset_version=opset)
 
 
-def quantize_onnx(fp32_path, path, calibration: np.ndarray, method: str = "minmax",
-                  activations: str = "int8") -> None:
-    """Static int8 quantization with ONNX Runtime: pre-processing, then QDQ, per-channel int8 weights, and int8
-    activations (S8S8) or, with ``activations="uint8"``, uint8 ones (U8S8).
+def quantize_onnx(fp32_path, path, calibration: np.ndarray, method: str = ExportOptions.calibration_method,
+                  activations: str = ExportOptions.onnx_activations) -> None:
+    """Static int8 quantization with ONNX Runtime: pre-processing, then QDQ, per-channel int8 weights, and uint8
+    activations (U8S8) or, with ``activations="int8"``, int8 ones (S8S8). With uint8 activations ONNX Runtime fuses
+    every convolution and add into a quantized kernel; with int8 ones a tensor that feeds several layers (a residual
+    link) leaves them in float between DequantizeLinear and QuantizeLinear (docs/performance.md).
 
     Weights use 7 bits (``reduce_range``): on x86 CPUs without VNNI, ONNX Runtime's int8 kernels sum pairs
     of products in int16 and saturate with full-range per-channel weights; on the same CPUs U8S8 runs the wider
@@ -129,12 +132,16 @@ def quantize_onnx(fp32_path, path, calibration: np.ndarray, method: str = "minma
                 reduce_range=True, weight_type=QuantType.QInt8,
                 activation_type=QuantType.QInt8 if activations == "int8" else QuantType.QUInt8,
                 calibrate_method=calibrate,
+                # float biases: OpenCV DNN cannot read an int32 one behind a DequantizeLinear, and ONNX Runtime
+                # quantizes them itself when it fuses a layer (same kernels, same speed)
+                extra_options={"QuantizeBias": False},
             )
 
 
 def finish_onnx(path, manifest: Manifest) -> None:
-    """Store labels and preprocessing in ``metadata_props``, give internal tensors and symbolic dimensions short,
-    fixed names, and drop the graph's note: the same weights then give the same bytes in any process.
+    """Store labels, preprocessing and test-time augmentation in ``metadata_props``, drop unused opset imports, give
+    internal tensors and symbolic dimensions short, fixed names, and drop the graph's note: the same weights then give
+    the same bytes in any process.
 
     The names are the exporter's and quantizer's (``model/block1_conv/...QuantizeLinear_Output``): 9 KB of
     a 45 KB int8 model. Graph inputs and outputs keep theirs; node names, which ONNX makes optional, are dropped.
@@ -149,9 +156,12 @@ def finish_onnx(path, manifest: Manifest) -> None:
     _short_names(model.graph)
     _fixed_dimension_names(model.graph)
     model.graph.doc_string = ""
+    used = {node.domain or "" for node in model.graph.node} | {""}  # the quantizer declares domains it never uses
+    _replace(model.opset_import, [o for o in model.opset_import if (o.domain or "") in used])
     onnx.helper.set_model_props(model, {
         "edgecnn.labels": json.dumps(manifest.labels),
         "edgecnn.preprocessing": json.dumps(manifest.preprocessing.to_dict()),
+        "edgecnn.tta": json.dumps({"name": manifest.tta, "built_in": TTA[manifest.tta]}),
     })
     onnx.checker.check_model(model)
     with atomic_output(path, suffix=".onnx") as tmp:
@@ -223,17 +233,21 @@ def verify_artifact(path, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -
     return check, quantization
 
 
-def check_plan(formats, precisions) -> None:
-    """EdgecnnError for an unknown format or precision, or a precision none of the formats has: checked before
-    the model and the dataset load."""
+def check_plan(formats, precisions, mediapipe: bool = False) -> None:
+    """EdgecnnError for an unknown format or precision, a precision none of the formats has, or a file for another
+    runtime without the TFLite artifact it is made from: checked before the model and the dataset load."""
     if not formats or not precisions:
         raise EdgecnnError(f"nothing to export: name at least one {'format' if not formats else 'precision'} "
                            f"({', '.join(FORMATS if not formats else PRECISIONS)})")
     for fmt in formats:
-        check_choice("format", fmt, FORMATS)
+        check_choice("format", fmt, (*FORMATS, C_FORMAT))
+    if C_FORMAT in formats and "tflite" not in formats:
+        raise EdgecnnError("--format c writes the TFLite files as C arrays: add tflite to --format")
+    if mediapipe and "tflite" not in formats:
+        raise EdgecnnError("--mediapipe makes MediaPipe files of the TFLite ones: add tflite to --format")
     for precision in precisions:
         check_choice("precision", precision, PRECISIONS)
-        if not any(precision in SUPPORTED[fmt] for fmt in formats):
+        if not any(precision in SUPPORTED.get(fmt, ()) for fmt in formats):
             raise EdgecnnError(f"{precision} is a TFLite precision: add tflite to --format")
 
 
@@ -245,7 +259,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
     """Export, verify and record every supported format x precision; see the module docstring. ``on_start(index,
     total, file name)`` is called before each artifact and ``on_done(entry)`` after it, for a progress display."""
     formats, precisions = one_or_many(formats), one_or_many(precisions)
-    check_plan(formats, precisions)
+    check_plan(formats, precisions, options.mediapipe)
     manifest.check_fits("the model", model.input_shape[1:], model.output_shape[-1])  # or every artifact carries it
     tta = resolve_tta(manifest, options.tta, formats, precisions)
     plain, model = model, with_tta(model, tta)
@@ -258,7 +272,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
     x_val, y_val = validation
     reference = model.predict(x_val, batch_size=256, verbose=0)
     entries = []
-    plan = [(fmt, precision) for fmt in formats for precision in precisions if precision in SUPPORTED[fmt]]
+    plan = [(fmt, precision) for fmt in formats for precision in precisions if precision in SUPPORTED.get(fmt, ())]
     for index, (fmt, precision) in enumerate(plan):
         name = artifact_name(fmt, precision)
         if on_start:
@@ -287,11 +301,70 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
         entry = manifest.add_artifact(folder / name, fmt, precision, input_dtype)
         entry.verification, entry.quantization = check, quantization
         entry.batch = tflite_batch if fmt == "tflite" else None
+        entry.recipe = recipe(fmt, precision, options, 0 if calibration is None else len(calibration))
+        if fmt == "tflite":
+            write_extras(folder / name, manifest, formats, options, tflite_model, calibration, (x_val, reference))
         manifest.save(folder)
         entries.append(entry)
         if on_done:
             on_done(entry)
     return entries
+
+
+def write_extras(artifact: Path, manifest: Manifest, formats, options: ExportOptions, model: keras.Model,
+                 calibration: np.ndarray | None, validation: tuple[np.ndarray, np.ndarray]) -> None:
+    """The files made from a TFLite artifact for other runtimes, each recorded in the manifest's ``extras``: its C
+    array (``--format c``) and its MediaPipe Tasks file (``mediapipe``), the latter verified with LiteRT first."""
+    from edgecnn.workstation import portable
+
+    stem = artifact.with_suffix("")
+    if C_FORMAT in formats:
+        for path in portable.write_c_array(artifact, stem):
+            manifest.add_extra(path, artifact.name, "TFLite Micro (C array)")
+    if options.mediapipe:
+        precision = manifest.entry(artifact.name).precision
+        if precision not in MEDIAPIPE_PRECISIONS:
+            return
+        path = stem.with_name(stem.name + portable.MEDIAPIPE_SUFFIX + ".tflite")
+        with atomic_output(path, suffix=".tflite") as tmp:
+            tmp.write_bytes(portable.mediapipe_tflite(model, manifest.preprocessing, precision, manifest.labels,
+                                                      calibration, name=stem.name))
+            check = verify_mediapipe(tmp, manifest.preprocessing, *validation)
+        extra = manifest.add_extra(path, artifact.name, "MediaPipe Tasks ImageClassifier (RGB input, metadata)")
+        extra["verification"] = check
+
+
+MEDIAPIPE_PRECISIONS = ("fp32", "fp16", "int8")  # MediaPipe takes float32 or uint8 images; dynamic adds nothing
+
+
+def verify_mediapipe(path, pre, x: np.ndarray, reference: np.ndarray) -> dict:
+    """Top-1 agreement of a MediaPipe file, run by LiteRT on the RGB pixels of ``x``, with the float model."""
+    from edgecnn.runtime.backends import TFLiteBackend
+    from edgecnn.workstation.portable import raw_rgb
+
+    backend = TFLiteBackend(path)
+    probs = backend.run(raw_rgb(x, pre).astype(backend.input_dtype))
+    return {"n": len(x), "agreement": round(100 * accuracy_score(reference.argmax(1), probs.argmax(1)), 3)}
+
+
+def recipe(fmt: str, precision: str, options: ExportOptions, calibration_images: int) -> dict | None:
+    """The manifest's record of how an artifact was quantized (None for fp32): what ``inspect`` shows and
+    ``inspect`` checks the file's weights against."""
+    if precision == "fp32":
+        return None
+    if precision == "fp16":
+        return {"weights": "float16", "activations": "float32"}
+    if precision == "dynamic":  # int8 weights; the runtime quantizes activations per call
+        return {"weights": "int8", "weight_range": "full", "activations": "float32 (quantized per call)"}
+    onnx = fmt == "onnx"
+    return {
+        "weights": "int8, per-channel",
+        # ORT's U8S8 kernels on x86 without VNNI add pairs of products in int16: 7-bit weights cannot saturate them
+        "weight_range": "7-bit (reduce_range)" if onnx else "full",
+        "activations": options.onnx_activations if onnx else "int8",
+        "calibration": f"{options.calibration_method if onnx else 'minmax'}, {calibration_images} images",
+        **({"format": "QDQ"} if onnx else {"io": "int8" if options.int8_io else "float32"}),
+    }
 
 
 def resolve_tta(manifest: Manifest, tta: str | None, formats, precisions) -> str:
