@@ -85,10 +85,9 @@ def test_float_io_int8_and_onnx_opset(run_copy, digits):
     assert opsets[""] == 17
 
 
-def test_onnx_uint8_activations_quantize_activations_unsigned_and_stay_faithful(run_copy):
-    """U8S8: activations uint8, weights still int8 (the faster layout on x86 CPUs without VNNI)."""
-    [entry] = export_run(run_copy, formats=("onnx",), precisions=("int8",),
-                         onnx_activations="uint8")
+def test_onnx_int8_quantizes_activations_unsigned_by_default_and_stays_faithful(run_copy):
+    """U8S8: activations uint8, weights int8 (the layout whose every layer ONNX Runtime fuses)."""
+    [entry] = export_run(run_copy, formats=("onnx",), precisions=("int8",))
     graph = onnx.load(str(run_copy / "model_int8.onnx")).graph
     types = {i.name: i.data_type for i in graph.initializer}
     activation_types = {types[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear"}

@@ -179,12 +179,18 @@ def with_tta(model: keras.Model, tta: str, batch_size: int | None = None) -> ker
     if tta == "none":
         return model
     inputs = keras.Input(model.inputs[0].shape[1:], batch_size=batch_size, name="image")
-    mirror = inputs[:, :, ::-1, :]  # a slice with step -1: every runtime has it (TFLite STRIDED_SLICE, ONNX Slice)
+    # a slice with step -1 (TFLite STRIDED_SLICE, ONNX Slice), which every runtime has; at batch 1 (TFLite) with an
+    # explicit start, which OpenCV's TFLite importer needs and ONNX Runtime's symbolic shape inference cannot follow
+    start = inputs.shape[2] - 1 if batch_size == 1 else None
+    mirror = inputs[:, :, start::-1, :]
     both = keras.ops.concatenate([inputs, mirror], axis=0)  # the batch, then its mirror
     probs = model(both)
-    pairs = keras.ops.reshape(probs, (2, -1, probs.shape[-1]))
+    if batch_size == 1:  # no reshape: OpenCV's TFLite importer cannot follow one out of its NCHW layout
+        average = keras.ops.mean(probs, axis=0, keepdims=True)
+    else:
+        average = keras.ops.mean(keras.ops.reshape(probs, (2, -1, probs.shape[-1])), axis=0)
     # a short name: TFLite prefixes every tensor name with it (as "resnet8_wide_flip" it cost 1.4 KB of a 117 KB file)
-    return keras.Model(inputs, keras.ops.mean(pairs, axis=0), name="tta")
+    return keras.Model(inputs, average, name="tta")
 
 
 def describe_models(input_shape=(28, 28, 1), num_classes: int = 10) -> list[dict]:
