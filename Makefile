@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgecnn-installed
 
-.PHONY: demo test test-all lint clean
+.PHONY: demo test test-all lint clean mediapipe-env
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)  ## the fast tier: every test not marked slow
 
 test-all: $(STAMP)  ## every test (CI runs this through .ci/run)
 	$(BIN)/python -m pytest
+
+mediapipe-env:  ## MediaPipe Tasks for `edgecnn check`, beside (not in) .venv: it brings its own OpenCV build
+	test -x .venv-mediapipe/bin/python || $(PYTHON) -m venv .venv-mediapipe
+	.venv-mediapipe/bin/python -m pip install --quiet mediapipe==1.2.3
+	@echo "export EDGECNN_MEDIAPIPE_PYTHON=$$(pwd)/.venv-mediapipe/bin/python"
 
 lint: $(STAMP)
 	$(BIN)/ruff check edgecnn tests tools benchmarks

@@ -51,7 +51,7 @@ def main() -> None:
         fp32, int8 = folder / "model_fp32.onnx", folder / "model_int8.onnx"
         sessions = [session(fp32), session(int8)]
         x = np.random.default_rng(0).random((1, *[d for d in sessions[0].get_inputs()[0].shape[1:]]), np.float32)
-        calls = [lambda s=s: s.run(None, {s.get_inputs()[0].name: x}) for s in sessions]
+        calls = [lambda s=s, x=x: s.run(None, {s.get_inputs()[0].name: x}) for s in sessions]
         fp32_ms, int8_ms = (float(np.median(t)) for t in time_interleaved(calls, warmup=50, min_time_s=args.min_time,
                                                                            rounds=100))
         rows.append({"model": folder.name, "fp32_us": round(fp32_ms * 1e3, 1), "int8_us": round(int8_ms * 1e3, 1),

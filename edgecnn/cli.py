@@ -47,6 +47,7 @@ class TargetName(StrEnum):
     cpu = "cpu"
     gpu = "gpu"
     rpi = "rpi"
+    micro = "micro"
 
 
 _invocation: list[str] = []  # the arguments main() was given, for the manifest's "command"
@@ -304,7 +305,8 @@ def _check_hosts(hosts: list[str] | None) -> list[str] | None:
 @app.command()
 def bench(
     paths: list[Path] = typer.Argument(..., **EXISTING, help="Run directories and/or .keras/.tflite/.onnx files."),
-    target: TargetName = typer.Option(TargetName.cpu, help="cpu, gpu (CUDA) or rpi (native or emulated)."),
+    target: TargetName = typer.Option(TargetName.cpu, help="cpu, gpu (CUDA), rpi (native or emulated) or "
+                                    "micro (TFLite Micro: RAM and ROM of a microcontroller)."),
     threads: int = typer.Option(None, min=1, help="Inference threads (default: the target's)."),
     runs: int = typer.Option(None, min=1, help=RUNS_HELP),
     warmup: int = typer.Option(WARMUP, min=0, help="Untimed runs before timing."),

@@ -286,7 +286,7 @@ def test_bench_verb_writes_json_csv_markdown_and_plot(run_dir, tmp_path):
                            "--csv", str(out["csv"]), "--md", str(out["md"]), "--plot", str(out["png"])])
     assert done.returncode == 0, done.stderr
     document = json.loads(out["json"].read_text())
-    assert document["schema"] == 9 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
+    assert document["schema"] == 10 and document["latency"]["batch"] == 1 and len(document["rows"]) == 5
     assert document["versions"]["keras-backend"] == "tensorflow"
     assert document["target"]["cpu"] == cpu_info() and document["target"]["label"].startswith("cpu (")
     table = list(csv.DictReader(out["csv"].open()))

@@ -81,6 +81,8 @@ class BenchRow:
     peak_rss_mb: float | None = None
     host: str = ""  # the --host it ran on; empty: this machine
     device: str = ""  # CPU, CUDA, Tensorrt, GPU: see the module docstring
+    ram_kb: float | None = None  # micro target: the smallest tensor arena that runs the model
+    rom_kb: float | None = None  # micro target: the flash the model takes (its bytes)
 
 
 def time_calls(fn, warmup: int, runs: int) -> np.ndarray:
@@ -370,6 +372,8 @@ def bench_paths(paths, target: Target, warmup: int = WARMUP, runs: int | None = 
             row, top1, call = open_keras(path, manifest, test, batch, gpu=gpu)
             if top1 is not None:
                 references[path.parent.resolve()] = top1
+        elif target.name == "micro":
+            row, call = open_micro(path, manifest, test)
         else:
             row, call = open_artifact(path, target, test, batch, references.get(path.parent.resolve()))
         if call:
@@ -380,7 +384,8 @@ def bench_paths(paths, target: Target, warmup: int = WARMUP, runs: int | None = 
     for index, ms in zip(calls, time_interleaved(list(calls.values()), warmup, runs, min_time_s), strict=True):
         fill_latency(rows[index], ms)
     for row, (path, manifest) in zip(rows, items, strict=True):
-        if row.status in (PASSED, EVAL_FAILED):  # it loaded and ran here, so it can in a process of its own
+        # it loaded and ran here, so it can in a process of its own (the micro target's RAM is its arena)
+        if row.status in (PASSED, EVAL_FAILED) and target.name != "micro":
             row.peak_rss_mb = artifact_peak_rss_mb(path, target.threads, batch, target.providers,
                                                    manifest.tta if manifest else "none", gpu=gpu)
     return rows
@@ -417,7 +422,7 @@ def int8_slower_note(rows: list[BenchRow], target: Target) -> str | None:
         int8_slower_note(rows, resolve_target("cpu"))  # "int8 ran slower than fp32 here (model_int8.tflite): ..."
     """
     instructions = set(target.cpu.get("int8", []))
-    if target.name == "gpu" or "avx2" not in instructions:
+    if target.name in ("gpu", "micro") or "avx2" not in instructions:  # micro: reference kernels, not XNNPACK
         return None
     fp32 = {(r.host, r.format, r.artifact): r.p50_ms for r in rows if r.precision == "fp32" and r.p50_ms}
     slower = [r.artifact for r in rows if r.precision == "int8" and r.format == "tflite" and r.p50_ms
@@ -444,3 +449,54 @@ def fill_gmacs(row: BenchRow) -> None:
     """The row's achieved GMAC/s at p50, where its MACs and FPS are known."""
     if row.macs and row.fps:
         row.gmacs = row.macs * row.fps / 1e9
+
+
+MICRO_EVAL_LIMIT = 1000  # test images behind a micro row's accuracy: TFLite Micro's kernels take 10-100 ms each
+
+
+def open_micro(path: Path, manifest: Manifest | None, test, limit: int = MICRO_EVAL_LIMIT):
+    """The bench row of a ``.tflite`` file in TFLite Micro (RAM: the smallest arena that runs it; ROM: its bytes;
+    accuracy on the first ``limit`` test images) and the call to time, or a skipped or failed row and None."""
+    from edgecnn.deploy import runtimes
+
+    entry = manifest.entry(path.name) if manifest else None
+    row = BenchRow(path.name, path.suffix.lstrip(".").lower(), entry.precision if entry else "?",
+                   path.stat().st_size / 1024, device="TFLite Micro")
+    if row.format != "tflite":
+        row.status, row.note = SKIPPED, f"{row.format} does not run on the micro target"
+        return row, None
+    if not runtimes.installed("tflite-micro"):
+        row.status, row.note = SKIPPED, ("TFLite Micro is not installed (pip install "
+                                           f"{runtimes.PACKAGES['tflite-micro']})")
+        return row, None
+    if manifest is None:
+        row.status, row.note = SKIPPED, "no manifest: the micro target needs its preprocessing"
+        return row, None
+    try:
+        manifest.verify(path)
+        pre = manifest.preprocessing
+        with native_output_muted():
+            if test:
+                images, labels = test[0][:limit], test[1][:limit]
+                x = runtimes.native_inputs(path, "tflite", np.stack([pre(img)[0] for img in images]), None)
+            else:
+                x = runtimes.native_inputs(path, "tflite", np.zeros((1, *pre.input_shape), np.float32), None)
+            start = time.perf_counter()
+            arena = runtimes.smallest_arena(path, x[:1])
+            run = runtimes.open_tflite_micro(path, arena)
+            row.load_ms = (time.perf_counter() - start) * 1e3
+            row.ram_kb, row.rom_kb = arena / 1024, path.stat().st_size / 1024
+            start = time.perf_counter()
+            run(x[:1])
+            row.first_ms = (time.perf_counter() - start) * 1e3
+            if test:
+                top1 = np.concatenate([run(x[i : i + 1]).reshape(1, -1) for i in range(len(x))]).argmax(1)
+                row.accuracy, row.n = 100 * float(np.mean(top1 == labels)), len(labels)
+        row.note = ", ".join(filter(None, [f"RAM {row.ram_kb:.1f} KB (arena), ROM {row.rom_kb:.1f} KB",
+                                           f"accuracy on the first {row.n} test images" if test else
+                                           "no test split: accuracy skipped"]))
+        sample = x[:1]
+        return row, lambda: run(sample)
+    except (EdgecnnError, RuntimeError, ValueError) as exc:
+        row.status, row.note = FAILED, runtimes.error_line(exc)
+        return row, None

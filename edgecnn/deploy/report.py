@@ -5,7 +5,7 @@
     write_json_atomic("bench.json", report(rows, target))
     write_csv(rows, "bench.csv"); write_markdown(rows, "bench.md", "cpu"); write_plot(rows, "bench.png", "cpu")
 
-JSON schema (``schema`` 9): ``created``, ``target`` (name, label, threads, batch, providers, emulated, ``notes``:
+JSON schema (``schema`` 10): ``created``, ``target`` (name, label, threads, batch, providers, emulated, ``notes``:
 what the profile changed from the request, such as a capped thread count or batch, and ``cpu``: the CPU's model and
 int8 instructions, :func:`edgecnn.deploy.targets.cpu_info`), ``latency`` (batch, warmup, runs or null with the
 minimum time each artifact was timed for, the interleaved rounds, how FPS and the median's interval are computed),
@@ -14,7 +14,8 @@ accuracy and agreement in %, ``peak_rss_mb`` the peak RSS in MiB of a process th
 (:mod:`edgecnn.deploy.memory`), ``host`` empty for this machine) and ``versions`` (with ``keras-backend`` and that
 backend's version when the process imported Keras: the Keras row ran on it). With ``--host``: ``target`` holds the
 requested name only and ``hosts`` lists each host with the target it resolved, its versions and its ``error``
-(null when it ran). Schema 9 added each row's ``p50_low_ms``, ``p50_high_ms`` and ``runs`` (the median's 95%
+(null when it ran). Schema 10 added each row's ``ram_kb`` and ``rom_kb`` (the micro target's tensor arena and
+flash) to schema 9, which added each row's ``p50_low_ms``, ``p50_high_ms`` and ``runs`` (the median's 95%
 interval, the timed calls) to schema 8, which added the target's ``cpu`` to schema 7, which measures
 ``peak_rss_mb`` that way (schema 6 read the bench process's own high-water mark after each row); schema 6
 added the target's ``batch`` to schema 5, which added the target's ``notes`` to schema 4, which added each row's
@@ -43,7 +44,7 @@ from edgecnn.deploy.bench import MIN_TIME_S, ROUNDS, WARMUP, BenchRow
 from edgecnn.deploy.targets import Target
 from edgecnn.runtime.manifest import tool_versions
 
-SCHEMA = 9
+SCHEMA = 10
 COLUMNS = (  # header, BenchRow field, format
     ("Artifact", "artifact", ""), ("Format", "format", ""), ("Precision", "precision", ""),
     ("Size (KB)", "size_kb", ".1f"), ("Accuracy (%)", "accuracy", ".2f"), ("Agree (%)", "agreement", ".2f"),

@@ -10,6 +10,9 @@
 desktop GPU delegate, so TFLite rows are skipped there with that reason. ONNX Runtime lists the TensorRT provider
 whenever its GPU wheel is installed, so TensorRT counts as present only where its library (``libnvinfer.so.10``)
 loads; else the target is CUDA alone, and each bench row says which provider it ran on.
+``micro``: the ``.tflite`` files in TFLite Micro (its Python interpreter, reference kernels), each with the RAM it
+needs (the smallest tensor arena that runs it) and the ROM (the model's bytes), as a microcontroller would hold them;
+the times are the host's running TFLite Micro's kernels, not a device's.
 ``rpi``: on an ARM machine, a native run with runtime-only backends and 4 threads; elsewhere the same limits
 emulated on the host, one image per call (a Pi camera app's batch), and labelled so.
 
@@ -31,7 +34,7 @@ from pathlib import Path
 from edgecnn.common.errors import EdgecnnError, check_choice
 from edgecnn.runtime.backends import GPU_PROVIDERS, TENSORRT
 
-TARGETS = ("cpu", "gpu", "rpi")
+TARGETS = ("cpu", "gpu", "rpi", "micro")
 ARM_MACHINES = ("aarch64", "arm64", "armv7l")
 RPI_MAX_THREADS = 4
 # the int8 instructions of each architecture, /proc/cpuinfo flag: name, in rising order of int8 throughput
@@ -146,6 +149,11 @@ def resolve_target(name: str, threads: int | None = None, providers: list[str] |
         chosen = tuple(p for p in GPU_PROVIDERS if p in providers)
         return Target("gpu", threads or cores, (*chosen, "CPUExecutionProvider"), ("onnx",), True, False,
                       f"gpu ({', '.join(chosen)})", batch=batch, cpu=cpu)
+    if name == "micro":
+        notes = [f"batch {batch} asked, 1 used: a microcontroller runs one image per call"] if batch > 1 else []
+        return Target("micro", 1, (), ("tflite",), False, True,
+                      f"micro (TFLite Micro's reference kernels on {_describe(machine, cpu)}: RAM and ROM are a "
+                      "device's, times are this host's)", tuple(notes), 1, cpu)
     emulated = machine not in ARM_MACHINES
     limits = [(RPI_MAX_THREADS, "a Raspberry Pi has 4 cores")]
     if emulated:
