@@ -416,6 +416,41 @@ def check(path: str | Path, *, data_dir=None, limit: int | None = None, runtimes
                      runtimes=RUNTIMES if runtimes is None else one_or_many(runtimes), on_start=on_start)
 
 
+def doctor(path: str | Path, *, data_dir=None, images: int | None = None, out: str | Path | None = None,
+           on_start: Callable[[int, int, str], None] | None = None) -> dict:
+    """Which tensor of each int8 artifact loses accuracy: the int8 and fp32 files of a run, tensor by tensor, on
+    its validation images; and the images whose int8 answer differs from the float one.
+
+    Args:
+        path: a run directory, or one int8 artifact in it (its fp32 twin must be there too).
+        data_dir: where the dataset files are (the validation split is rebuilt from the manifest's record).
+        images: validation images to run (None: 200).
+        out: a folder for ``doctor.json`` and a contact sheet of the flipped images per artifact (None: nothing
+            written).
+        on_start: ``on_start(index, total, file)`` before each artifact, for a progress display.
+
+    Returns:
+        ``{"run", "images", "split", "artifacts": {file: {"tensors", "flips", "agreement", "int8_accuracy",
+        "float_accuracy", "contact_sheet"}}}``; ``tensors`` worst first by ``local_snr_db`` (the noise the tensor
+        adds to its inputs'), each with ``snr_db``, ``channel_snr_db``, ``cosine``, ``max_abs_error``,
+        ``codes_used`` and ``saturation`` (see :mod:`edgecnn.deploy.doctor`).
+
+    Raises:
+        EdgecnnError: no manifest, nothing quantized, no fp32 twin, files whose tensors cannot be matched, a file
+        altered since export.
+
+    Example:
+        >>> report = edgecnn.doctor("models/fashion_mnist")                          # doctest: +SKIP
+        >>> report["artifacts"]["model_int8.onnx"]["tensors"][0]["display"]          # doctest: +SKIP
+        'stack1_relu/Relu'
+    """
+    from edgecnn.deploy.doctor import DOCTOR_IMAGES, diagnose_run
+
+    with native_output_muted():
+        return diagnose_run(path, data_dir=data_dir, images=DOCTOR_IMAGES if images is None else images, out=out,
+                            on_start=on_start)
+
+
 def live(model: str | Path, *, source: str = "0", roi: tuple[int, int, int, int] | None = None,
          invert: bool = False, top_k: int = TOP_K, threads: int | None = None, display: bool = True,
          json_lines: bool = False, save: str | Path | None = None, max_frames: int | None = None,

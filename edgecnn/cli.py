@@ -485,6 +485,42 @@ def check(
 
 
 @app.command()
+def doctor(
+    path: Path = typer.Argument(..., **EXISTING, help="A run directory, or one int8 artifact in it."),
+    images: int = typer.Option(None, min=1, help="Validation images to run (default 200)."),
+    top: int = typer.Option(10, min=1, help="Tensors shown per artifact, worst first."),
+    out: Path = typer.Option(None, file_okay=False, help="Folder for doctor.json and the flipped images' contact "
+                             "sheets (default: RUN/doctor)."),
+    data_dir: Path = typer.Option(None, help=DATA_DIR_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Find the tensors that lose accuracy in int8: each int8 artifact against its fp32 twin, tensor by tensor.
+
+    Per quantized tensor: the noise it adds to its inputs' (local SNR, the ranking), its SNR over channels and
+    whole, cosine similarity, largest error, the share of int8 codes used and of values clipped. Also the
+    validation images whose int8 answer differs from the float one, with a contact sheet of them.
+
+    Examples:
+      edgecnn doctor models/fashion_mnist
+      edgecnn doctor runs/demo/model_int8.onnx --images 500 --json
+    """
+    from edgecnn.common.progress import artifact_progress
+
+    run_dir = path if path.is_dir() else path.parent
+    with artifact_progress("doctor") as on_start:
+        report = api.doctor(path, data_dir=data_dir, images=images, out=out or run_dir / "doctor", on_start=on_start)
+    if json_out:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    for file, record in report["artifacts"].items():
+        console.print(tables.doctor_table(file, record, top))
+        flips = record["flips"]
+        sheet = f"; contact sheet {record['contact_sheet']}" if record.get("contact_sheet") else ""
+        console.print(Text(f"{len(flips)} of {report['images']} validation images change their top-1 in int8{sheet}"))
+    console.print(Text(f"report: {(out or run_dir / 'doctor') / 'doctor.json'}"))
+
+
+@app.command()
 def live(
     model: Path = typer.Argument(..., **EXISTING, dir_okay=False, help="A .tflite or .onnx model."),
     source: str = typer.Option("0", help="Camera index, video file, rtsp:// URL or image folder."),

@@ -107,3 +107,21 @@ def check_table(rows: list[dict], caption: str) -> Table:
         table.add_row(Text(r["artifact"]), r["runtime"], status, cell(r["accuracy"]), cell(r["agreement"]),
                       cell(r["float_agreement"]), cell(r["arena_bytes"], 1024, 1), cell(r["flash_bytes"], 1024, 1))
     return table
+
+
+def doctor_table(file: str, record: dict, top: int) -> Table:
+    """The ``top`` worst tensors of one artifact in :func:`edgecnn.api.doctor`'s report."""
+    table = Table(title=title(f"{file}: int8 {record['int8_accuracy']:.2f}% vs float {record['float_accuracy']:.2f}%, "
+                              f"{record['agreement']:.2f}% agreement, worst tensors first"))
+    for name in ("Tensor", "Local SNR\n(dB)", "Channel\nSNR (dB)", "SNR (dB)", "Cosine", "Max |err|", "Codes\nused",
+                 "Saturated"):
+        table.add_column(name, justify="left" if name == "Tensor" else "right", overflow="fold")
+
+    def share(value):
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    for t in record["tensors"][:top]:
+        table.add_row(Text(t["display"]), f"{t['local_snr_db']:.1f}", f"{t['channel_snr_db']:.1f}",
+                      f"{t['snr_db']:.1f}", f"{t['cosine']:.4f}", f"{t['max_abs_error']:.4g}", share(t["codes_used"]),
+                      share(t["saturation"]))
+    return table

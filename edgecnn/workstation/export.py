@@ -33,6 +33,7 @@ from edgecnn.common.atomic import atomic_output, write_bytes_atomic
 from edgecnn.common.errors import EdgecnnError, check_choice, one_or_many
 from edgecnn.common.native_logs import import_tf, native_output_muted
 from edgecnn.common.progress import OnStart
+from edgecnn.common.tensor_names import layer_name, plain_name
 from edgecnn.runtime.backends import quantization_params
 from edgecnn.runtime.classifier import Classifier
 from edgecnn.runtime.manifest import TTA, ArtifactEntry, Manifest
@@ -139,21 +140,21 @@ def quantize_onnx(fp32_path, path, calibration: np.ndarray, method: str = Export
 
 
 def finish_onnx(path, manifest: Manifest) -> None:
-    """Store labels, preprocessing and test-time augmentation in ``metadata_props``, drop unused opset imports, give
-    internal tensors and symbolic dimensions short, fixed names, and drop the graph's note: the same weights then give
-    the same bytes in any process.
+    """Store labels, preprocessing and test-time augmentation in ``metadata_props``, drop unused opset imports, name
+    tensors and nodes after the Keras layers, give symbolic dimensions fixed names, and drop the graph's note: the
+    same weights then give the same bytes in any process.
 
-    The names are the exporter's and quantizer's (``model/block1_conv/...QuantizeLinear_Output``): 9 KB of
-    a 45 KB int8 model. Graph inputs and outputs keep theirs; node names, which ONNX makes optional, are dropped.
-    The exporter numbers its note (a traced TensorFlow function) and its symbolic dimensions ("unk__58") with
-    process-wide counters, and the quantizer lists tensors in an order of its own.
+    The exporter's and quantizer's names (``model/block1_conv/...QuantizeLinear_Output``) become the Keras layer's
+    (``block1_conv/Conv/quantized``); graph inputs and outputs keep theirs. The exporter numbers its note (a traced
+    TensorFlow function) and its symbolic dimensions ("unk__58") with process-wide counters, and the quantizer lists
+    tensors in an order of its own.
     """
     import json
 
     import onnx
 
     model = onnx.load(str(path))
-    _short_names(model.graph)
+    _layer_names(model.graph)
     _fixed_dimension_names(model.graph)
     model.graph.doc_string = ""
     used = {node.domain or "" for node in model.graph.node} | {""}  # the quantizer declares domains it never uses
@@ -175,22 +176,67 @@ def _replace(field, items) -> None:
     field.extend(items)
 
 
-def _short_names(graph) -> None:
-    """Name internal tensors t0, t1, ... in the order the nodes use them, and list them in that order; drop node
-    names and the entries no node reads or writes (the quantizer leaves some behind)."""
-    keep = {v.name for v in (*graph.input, *graph.output)}
-    names: dict[str, str] = {}
+# the quantizer's suffixes for what it adds around a float tensor, and the shorter ones that replace them
+_QDQ_SUFFIXES = (("_QuantizeLinear_Output", "/quantized"), ("_DequantizeLinear_Output", "/dequantized"),
+                 ("_QuantizeLinear_Input", "/float"),  # a graph output's float value, before its quantization
+                 ("_quantized_scale", "/scale"), ("_quantized_zero_point", "/zero_point"), ("_quantized", "/quantized"),
+                 ("_scale", "/scale"), ("_zero_point", "/zero_point"))
+# the TensorFlow ops that hold a layer's weights, by what they are
+_WEIGHTS = {"convolution/merged_input": "kernel", "convolution/ReadVariableOp": "kernel",
+            "Cast/ReadVariableOp": "kernel", "BiasAdd/ReadVariableOp": "bias", "batchnorm/sub": "bias"}
 
-    def short(name: str) -> str:
-        if not name or name in keep:
-            return name
-        return names.setdefault(name, f"t{len(names)}")
+
+def _layer_names(graph) -> None:
+    """Name tensors and nodes after the Keras layers they come from (``stack1_b_conv/Conv/quantized``), as the
+    ``.tflite`` files are, in the order the nodes use them, and list them in that order; drop the entries no node
+    reads or writes (the quantizer leaves some behind). The names hold no converter counters, so the fp32 and int8
+    files of one model name a float tensor alike."""
+    keep = {v.name for v in (*graph.input, *graph.output)}
+    producer = {out: node for node in graph.node for out in node.output}
+    names: dict[str, str] = {}
+    taken: set[str] = set(keep)
+
+    def split(raw: str) -> tuple[str, str]:
+        for suffix, short in _QDQ_SUFFIXES:
+            if raw.endswith(suffix):
+                return raw[: -len(suffix)], short
+        return raw, ""
+
+    def base(raw: str) -> str:
+        if raw in keep:
+            return raw
+        found = layer_name(raw)
+        if found is not None and found.partition("/")[2] in _WEIGHTS:
+            layer, _, op = found.partition("/")
+            found = f"{layer}/{_WEIGHTS[op]}"
+        if found is None:  # a node named by a counter ("Conv__54"): the layer of its weights
+            node = producer.get(raw)
+            layers = [layer_name(split(i)[0]) for i in (node.input[1:] if node is not None else [])]
+            layer = next((name.split("/")[0] for name in layers if name), None)
+            found = f"{layer}/{node.op_type}" if layer else plain_name(raw)
+        return found
+
+    def short(raw: str) -> str:
+        if not raw or raw in keep:
+            return raw
+        if raw not in names:
+            stem, suffix = split(raw)
+            name = base(stem) + suffix
+            unique, k = name, 1
+            while unique in taken:
+                unique, k = f"{name}:{k}", k + 1
+            taken.add(unique)
+            names[raw] = unique
+        return names[raw]
 
     used = {name for node in graph.node for name in (*node.input, *node.output)}
+    for node in graph.node:  # named before any is renamed: a name may come from another node's inputs
+        for name in (*node.input, *node.output):
+            short(name)
     for node in graph.node:
-        node.name = ""
         node.input[:] = [short(n) for n in node.input]
         node.output[:] = [short(n) for n in node.output]
+        node.name = node.output[0] if node.output else ""
     rank = {name: i for i, name in enumerate(names.values())}
     for field in (graph.initializer, graph.value_info):
         live = [t for t in field if t.name in used]
