@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -22,6 +21,7 @@ import onnx
 import onnxruntime as ort
 
 from edgecnn.deploy.bench import time_interleaved
+from edgecnn.deploy.targets import cpu_info
 
 
 def session(path: Path, optimized: Path | None = None) -> ort.InferenceSession:
@@ -57,7 +57,8 @@ def main() -> None:
         rows.append({"model": folder.name, "fp32_us": round(fp32_ms * 1e3, 1), "int8_us": round(int8_ms * 1e3, 1),
                      "ratio": round(int8_ms / fp32_ms, 3), "int8_ops": fused_ops(int8),
                      "fp32_convs": sum(n.op_type == "Conv" for n in onnx.load(str(fp32)).graph.node)})
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_info()
+    cpu = f"{cpu['model']}; int8 instructions: {', '.join(cpu['int8']) or 'none'}"
     lines = [f"# ONNX Runtime {ort.__version__}: int8 against fp32, batch 1, 1 thread ({cpu})", "",
              "| model | fp32 (us) | int8 (us) | int8 / fp32 | convs in fp32 file | int8 ops after fusion |",
              "|---|---:|---:|---:|---:|---|"]
@@ -66,7 +67,7 @@ def main() -> None:
     print("\n".join(lines))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "onnx_int8.json").write_text(json.dumps({"onnxruntime": ort.__version__, "rows": rows}, indent=2))
+        (args.out / "onnx_int8.json").write_text(json.dumps({"onnxruntime": ort.__version__, "cpu": cpu, "rows": rows}, indent=2))
         (args.out / "onnx_int8.md").write_text("\n".join(lines) + "\n")
 
 
