@@ -67,7 +67,8 @@ def main() -> None:
     print("\n".join(lines))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "onnx_int8.json").write_text(json.dumps({"onnxruntime": ort.__version__, "cpu": cpu, "rows": rows}, indent=2))
+        document = {"onnxruntime": ort.__version__, "cpu": cpu, "rows": rows}
+        (args.out / "onnx_int8.json").write_text(json.dumps(document, indent=2))
         (args.out / "onnx_int8.md").write_text("\n".join(lines) + "\n")
 
 

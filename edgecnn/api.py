@@ -150,7 +150,10 @@ def export(run_dir: str | Path, *, formats=FORMATS, precisions=PRECISIONS, calib
         on_done: ``on_done(entry)`` after each artifact is written.
         **options: :class:`ExportOptions` fields: ``int8_io``, ``opset``, ``calibration_method``,
             ``min_agreement``, ``onnx_activations``, ``tta``, ``mediapipe`` (also a MediaPipe Tasks file of each
-            TFLite artifact).
+            TFLite artifact), ``max_drop`` (int8 within this many points of float on the validation split: the
+            smallest setting of a calibration sweep that is, else 16-bit activations for the worst tensors; the
+            choice and the sweep go
+            into the entry's ``recipe``).
 
     Returns:
         One :class:`ArtifactEntry` per file written, with its size, sha256 and verification (agreement with the
@@ -180,6 +183,8 @@ def export(run_dir: str | Path, *, formats=FORMATS, precisions=PRECISIONS, calib
     formats, precisions = one_or_many(formats), one_or_many(precisions)
     options = ExportOptions(**options)
     check_plan(formats, precisions, options.mediapipe)
+    if options.max_drop is not None and "int8" not in precisions:
+        raise EdgecnnError("--max-drop chooses how to quantize int8: add int8 to --quantize")
     manifest = Manifest.load(run_dir)
     training = manifest.source.get("training")
     policy = str(training.get("augmentation", "")) if isinstance(training, dict) else ""
@@ -212,7 +217,7 @@ def export(run_dir: str | Path, *, formats=FORMATS, precisions=PRECISIONS, calib
         manifest.command = command
     validation = (ds.inputs("val"), ds.split("val").labels)
     entries = export_artifacts(model, run_dir, manifest, calibration, validation, formats, precisions,
-                               options, on_done, on_start)
+                               options, on_done, on_start, calibrate=lambda n: ds.calibration(n, seed=seed))
     if sign_key is not None:
         sign_run(run_dir, sign_key)
     elif (run_dir / SIGNATURE_NAME).is_file():  # it signs the manifest and artifacts this export replaced

@@ -232,6 +232,9 @@ def export(
                                   help="Sign the run with this Ed25519 private key once it is written."),
     mediapipe: bool = typer.Option(ExportOptions.mediapipe, help="Also write each TFLite artifact as a file MediaPipe "
                                    "Tasks' ImageClassifier loads (RGB input, labels and normalization in metadata)."),
+    max_drop: float = typer.Option(None, min=0, max=100, help="int8 within this many points of float accuracy on "
+                                   "the validation split: the smallest setting of a calibration sweep that is, else "
+                                   "16-bit activations for the worst tensors; nothing written where none is."),
 ) -> None:
     """Export TFLite and ONNX artifacts, verify each against the float model, record them in the manifest.
 
@@ -240,7 +243,8 @@ def export(
       edgecnn export runs/demo --quantize int8 --min-agreement 99.5
       edgecnn export runs/fashion --tta flip   # average with the mirror image
       edgecnn export runs/demo --sign keys/release.key
-      edgecnn export runs/demo --format tflite,c --quantize int8 --mediapipe   # microcontrollers, MediaPipe
+      edgecnn export runs/demo --format tflite,c --mediapipe   # MCU, MediaPipe
+      edgecnn export runs/demo --max-drop 0.5   # int8 within 0.5 points of float
     """
     from edgecnn.common.progress import artifact_progress
     from edgecnn.runtime.manifest import Manifest
@@ -252,8 +256,11 @@ def export(
                              on_start=on_start,
                              int8_io=int8_io, opset=opset, calibration_method=calibration,
                              min_agreement=min_agreement, onnx_activations=onnx_activations, tta=tta,
-                             mediapipe=mediapipe)
+                             mediapipe=mediapipe, max_drop=max_drop)
     run_dir = model if model.is_dir() else model.parent
+    for entry in entries:
+        if entry.recipe and "sweep" in entry.recipe:
+            console.print(tables.sweep_table(entry))
     console.print(tables.export_table(entries, f"exported to {run_dir}"))
     written = {e.file for e in entries}
     for extra in Manifest.load(run_dir).extras:
@@ -460,7 +467,7 @@ def check(
 
     Examples:
       edgecnn check models/mnist
-      edgecnn check runs/demo/model_int8.tflite --runtime tflite-micro --limit 0
+      edgecnn check runs/demo --runtime tflite-micro --limit 0
     """
     from edgecnn.common.progress import count_progress
     from edgecnn.deploy.portability import LOAD_FAILED, REFERENCE, RUN_FAILED

@@ -125,3 +125,20 @@ def doctor_table(file: str, record: dict, top: int) -> Table:
                       f"{t['snr_db']:.1f}", f"{t['cosine']:.4f}", f"{t['max_abs_error']:.4g}", share(t["codes_used"]),
                       share(t["saturation"]))
     return table
+
+
+def sweep_table(entry) -> Table:
+    """The calibration sweep behind an artifact ``export --max-drop`` chose, with the choice marked."""
+    recipe = entry.recipe
+    kept = recipe["int16_tensors"]
+    caption = (f"{entry.file}: settings against float {recipe.get('max_drop')} points (validation), chosen: "
+               + (f"the first, with 16-bit {', '.join(kept)}" if kept else "marked *"))
+    table = Table(title=title(caption))
+    for name in ("", "Setting", "Size (KB)", "Val acc (%)", "Agree (%)", "Drop (points)"):
+        table.add_column(name, justify="left" if name in ("", "Setting") else "right")
+    for row in recipe["sweep"]:
+        mark = "*" if row["setting"] == recipe["setting"] and not kept else ""
+        setting = ", ".join(f"{k} {v}" for k, v in row["setting"].items())
+        table.add_row(mark, setting, f"{row['bytes'] / 1024:.1f}", f"{row['accuracy']:.2f}", f"{row['agreement']:.2f}",
+                      f"{row['drop']:.2f}")
+    return table

@@ -115,3 +115,49 @@ def test_files_of_two_models_cannot_be_matched(run_dir, tmp_path):
     assert manifest.entry("model_fp32.onnx").sha256 == sha256_file(MODELS / "fashion_mnist" / "model_fp32.onnx")
     with pytest.raises(EdgecnnError, match="share no quantized tensor names past the input"):
         doctor(run / "model_int8.onnx")
+
+
+@pytest.mark.slow
+def test_max_drop_brings_both_formats_within_the_bound_and_writes_the_same_bytes_twice(broken_run, digits, tmp_path):
+    from edgecnn.deploy.bench import accuracy_percent
+    from edgecnn.runtime.classifier import Classifier
+
+    runs = []
+    for name in ("first", "second"):
+        run = tmp_path / name
+        shutil.copytree(broken_run, run)
+        export_run(run, precisions=("fp32", "int8"), max_drop=0.5)
+        runs.append(run)
+    manifest = Manifest.load(runs[0])
+    float_test = accuracy_percent(digits.split("test").labels,
+                                  load_model(runs[0] / "model.keras").predict(digits.inputs("test"), verbose=0))
+    float_val = manifest.entry("model_fp32.tflite").verification["accuracy"]
+    for fmt in ("tflite", "onnx"):
+        entry = manifest.entry(f"model_int8.{fmt}")
+        recipe = entry.recipe
+        assert recipe["max_drop"] == 0.5 and recipe["validation_drop"] <= 0.5
+        assert float_val - entry.verification["accuracy"] <= 0.5
+        with Classifier(runs[0] / entry.file) as clf:
+            test = accuracy_percent(digits.split("test").labels, clf.predict_proba(digits.split("test").images))
+        assert float_test - test <= 0.5, (fmt, float_test, test)
+        assert len(recipe["sweep"]) == (6 if fmt == "tflite" else 12)
+        assert sha256_file(runs[0] / entry.file) == sha256_file(runs[1] / entry.file)  # deterministic
+    assert manifest.entry("model_int8.tflite").recipe["setting"]["activations"] == "int16"  # 16x8: int8 fails
+    onnx_recipe = manifest.entry("model_int8.onnx").recipe
+    assert onnx_recipe["int16_tensors"] == ["block2_relu/Relu"]  # the tensor the doctor ranks worst
+    assert (runs[0] / "model_int8.onnx").stat().st_size < 1.1 * (broken_run / "model_int8.onnx").stat().st_size
+
+
+@pytest.mark.slow
+def test_max_drop_that_no_setting_meets_writes_nothing(broken_run, tmp_path, monkeypatch, capsys):
+    from edgecnn.workstation import recipes
+
+    run = tmp_path / "run"
+    shutil.copytree(broken_run, run)
+    before = {p.name: sha256_file(p) for p in run.iterdir() if p.is_file()}
+    monkeypatch.setattr(recipes, "TFLITE_SETTINGS", recipes.TFLITE_SETTINGS[:2])  # int8 alone, no 16x8
+    assert run_cli(["export", str(run), "--format", "tflite", "--quantize", "int8", "--max-drop", "0.5"]) == 1
+    assert_one_error_line(capsys.readouterr().err, "no TFLite int8 or 16x8 setting is within --max-drop 0.5",
+                          "best drop ", "points): nothing written")
+    assert {p.name: sha256_file(p) for p in run.iterdir() if p.is_file()} == before
+    assert not [p for p in run.iterdir() if p.name.startswith(".export-")]

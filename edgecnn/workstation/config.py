@@ -80,12 +80,16 @@ class ExportOptions:
     onnx_activations: str = "uint8"  # U8S8: ONNX Runtime fuses every QDQ conv and add (docs/performance.md)
     tta: str | None = None  # test-time augmentation built into every artifact (manifest.TTA); None: the run's
     mediapipe: bool = False  # also a MediaPipe Tasks ImageClassifier file of each TFLite artifact (portable.py)
+    # int8 within this many points of float accuracy on the validation split: a sweep, then float layers (recipes.py)
+    max_drop: float | None = None
 
     def __post_init__(self):  # a bad choice fails here, before the dataset is loaded
         check_choice("calibration method", self.calibration_method, CALIBRATION_METHODS)
         check_choice("ONNX activation type", self.onnx_activations, ONNX_ACTIVATIONS)
         if self.tta is not None:
             check_choice("test-time augmentation", self.tta, TTA)
+        if self.max_drop is not None and not (0 <= self.max_drop <= 100):
+            raise EdgecnnError(f"--max-drop must be from 0 to 100 points, got {self.max_drop}")
 
 
 MAX_SEED = 2**32 - 1  # scikit-learn's and numpy's seeds are 32-bit

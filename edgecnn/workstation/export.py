@@ -58,8 +58,9 @@ def artifact_name(format: str, precision: str) -> str:
 
 
 def export_tflite(model: keras.Model, path, precision: str, calibration: np.ndarray | None = None,
-                  int8_io: bool = True) -> None:
-    """Write a TFLite flatbuffer in ``fp32``, ``fp16``, ``dynamic`` (int8 weights) or full ``int8``."""
+                  int8_io: bool = True, activations: str = "int8") -> None:
+    """Write a TFLite flatbuffer in ``fp32``, ``fp16``, ``dynamic`` (int8 weights) or full ``int8``; for int8,
+    ``activations="int16"`` keeps int8 weights and 16-bit activations ("16x8", float input and output)."""
     check_choice("precision", precision, PRECISIONS)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if precision != "fp32":
@@ -70,7 +71,10 @@ def export_tflite(model: keras.Model, path, precision: str, calibration: np.ndar
         calibration = _require_calibration(calibration)
         converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if int8_io:
+        if activations == "int16":
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        elif int8_io:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
     with native_output_muted(), warnings.catch_warnings():
@@ -90,11 +94,14 @@ def export_onnx(model: keras.Model, path, opset: int | None = None) -> None:
 
 
 def quantize_onnx(fp32_path, path, calibration: np.ndarray, method: str = ExportOptions.calibration_method,
-                  activations: str = ExportOptions.onnx_activations) -> None:
+                  activations: str = ExportOptions.onnx_activations, per_channel: bool = True,
+                  int16_tensors: tuple[str, ...] = ()) -> None:
     """Static int8 quantization with ONNX Runtime: pre-processing, then QDQ, per-channel int8 weights, and uint8
     activations (U8S8) or, with ``activations="int8"``, int8 ones (S8S8). With uint8 activations ONNX Runtime fuses
     every convolution and add into a quantized kernel; with int8 ones a tensor that feeds several layers (a residual
     link) leaves them in float between DequantizeLinear and QuantizeLinear (docs/performance.md).
+    ``int16_tensors``: activations, by their names in a finished file (``block2_relu/Relu``), quantized to 16 bits
+    (ONNX Runtime's ``TensorQuantOverrides``; the file moves to opset 21, which has 16-bit QuantizeLinear).
 
     Weights use 7 bits (``reduce_range``): on x86 CPUs without VNNI, ONNX Runtime's int8 kernels sum pairs
     of products in int16 and saturate with full-range per-channel weights; on the same CPUs U8S8 runs the wider
@@ -127,16 +134,29 @@ def quantize_onnx(fp32_path, path, calibration: np.ndarray, method: str = Export
     with tempfile.TemporaryDirectory() as work, atomic_output(path, suffix=".onnx") as tmp:
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))
+        wide = QuantType.QInt16 if activations == "int8" else QuantType.QUInt16
+        overrides = {name: [{"quant_type": wide}] for name in _raw_names(prepared, int16_tensors)}
         with native_output_muted():  # the entropy and percentile calibrators print their progress
             quantize_static(
-                str(prepared), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                str(prepared), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
                 reduce_range=True, weight_type=QuantType.QInt8,
                 activation_type=QuantType.QInt8 if activations == "int8" else QuantType.QUInt8,
                 calibrate_method=calibrate,
                 # float biases: OpenCV DNN cannot read an int32 one behind a DequantizeLinear, and ONNX Runtime
                 # quantizes them itself when it fuses a layer (same kernels, same speed)
-                extra_options={"QuantizeBias": False},
+                extra_options={"QuantizeBias": False, **({"TensorQuantOverrides": overrides} if overrides else {})},
             )
+
+
+def _raw_names(model_path, tensors) -> list[str]:
+    """``tensors`` (named as in a finished file) by their names in the model at ``model_path``, still the
+    exporter's."""
+    import onnx
+
+    if not tensors:
+        return []
+    raw = {new: old for old, new in _layer_name_map(onnx.load(str(model_path)).graph).items()}
+    return [raw.get(t, t) for t in tensors]
 
 
 def finish_onnx(path, manifest: Manifest) -> None:
@@ -191,6 +211,26 @@ def _layer_names(graph) -> None:
     ``.tflite`` files are, in the order the nodes use them, and list them in that order; drop the entries no node
     reads or writes (the quantizer leaves some behind). The names hold no converter counters, so the fp32 and int8
     files of one model name a float tensor alike."""
+    names = _layer_name_map(graph)
+
+    def short(raw: str) -> str:
+        return names.get(raw, raw)
+
+    used = {name for node in graph.node for name in (*node.input, *node.output)}
+    for node in graph.node:
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
+        node.name = node.output[0] if node.output else ""
+    rank = {name: i for i, name in enumerate(names.values())}
+    for field in (graph.initializer, graph.value_info):
+        live = [t for t in field if t.name in used]
+        for tensor in live:
+            tensor.name = short(tensor.name)
+        _replace(field, sorted(live, key=lambda t: (rank.get(t.name, len(rank)), t.name)))
+
+
+def _layer_name_map(graph) -> dict[str, str]:
+    """:func:`_layer_names`' new name for each tensor name the nodes use, in the order they use them."""
     keep = {v.name for v in (*graph.input, *graph.output)}
     producer = {out: node for node in graph.node for out in node.output}
     names: dict[str, str] = {}
@@ -229,20 +269,10 @@ def _layer_names(graph) -> None:
             names[raw] = unique
         return names[raw]
 
-    used = {name for node in graph.node for name in (*node.input, *node.output)}
-    for node in graph.node:  # named before any is renamed: a name may come from another node's inputs
+    for node in graph.node:
         for name in (*node.input, *node.output):
             short(name)
-    for node in graph.node:
-        node.input[:] = [short(n) for n in node.input]
-        node.output[:] = [short(n) for n in node.output]
-        node.name = node.output[0] if node.output else ""
-    rank = {name: i for i, name in enumerate(names.values())}
-    for field in (graph.initializer, graph.value_info):
-        live = [t for t in field if t.name in used]
-        for tensor in live:
-            tensor.name = short(tensor.name)
-        _replace(field, sorted(live, key=lambda t: (rank.get(t.name, len(rank)), t.name)))
+    return names
 
 
 def _fixed_dimension_names(graph) -> None:
@@ -301,9 +331,11 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
                      validation: tuple[np.ndarray, np.ndarray], formats=FORMATS, precisions=("fp32", "int8"),
                      options: ExportOptions = ExportOptions(),
                      on_done: Callable[[ArtifactEntry], None] | None = None,
-                     on_start: OnStart | None = None) -> list[ArtifactEntry]:
+                     on_start: OnStart | None = None,
+                     calibrate: Callable[[int], np.ndarray] | None = None) -> list[ArtifactEntry]:
     """Export, verify and record every supported format x precision; see the module docstring. ``on_start(index,
-    total, file name)`` is called before each artifact and ``on_done(entry)`` after it, for a progress display."""
+    total, file name)`` is called before each artifact and ``on_done(entry)`` after it, for a progress display.
+    ``calibrate(n)``: n calibration images, for the ``max_drop`` sweep (default: the first n of ``calibration``)."""
     formats, precisions = one_or_many(formats), one_or_many(precisions)
     check_plan(formats, precisions, options.mediapipe)
     manifest.check_fits("the model", model.input_shape[1:], model.output_shape[-1])  # or every artifact carries it
@@ -317,6 +349,8 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
         shutil.rmtree(stale, ignore_errors=True)
     x_val, y_val = validation
     reference = model.predict(x_val, batch_size=256, verbose=0)
+    if calibrate is None:
+        calibrate = lambda n: _require_calibration(calibration)[:n]  # noqa: E731
     entries = []
     plan = [(fmt, precision) for fmt in formats for precision in precisions if precision in SUPPORTED.get(fmt, ())]
     for index, (fmt, precision) in enumerate(plan):
@@ -325,7 +359,11 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
             on_start(index, len(plan), name)
         with tempfile.TemporaryDirectory(dir=folder, prefix=STAGING_PREFIX) as staging:
             staged = Path(staging) / name
-            if fmt == "tflite":
+            chosen = None
+            if precision == "int8" and options.max_drop is not None:
+                chosen = search_int8(fmt, staged, tflite_model if fmt == "tflite" else model, manifest, options,
+                                     calibrate, (x_val, y_val), reference)
+            elif fmt == "tflite":
                 export_tflite(tflite_model, staged, precision, calibration, options.int8_io)
             elif precision == "fp32":
                 export_onnx(model, staged, options.opset)
@@ -333,7 +371,7 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
                 export_onnx(model, Path(staging) / "source.onnx", options.opset)
                 quantize_onnx(Path(staging) / "source.onnx", staged, calibration, options.calibration_method,
                               options.onnx_activations)
-            if fmt == "onnx":
+            if fmt == "onnx" and chosen is None:
                 finish_onnx(staged, manifest)
             check, quantization = verify_artifact(staged, x_val, y_val, reference)
             if options.min_agreement is not None and check["agreement"] < options.min_agreement:
@@ -343,11 +381,15 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
                     f"below --min-agreement {options.min_agreement}: nothing written (try {hint})"
                 )
             os.replace(staged, folder / name)
-        input_dtype = "int8" if (fmt, precision) == ("tflite", "int8") and options.int8_io else "float32"
+        sixteen = chosen is not None and chosen["setting"]["activations"] == "int16"
+        int8_input = (fmt, precision) == ("tflite", "int8") and options.int8_io and not sixteen
+        input_dtype = "int8" if int8_input else "float32"
         entry = manifest.add_artifact(folder / name, fmt, precision, input_dtype)
         entry.verification, entry.quantization = check, quantization
         entry.batch = tflite_batch if fmt == "tflite" else None
         entry.recipe = recipe(fmt, precision, options, 0 if calibration is None else len(calibration))
+        if chosen is not None:
+            entry.recipe = chosen_recipe(entry.recipe, chosen, options.max_drop, input_dtype)
         if fmt == "tflite":
             write_extras(folder / name, manifest, formats, options, tflite_model, calibration, (x_val, reference))
         manifest.save(folder)
@@ -355,6 +397,43 @@ def export_artifacts(model: keras.Model, folder, manifest: Manifest, calibration
         if on_done:
             on_done(entry)
     return entries
+
+
+def search_int8(fmt: str, staged: Path, model: keras.Model, manifest: Manifest, options: ExportOptions,
+                calibrate: Callable[[int], np.ndarray], validation: tuple[np.ndarray, np.ndarray],
+                reference: np.ndarray) -> dict:
+    """Write to ``staged`` the int8 file :func:`edgecnn.workstation.recipes.search` chooses; return the choice with
+    the sweep's rows."""
+    from edgecnn.workstation.recipes import search, staging_folder
+
+    x_val, y_val = validation
+    float_accuracy = round(100 * accuracy_score(y_val, reference.argmax(1)), 3)
+    with staging_folder(staged.parent) as work:
+        work = Path(work)
+        source = None
+        if fmt == "onnx":
+            source = work / "source.onnx"
+            export_onnx(model, source, options.opset)
+        rows, chosen = search(
+            fmt, max_drop=options.max_drop, model=model, source_onnx=source, calibrate=calibrate,
+            finish=(lambda path: finish_onnx(path, manifest)) if fmt == "onnx" else (lambda path: None),
+            verify=lambda path: verify_artifact(path, x_val, y_val, reference)[0], float_accuracy=float_accuracy,
+            staging=work, out=staged)
+    return {**chosen, "sweep": rows, "float_accuracy": float_accuracy}
+
+
+def chosen_recipe(base: dict, chosen: dict, max_drop: float, input_dtype: str) -> dict:
+    """The manifest's recipe of a file ``--max-drop`` chose: the setting, the 16-bit tensors, the sweep."""
+    setting = chosen["setting"]
+    record = {**base, "activations": setting["activations"],
+              "calibration": f"{setting.get('method', 'minmax')}, {setting['calibration_images']} images",
+              "max_drop": max_drop, "validation_drop": chosen["validation_drop"],
+              "int16_tensors": chosen["int16_tensors"], "setting": setting, "sweep": chosen["sweep"]}
+    if "per_channel" in setting:
+        record["weights"] = "int8, per-channel" if setting["per_channel"] else "int8, per-tensor"
+    if "io" in record:
+        record["io"] = input_dtype
+    return record
 
 
 def write_extras(artifact: Path, manifest: Manifest, formats, options: ExportOptions, model: keras.Model,
