@@ -118,9 +118,11 @@ def test_files_of_two_models_cannot_be_matched(run_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_max_drop_brings_both_formats_within_the_bound_and_writes_the_same_bytes_twice(broken_run, digits, tmp_path):
+def test_max_drop_brings_both_formats_within_the_bound_and_writes_the_same_bytes_twice(broken_run, digits, tmp_path,
+                                                                                        monkeypatch):
     from edgecnn.deploy.bench import accuracy_percent
     from edgecnn.runtime.classifier import Classifier
+    from edgecnn.workstation import recipes
 
     runs = []
     for name in ("first", "second"):
@@ -128,6 +130,12 @@ def test_max_drop_brings_both_formats_within_the_bound_and_writes_the_same_bytes
         shutil.copytree(broken_run, run)
         export_run(run, precisions=("fp32", "int8"), max_drop=0.5)
         runs.append(run)
+        chosen = {fmt: Manifest.load(run).entry(f"model_int8.{fmt}").recipe["setting"] for fmt in ("tflite", "onnx")}
+        # the second export sweeps the chosen settings alone (and the first ONNX one, the 16-bit search's base):
+        # the same choices must give the same bytes
+        monkeypatch.setattr(recipes, "TFLITE_SETTINGS", (chosen["tflite"],))
+        monkeypatch.setattr(recipes, "ONNX_SETTINGS", tuple({json.dumps(s, sort_keys=True): s for s in (
+            recipes.ONNX_SETTINGS[0], chosen["onnx"])}.values()))
     manifest = Manifest.load(runs[0])
     float_test = accuracy_percent(digits.split("test").labels,
                                   load_model(runs[0] / "model.keras").predict(digits.inputs("test"), verbose=0))
@@ -141,6 +149,8 @@ def test_max_drop_brings_both_formats_within_the_bound_and_writes_the_same_bytes
             test = accuracy_percent(digits.split("test").labels, clf.predict_proba(digits.split("test").images))
         assert float_test - test <= 0.5, (fmt, float_test, test)
         assert len(recipe["sweep"]) == (6 if fmt == "tflite" else 12)
+        again = Manifest.load(runs[1]).entry(entry.file).recipe
+        assert again["setting"] == recipe["setting"] and again["int16_tensors"] == recipe["int16_tensors"]
         assert sha256_file(runs[0] / entry.file) == sha256_file(runs[1] / entry.file)  # deterministic
     assert manifest.entry("model_int8.tflite").recipe["setting"]["activations"] == "int16"  # 16x8: int8 fails
     onnx_recipe = manifest.entry("model_int8.onnx").recipe
@@ -161,3 +171,19 @@ def test_max_drop_that_no_setting_meets_writes_nothing(broken_run, tmp_path, mon
                           "best drop ", "points): nothing written")
     assert {p.name: sha256_file(p) for p in run.iterdir() if p.is_file()} == before
     assert not [p for p in run.iterdir() if p.name.startswith(".export-")]
+
+
+def test_model_explorer_node_data_keys_name_the_tflite_graphs_tensors(broken_run, tmp_path):
+    pytest.importorskip("model_explorer", reason="needs ai-edge-model-explorer (pip install -e '.[check]')")
+    from model_explorer.builtin_tflite_flatbuffer_adapter import BuiltinTfliteFlatbufferAdapter
+
+    record = doctor(broken_run / "model_int8.tflite", out=tmp_path)["artifacts"]["model_int8.tflite"]
+    data = json.loads(Path(record["model_explorer"]).read_text())
+    results = data["main"]["results"]
+    graph = BuiltinTfliteFlatbufferAdapter().convert(str(broken_run / "model_int8.tflite"), {})
+    names = {attr["value"] for collection in graph["graphCollections"] for g in collection.graphs
+             for node in g["nodes"] for meta in node.get("outputsMetadata", []) for attr in meta["attrs"]
+             if attr["key"] == "tensor_name"}
+    assert results and set(results) <= names  # each value lands on a node of Model Explorer's own graph
+    worst = record["tensors"][0]
+    assert results[worst["name"]]["value"] == worst["local_snr_db"] == min(r["value"] for r in results.values())

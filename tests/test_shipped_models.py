@@ -23,6 +23,9 @@ def test_shipped_models_are_intact_and_recorded(name):
     assert {a.file for a in manifest.artifacts} | {manifest.source["file"]} == FILES
     for entry in manifest.artifacts:
         assert sha256_file(folder / entry.file) == entry.sha256
+    assert {e["file"] for e in manifest.extras} == {"model_fp32_mediapipe.tflite", "model_int8_mediapipe.tflite"}
+    for extra in manifest.extras:
+        assert sha256_file(folder / extra["file"]) == extra["sha256"]
     assert manifest.source["sha256"] == sha256_file(folder / "model.keras")
     assert manifest.source["command"].startswith("edgecnn train ")
     assert manifest.command.startswith(f"edgecnn export models/{name}")

@@ -15,6 +15,8 @@ Tensors are matched by name: the converters name a float tensor alike in both fi
   as an SNR; the tensors are ranked by it, worst first: the layer that loses the accuracy;
 - ``cosine``, ``max_abs_error``, ``codes_used`` (share of the 256 int8 codes that occur) and ``saturation``
   (share of values outside the range the scale can represent).
+
+Where Model Explorer is installed, the local SNR of each ``.tflite`` tensor is also written as its node data.
 """
 
 from __future__ import annotations
@@ -339,12 +341,34 @@ def diagnose_run(path: str | Path, *, data_dir=None, images: int = DOCTOR_IMAGES
                   "int8_accuracy": round(100 * float(np.mean(q_scores.argmax(1) == labels)), 3),
                   "float_accuracy": round(100 * float(np.mean(r_scores.argmax(1) == labels)), 3)}
         if out is not None:
-            sheet = contact_sheet(raw, flips, Path(out) / f"flips_{entry.file.replace('.', '_')}.png")
+            stem = entry.file.replace(".", "_")
+            sheet = contact_sheet(raw, flips, Path(out) / f"flips_{stem}.png")
             record["contact_sheet"] = str(sheet) if sheet else None
+            if entry.format == "tflite":
+                record["model_explorer"] = model_explorer_node_data(tensors, Path(out) / f"node_data_{stem}.json")
         report["artifacts"][entry.file] = record
     if out is not None:
         write_json_atomic(Path(out) / "doctor.json", report)
     return report
+
+
+def model_explorer_node_data(tensors: list[dict], path: Path) -> str | None:
+    """Write each tensor's local SNR as node data that Model Explorer (``ai-edge-model-explorer``) overlays on a
+    ``.tflite`` graph, keyed by output tensor name, worst in red; None where it is not installed. (Its ONNX support
+    is an extension of its own, so ONNX files get none.)"""
+    try:
+        from model_explorer import node_data_builder as ndb
+    except ImportError:
+        return None
+    from edgecnn.common.atomic import atomic_output
+
+    data = ndb.ModelNodeData(graphsData={"main": ndb.GraphNodeData(
+        name="edgecnn doctor: local SNR (dB)",
+        results={t["name"]: ndb.NodeDataResult(value=t["local_snr_db"]) for t in tensors},
+        gradient=[ndb.GradientItem(stop=0, bgColor="#d73027"), ndb.GradientItem(stop=1, bgColor="#ffffff")])})
+    with atomic_output(path, suffix=".json") as tmp:
+        tmp.write_text(data.to_json_string(indent=2))
+    return str(path)
 
 
 def validation_split(manifest: Manifest, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
