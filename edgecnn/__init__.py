@@ -23,6 +23,7 @@ _PUBLIC = {
     "train": "edgecnn.api", "export": "edgecnn.api", "bench": "edgecnn.api", "predict": "edgecnn.api",
     "inspect": "edgecnn.api", "live": "edgecnn.api", "pipeline": "edgecnn.api", "keygen": "edgecnn.api",
     "sign": "edgecnn.api", "verify": "edgecnn.api", "check": "edgecnn.api", "doctor": "edgecnn.api",
+    "capture": "edgecnn.api",
     "Classifier": "edgecnn.runtime.classifier", "EdgecnnError": "edgecnn.common.errors",
 }
 __all__ = ["__version__", *_PUBLIC]

@@ -491,6 +491,46 @@ def live(model: str | Path, *, source: str = "0", roi: tuple[int, int, int, int]
                         reconnect=reconnect, on_frame=on_frame)
 
 
+def capture(source: str, *, out: str | Path, labels, roi: tuple[int, int, int, int] | None = None,
+            timeline: str | Path | None = None, display: bool | None = None, burst: int | None = None,
+            min_change: float | None = None, max_frames: int | None = None,
+            on_frame: Callable | None = None) -> dict:
+    """Record training images from a camera or video into ``out/<label>/``, for ``train --dataset folder:OUT``.
+
+    Args:
+        source: a camera index ("0"), "picamera" (a Raspberry Pi camera, through picamera2), a video file or URL.
+        out: the dataset folder (created; one that holds anything but class folders of images is refused).
+        labels: class names (a list, or "cup,pen,background"); keys 1-9 record them in this order.
+        roi: the region saved (x, y, w, h); None: the centred square ``live`` classifies.
+        timeline: a CSV of ``start,end,label`` frame ranges: record those frames without a window.
+        display: show the preview window with the keys (needs a screen); None: only without a timeline.
+        burst: frames a key press records (None: 10).
+        min_change: skip a frame within this mean grey-level difference of the last one saved to its class.
+        max_frames: stop after this many frames.
+        on_frame: ``on_frame(done, total)`` after each frame.
+
+    Returns:
+        The summary: frames read, images saved and skipped, per class the images saved now and in the folder,
+        frames a second, and warnings (a class with too few images, no background class).
+
+    Raises:
+        EdgecnnError: a bad label, source, timeline or folder; nothing is half-written.
+
+    Example:
+        >>> edgecnn.capture("desk.mp4", out="data/desk", labels="cup,pen,background",
+        ...                 timeline="desk.csv", display=False)["saved"]             # doctest: +SKIP
+        240
+    """
+    from edgecnn.deploy.capture import BURST, parse_labels, read_timeline, run_capture
+
+    labels = parse_labels(labels if isinstance(labels, str) else ",".join(labels))
+    spans = read_timeline(timeline, labels) if timeline is not None else None
+    display = spans is None if display is None else display
+    return run_capture(source, out, labels, roi=roi, timeline=spans, display=display,
+                       burst=BURST if burst is None else burst, min_change=min_change, max_frames=max_frames,
+                       on_frame=on_frame)
+
+
 def keygen(out: str | Path) -> dict:
     """Make an Ed25519 key pair for signing runs.
 

@@ -528,9 +528,53 @@ def doctor(
 
 
 @app.command()
+def capture(
+    out: Path = typer.Option(..., "--out", help="Dataset folder: one sub-folder per label is made or added to."),
+    labels: str = typer.Option(..., help="Comma-separated class names; keys 1-9 record them in this order."),
+    source: str = typer.Option("0", help="Camera index, picamera (a Raspberry Pi camera), video file or URL."),
+    roi: str = typer.Option(None, help="Region saved, X,Y,W,H (default: the centred square live classifies)."),
+    timeline: Path = typer.Option(None, **EXISTING, dir_okay=False, help="CSV of start,end,label frame ranges: "
+                                  "record those frames, no window needed."),
+    display: bool = typer.Option(None, "--display/--no-display", help="Show the preview window (needs a screen; "
+                                 "default: without --timeline)."),
+    burst: int = typer.Option(None, min=1, help="Frames a key press records (default 10)."),
+    min_change: float = typer.Option(None, min=0, help="Skip a frame within this mean grey-level difference of the "
+                                     "last one saved to its class."),
+    max_frames: int = typer.Option(None, min=1, help="Stop after this many frames."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Record training images from a camera or video into class folders, for train --dataset folder:OUT.
+
+    In the window: 1-9 record a burst into that class, space starts or stops continuous capture into the last
+    class chosen, q or ESC quits. With --timeline, the frames of each range are recorded without a window.
+
+    Examples:
+      edgecnn capture --out data/desk --labels cup,pen,background
+      edgecnn capture --source v.mp4 --timeline t.csv --out data --labels a,b
+      edgecnn capture --source picamera --out data/desk --labels cup,pen,none
+    """
+    from edgecnn.common.progress import count_progress
+    from edgecnn.deploy.live import parse_roi
+
+    with _as_usage_error():
+        box = parse_roi(roi)
+    with count_progress("capture") as on_count:
+        summary = api.capture(source, out=out, labels=labels, roi=box, timeline=timeline, display=display,
+                              burst=burst, min_change=min_change, max_frames=max_frames,
+                              on_frame=(lambda done, total: on_count(done, total)) if on_count else None)
+    if json_out:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    console.print(tables.capture_table(summary))
+    for warning in summary["warnings"]:
+        console.print(Text(f"warning: {warning}"), style="yellow")
+
+
+@app.command()
 def live(
     model: Path = typer.Argument(..., **EXISTING, dir_okay=False, help="A .tflite or .onnx model."),
-    source: str = typer.Option("0", help="Camera index, video file, rtsp:// URL or image folder."),
+    source: str = typer.Option("0", help="Camera index, picamera (a Raspberry Pi camera), video file, rtsp:// URL "
+                                "or image folder."),
     roi: str = typer.Option(None, help="Region of interest X,Y,W,H (default: centred square)."),
     invert: bool = typer.Option(False, help="Invert the region (dark ink on white paper)."),
     top_k: int = typer.Option(api.TOP_K, min=1, help="Labels shown per frame."),

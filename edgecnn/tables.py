@@ -142,3 +142,14 @@ def sweep_table(entry) -> Table:
         table.add_row(mark, setting, f"{row['bytes'] / 1024:.1f}", f"{row['accuracy']:.2f}", f"{row['agreement']:.2f}",
                       f"{row['drop']:.2f}")
     return table
+
+
+def capture_table(summary: dict) -> Table:
+    """Images per class of :func:`edgecnn.api.capture`'s summary: saved now, and in the folder in all."""
+    table = Table(title=title(f"{summary['out']}: {summary['saved']} images saved from {summary['frames']} frames "
+                              f"({summary['fps']} frames/s), {summary['skipped']} skipped as unchanged"))
+    for name in ("Class", "Saved now", "In the folder"):
+        table.add_column(name, justify="left" if name == "Class" else "right")
+    for label, counts in summary["classes"].items():
+        table.add_row(Text(label), str(counts["saved"]), str(counts["total"]))
+    return table

@@ -108,19 +108,57 @@ class LatestFrameReader:
         self.capture.release()
 
 
+PICAMERA = "picamera"  # --source picamera: a Raspberry Pi camera through picamera2 (OpenCV cannot open libcamera)
+
+
+class PicameraSource:
+    """A Raspberry Pi camera (libcamera) through ``picamera2``, read like a ``cv2.VideoCapture``: BGR frames.
+    ``camera``: a Picamera2-like object (tests pass a stand-in); default the first camera."""
+
+    def __init__(self, camera=None, size: tuple[int, int] = (640, 480)):
+        if camera is None:
+            try:
+                from picamera2 import Picamera2
+            except ImportError:
+                raise EdgecnnError("--source picamera reads a Raspberry Pi camera through picamera2, which is not "
+                                   "installed here (on Raspberry Pi OS: sudo apt install python3-picamera2)") from None
+            try:
+                camera = Picamera2()
+            except (RuntimeError, IndexError) as exc:  # no camera attached or enabled
+                raise EdgecnnError(f"cannot open the Raspberry Pi camera: {exc}") from None
+        # libcamera's "RGB888" is stored B, G, R in memory: OpenCV's order
+        camera.configure(camera.create_video_configuration(main={"format": "RGB888", "size": size}))
+        camera.start()
+        self.camera = camera
+
+    def read(self):
+        frame = self.camera.capture_array()
+        return (frame is not None), (frame[..., :3] if frame is not None else None)
+
+    def get(self, prop):
+        return 0.0
+
+    def release(self):
+        self.camera.stop()
+        self.camera.close()
+
+
 def is_live(source: str) -> bool:
     """Cameras and network streams are live (read in a thread, latest frame wins); files and folders are not."""
-    return source.isdigit() or "://" in source
+    return source.isdigit() or "://" in source or source == PICAMERA
 
 
 def check_source(source: str) -> None:
     """EdgecnnError for a video file or folder that is not there (a camera or stream shows only when opened)."""
     if not is_live(source) and not Path(source).is_file() and not Path(source).is_dir():
-        raise EdgecnnError(f"no such video file or folder: {source} (a camera is --source 0, 1, ...)")
+        raise EdgecnnError(f"no such video file or folder: {source} (a camera is --source 0, 1, ..., a Raspberry Pi "
+                           "camera --source picamera)")
 
 
 def open_source(source: str):
     """A camera index ("0"), a video file, a stream URL or an image folder; EdgecnnError if it cannot open."""
+    if source == PICAMERA:
+        return LatestFrameReader(PicameraSource())
     check_source(source)
     if source.isdigit():
         capture = cv2.VideoCapture(int(source))
