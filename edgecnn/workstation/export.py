@@ -410,15 +410,25 @@ def search_int8(fmt: str, staged: Path, model: keras.Model, manifest: Manifest, 
     float_accuracy = round(100 * accuracy_score(y_val, reference.argmax(1)), 3)
     with staging_folder(staged.parent) as work:
         work = Path(work)
-        source = None
+        source = fp32 = None
         if fmt == "onnx":
-            source = work / "source.onnx"
+            source, fp32 = work / "source.onnx", work / "fp32.onnx"
             export_onnx(model, source, options.opset)
-        rows, chosen = search(
-            fmt, max_drop=options.max_drop, model=model, source_onnx=source, calibrate=calibrate,
-            finish=(lambda path: finish_onnx(path, manifest)) if fmt == "onnx" else (lambda path: None),
-            verify=lambda path: verify_artifact(path, x_val, y_val, reference)[0], float_accuracy=float_accuracy,
-            staging=work, out=staged)
+            shutil.copy(source, fp32)
+            finish_onnx(fp32, manifest)
+
+        def write(setting: dict, path: Path, int16_tensors: tuple[str, ...]) -> None:
+            calibration = calibrate(setting["calibration_images"])
+            if fmt == "tflite":
+                export_tflite(model, path, "int8", calibration, activations=setting["activations"])
+                return
+            quantize_onnx(source, path, calibration, setting["method"], setting["activations"],
+                          per_channel=setting["per_channel"], int16_tensors=int16_tensors)
+            finish_onnx(path, manifest)
+
+        rows, chosen = search(fmt, max_drop=options.max_drop, write=write, fp32=fp32, calibrate=calibrate,
+                              verify=lambda path: verify_artifact(path, x_val, y_val, reference)[0],
+                              float_accuracy=float_accuracy, staging=work, out=staged)
     return {**chosen, "sweep": rows, "float_accuracy": float_accuracy}
 
 

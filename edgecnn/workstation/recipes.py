@@ -32,30 +32,21 @@ ONNX_SETTINGS = tuple({"method": m, "per_channel": pc, "activations": a, "calibr
 MAX_INT16_TENSORS = 8  # tensors given 16-bit activations before the search gives up
 
 
-def _write(fmt: str, setting: dict, path: Path, model, source_onnx: Path | None,
-           calibrate: Callable[[int], np.ndarray], int16_tensors: tuple[str, ...] = ()) -> None:
-    from edgecnn.workstation.export import export_tflite, quantize_onnx
-
-    calibration = calibrate(setting["calibration_images"])
-    if fmt == "tflite":
-        export_tflite(model, path, "int8", calibration, activations=setting["activations"])
-    else:
-        quantize_onnx(source_onnx, path, calibration, setting["method"], setting["activations"],
-                      per_channel=setting["per_channel"], int16_tensors=int16_tensors)
+Write = Callable[[dict, Path, tuple[str, ...]], None]  # (setting, path, tensors in 16 bits): one int8 file
 
 
-def search(fmt: str, *, max_drop: float, model, source_onnx: Path | None, calibrate: Callable[[int], np.ndarray],
-           finish: Callable[[Path], None], verify: Callable[[Path], dict], float_accuracy: float, staging: Path,
-           out: Path, on_row: Callable[[dict], None] | None = None) -> tuple[list[dict], dict]:
+def search(fmt: str, *, max_drop: float, write: Write, fp32: Path | None, calibrate: Callable[[int], np.ndarray],
+           verify: Callable[[Path], dict], float_accuracy: float, staging: Path, out: Path,
+           on_row: Callable[[dict], None] | None = None) -> tuple[list[dict], dict]:
     """Sweep ``fmt``'s settings, write the chosen int8 file to ``out``, and return the sweep's rows and the choice
-    (``setting``, ``int16_tensors``, ``validation_drop``). ``finish`` completes a written file (ONNX metadata and
-    names), ``verify`` gives its check (accuracy, agreement) on the validation split. EdgecnnError, with nothing
-    written to ``out``, where even MAX_INT16_TENSORS 16-bit tensors do not meet ``max_drop``."""
+    (``setting``, ``int16_tensors``, ``validation_drop``). ``write`` makes a finished file of a setting, ``verify``
+    gives its check (accuracy, agreement) on the validation split, ``fp32`` is the finished float ONNX file the
+    doctor compares with. EdgecnnError, with nothing written to ``out``, where no setting of a TFLite sweep, or
+    not even MAX_INT16_TENSORS 16-bit tensors of an ONNX one, meet ``max_drop``."""
     rows = []
     for index, setting in enumerate(TFLITE_SETTINGS if fmt == "tflite" else ONNX_SETTINGS):
         path = staging / f"sweep{index}.{fmt}"
-        _write(fmt, setting, path, model, source_onnx, calibrate)
-        finish(path)
+        write(setting, path, ())
         check = verify(path)
         row = {"format": fmt, "setting": setting, "bytes": path.stat().st_size, "accuracy": check["accuracy"],
                "agreement": check["agreement"], "drop": round(float_accuracy - check["accuracy"], 3),
@@ -73,21 +64,14 @@ def search(fmt: str, *, max_drop: float, model, source_onnx: Path | None, calibr
         best = min(rows, key=lambda r: r["drop"])
         raise EdgecnnError(f"no TFLite int8 or 16x8 setting is within --max-drop {max_drop} of float on the "
                            f"validation split (best drop {best['drop']:.2f} points): nothing written")
-    return _public(rows), _widen(default, max_drop, model, source_onnx, calibrate, finish, verify, float_accuracy,
-                                 staging, out)
+    return _public(rows), _widen(default, max_drop, write, fp32, calibrate, verify, float_accuracy, staging, out)
 
 
-def _widen(default: dict, max_drop: float, model, source_onnx: Path, calibrate, finish, verify,
-           float_accuracy: float, staging: Path, out: Path) -> dict:
+def _widen(default: dict, max_drop: float, write: Write, fp32: Path, calibrate, verify, float_accuracy: float,
+           staging: Path, out: Path) -> dict:
     """Give the default setting's worst tensors (by the doctor's local SNR) 16-bit activations, one more a round."""
     from edgecnn.deploy.doctor import diagnose_onnx
 
-    fp32 = staging / "float_reference.onnx"
-    if not fp32.exists():
-        import shutil
-
-        shutil.copy(source_onnx, fp32)
-        finish(fp32)
     x = calibrate(100)  # training images: the validation split stays for the verdict
     kept: list[str] = []
     current, drop = default["path"], default["drop"]
@@ -102,8 +86,7 @@ def _widen(default: dict, max_drop: float, model, source_onnx: Path, calibrate, 
                                f"in 16 bits, beyond --max-drop {max_drop}: nothing written")
         kept.append(worst)
         current = staging / f"int16_{len(kept)}.onnx"
-        _write("onnx", default["setting"], current, model, source_onnx, calibrate, tuple(kept))
-        finish(current)
+        write(default["setting"], current, tuple(kept))
         drop = round(float_accuracy - verify(current)["accuracy"], 3)
     current.replace(out)
     return {"setting": default["setting"], "int16_tensors": kept, "validation_drop": drop}
