@@ -105,3 +105,30 @@ def test_killed_export_leaves_the_previous_artifacts_whole(run_dir, tmp_path):
     finished = run_subprocess(["export", str(copy), "--quantize", "int8"])
     assert finished.returncode == 0, finished.stderr
     assert not [p.name for p in copy.iterdir() if p.name.startswith(".")]  # stale staging and temporaries removed
+
+
+@pytest.mark.slow
+def test_killed_capture_leaves_only_whole_images(tmp_path):
+    """Every PNG a user (or `train --dataset folder:`) sees decodes whole; a kill leaves at most a hidden temporary
+    file, which training skips and the next capture of that class removes."""
+    import cv2
+
+    from tests.shapes_video import write_timeline, write_video
+
+    rows = write_video(tmp_path / "long.mp4", 150, seed=3)
+    timeline = write_timeline(tmp_path / "t.csv", rows)
+    labels = ",".join(label for _, _, label in rows)
+    seen = 0
+    for delay in (1.5, 3.0):
+        out = tmp_path / f"data{delay}"
+        process = _start(["capture", "--source", str(tmp_path / "long.mp4"), "--timeline", str(timeline), "--out",
+                          str(out), "--labels", labels])
+        time.sleep(delay)
+        _kill(process)
+        images = [p for p in out.rglob("*.png") if not p.name.startswith(".")]
+        for path in images:
+            assert cv2.imread(str(path)) is not None, path
+            data = path.read_bytes()
+            assert data.endswith(b"IEND\xaeB`\x82"), path  # the PNG trailer: nothing cut short
+        seen += len(images)
+    assert seen > 0  # the kills landed while it was writing
