@@ -233,6 +233,10 @@ def _layer_name_map(graph) -> dict[str, str]:
     """:func:`_layer_names`' new name for each tensor name the nodes use, in the order they use them."""
     keep = {v.name for v in (*graph.input, *graph.output)}
     producer = {out: node for node in graph.node for out in node.output}
+    readers: dict[str, tuple] = {}
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            readers.setdefault(name, (node, index))
     names: dict[str, str] = {}
     taken: set[str] = set(keep)
 
@@ -249,6 +253,11 @@ def _layer_name_map(graph) -> dict[str, str]:
         if found is not None and found.partition("/")[2] in _WEIGHTS:
             layer, _, op = found.partition("/")
             found = f"{layer}/{_WEIGHTS[op]}"
+        if found is None and raw not in producer and raw in readers and readers[raw][0].output:
+            # a constant the exporter named by a counter, and names differently from export to export when it merges
+            # equal ones ("const_axes__35" or "const_starts__88"): named by the node that reads it
+            reader, index = readers[raw]
+            return f"{short(reader.output[0])}/input{index}"
         if found is None:  # a node named by a counter ("Conv__54"): the layer of its weights
             node = producer.get(raw)
             layers = [layer_name(split(i)[0]) for i in (node.input[1:] if node is not None else [])]
