@@ -22,7 +22,6 @@ import copy
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +45,7 @@ from edgecnn.workstation.config import (
     SUPPORTED,
     ExportOptions,
 )
+from edgecnn.workstation.converter import convert, tflite_converter
 from edgecnn.workstation.models import with_tta
 
 tf, keras = import_tf()
@@ -62,26 +62,16 @@ def export_tflite(model: keras.Model, path, precision: str, calibration: np.ndar
     """Write a TFLite flatbuffer in ``fp32``, ``fp16``, ``dynamic`` (int8 weights) or full ``int8``; for int8,
     ``activations="int16"`` keeps int8 weights and 16-bit activations ("16x8", float input and output)."""
     check_choice("precision", precision, PRECISIONS)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if precision != "fp32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if precision == "fp16":
-        converter.target_spec.supported_types = [tf.float16]
     if precision == "int8":
         calibration = _require_calibration(calibration)
-        converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if activations == "int16":
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-        elif int8_io:
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-    with native_output_muted(), warnings.catch_warnings():
-        # "Statistics for quantized inputs were expected": the converter wants them only for quantization-aware
-        # training; the representative dataset provides post-training statistics.
-        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
-        flatbuffer = converter.convert()
+    converter = tflite_converter(model, precision, calibration)
+    if precision == "int8" and activations == "int16":
+        sixteen = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        converter.target_spec.supported_ops = [sixteen]
+    elif precision == "int8" and int8_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    flatbuffer = convert(converter)
     write_bytes_atomic(path, flatbuffer)
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.common.atomic import write_bytes_atomic
-from edgecnn.common.native_logs import import_tf, native_output_muted
+from edgecnn.common.native_logs import import_tf
 from edgecnn.runtime.preprocess import Preprocessing
+from edgecnn.workstation.converter import convert, tflite_converter
 from edgecnn.workstation.tflite_metadata import with_classifier_metadata
 
 tf, keras = import_tf()
@@ -54,19 +55,11 @@ def mediapipe_tflite(model: keras.Model, pre: Preprocessing, precision: str, lab
                      calibration: np.ndarray | None, name: str) -> bytes:
     """A ``.tflite`` MediaPipe's ImageClassifier loads as it is: fp32 (float input) or full int8 (uint8 input),
     float32 scores, metadata naming the labels."""
-    graph = mediapipe_graph(model, pre)
-    converter = tf.lite.TFLiteConverter.from_keras_model(graph)
-    if precision != "fp32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if precision == "fp16":
-        converter.target_spec.supported_types = [tf.float16]
+    converter = tflite_converter(mediapipe_graph(model, pre), precision,
+                                 raw_rgb(calibration, pre) if precision == "int8" else None)
     if precision == "int8":
-        images = raw_rgb(calibration, pre)
-        converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(len(images)))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8  # MediaPipe takes uint8 or float32 images, not int8
-    with native_output_muted():
-        flatbuffer = converter.convert()
+    flatbuffer = convert(converter)
     return with_classifier_metadata(flatbuffer, labels=labels, float_input=precision != "int8", name=name,
                                     description=f"edgecnn {name}, {precision}: RGB in, one score per label out")
 
