@@ -122,6 +122,7 @@ def test_bad_sources_and_folders_fail_in_one_line(video, tmp_path, capsys):
                        + (["--timeline", str(timeline)] if "needs" not in fragment else []))
         assert code == 1
         assert_one_error_line(capsys.readouterr().err, fragment)
+        assert not (tmp_path / "data").exists()  # nothing made
     (tmp_path / "mixed").mkdir()
     (tmp_path / "mixed" / "notes.txt").write_text("mine")
     assert run_cli(["capture", "--source", str(path), "--timeline", str(timeline), "--no-display", "--out",

@@ -161,9 +161,13 @@ def run_capture(source: str, out: str | Path, labels: list[str], *, roi=None, ti
     functions, for tests (default OpenCV's ``imshow`` / ``waitKey``)."""
     if timeline is None and not display:
         raise EdgecnnError("a capture without a window needs --timeline: nothing says which frames go where")
-    out = prepare_folder(out, labels)
+    capture = open_source(source)  # before the folders are made: a source that fails leaves nothing behind
+    try:
+        out = prepare_folder(out, labels)
+    except EdgecnnError:
+        capture.release()
+        raise
     writer = _Writer(out, labels, min_change)
-    capture = open_source(source)
     start, frames = time.perf_counter(), 0
     state = Keys(labels, burst, rate_fps)
     spans = list(timeline or [])
