@@ -73,11 +73,11 @@ def test_the_weight_range_is_stated_in_the_manifest_and_found_by_inspect(name):
     assert manifest.entry("model_fp32.onnx").recipe is None
 
 
-def test_inspect_prints_the_weight_range_and_recipe():
-    done = run_subprocess(["inspect", str(MODELS / "mnist" / "model_int8.onnx")])
-    assert done.returncode == 0, done.stderr
-    assert "weights: int8 in 6 layers, 7-bit (reduce_range) range (largest |code| 64)" in done.stdout
-    assert "recipe: weights int8, per-channel, weight_range 7-bit (reduce_range), activations uint8" in done.stdout
+def test_inspect_prints_the_weight_range_and_recipe(capsys):
+    assert run_cli(["inspect", str(MODELS / "mnist" / "model_int8.onnx")]) == 0
+    shown = " ".join(capsys.readouterr().out.split())  # as one line, wherever the terminal wrapped it
+    assert "weights: int8 in 6 layers, 7-bit (reduce_range) range (largest |code| 64)" in shown
+    assert "recipe: weights int8, per-channel, weight_range 7-bit (reduce_range), activations uint8" in shown
 
 
 def test_int8_activations_stay_available_and_are_recorded(tmp_path, run_dir):
