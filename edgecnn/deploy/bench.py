@@ -490,7 +490,7 @@ def open_micro(path: Path, manifest: Manifest | None, test, limit: int = MICRO_E
             run(x[:1])
             row.first_ms = (time.perf_counter() - start) * 1e3
             if test:
-                top1 = np.concatenate([run(x[i : i + 1]).reshape(1, -1) for i in range(len(x))]).argmax(1)
+                top1 = runtimes.scores_one_by_one(run, x).argmax(1)
                 row.accuracy, row.n = 100 * float(np.mean(top1 == labels)), len(labels)
         row.note = ", ".join(filter(None, [f"RAM {row.ram_kb:.1f} KB (arena), ROM {row.rom_kb:.1f} KB",
                                            f"accuracy on the first {row.n} test images" if test else

@@ -30,6 +30,7 @@ import numpy as np
 from edgecnn.common.errors import EdgecnnError
 from edgecnn.common.native_logs import native_output_muted
 from edgecnn.common.tensor_names import layer_name, plain_name
+from edgecnn.runtime.backends import Quantizer
 from edgecnn.runtime.manifest import Manifest
 
 DOCTOR_IMAGES = 200  # validation images per artifact: enough for stable statistics, seconds to run
@@ -158,9 +159,10 @@ def diagnose_tflite(int8_path: Path, fp32_path: Path, x: np.ndarray) -> tuple[li
                                        int(zero_point) if quantized else None, detail["dtype"])
     q_scores, r_scores = [], []
     q_out, r_out = quant.get_output_details()[0], real.get_output_details()[0]
+    q_in, q_scores_of = Quantizer.of(q_input), Quantizer.of(q_out)
     for image in x:
         batch = image[None]
-        quant.set_tensor(q_input["index"], _quantize(batch, q_input))
+        quant.set_tensor(q_input["index"], q_in.quantize(batch) if q_in else batch)
         real.set_tensor(r_input["index"], batch)
         quant.invoke()
         real.invoke()
@@ -172,25 +174,11 @@ def diagnose_tflite(int8_path: Path, fp32_path: Path, x: np.ndarray) -> tuple[li
             codes = value if s.scale is not None else None
             dequantized = (value.astype(np.float64) - s.zero_point) * s.scale if codes is not None else value
             s.add(reference, dequantized, codes)
-        q_scores.append(_dequantize(quant.get_tensor(q_out["index"]), q_out))
+        scores = quant.get_tensor(q_out["index"])
+        q_scores.append(q_scores_of.dequantize(scores) if q_scores_of else scores)
         r_scores.append(real.get_tensor(r_out["index"]))
     files = f"{int8_path.name} and {fp32_path.name}"
     return _ranked(stats, inputs_of, files), np.concatenate(q_scores), np.concatenate(r_scores)
-
-
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero_point = detail["quantization"]
-    if not scale or np.dtype(detail["dtype"]) not in (np.int8, np.uint8):
-        return x.astype(detail["dtype"])
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.rint(x / scale + zero_point), info.min, info.max).astype(detail["dtype"])
-
-
-def _dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero_point = detail["quantization"]
-    if not scale or np.dtype(detail["dtype"]) not in (np.int8, np.uint8):
-        return q.astype(np.float32)
-    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
 def diagnose_onnx(int8_path: Path, fp32_path: Path, x: np.ndarray) -> tuple[list[dict], np.ndarray, np.ndarray]:

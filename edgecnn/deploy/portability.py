@@ -34,6 +34,7 @@ from edgecnn.deploy.runtimes import (
     open_runner,
     open_tflite_micro,
     rgb_pixels,
+    scores_one_by_one,
     smallest_arena,
 )
 from edgecnn.runtime.manifest import Manifest, sha256_file
@@ -81,8 +82,7 @@ def check_artifact(path: Path, kind: str, inputs: np.ndarray, rgb: np.ndarray, l
                 if runtime == "mediapipe":
                     scores = mediapipe_scores(path, rgb, classes)
                 else:
-                    scores = np.concatenate([np.asarray(run(inputs[i : i + 1])).reshape(1, -1)
-                                             for i in range(len(inputs))])
+                    scores = scores_one_by_one(run, inputs)
         except Exception as exc:
             row["status"], row["error"] = RUN_FAILED, error_line(exc)
             continue
@@ -135,8 +135,7 @@ def check_run(path: str | Path, *, data_dir=None, limit: int = CHECK_LIMIT, runt
             with native_output_muted():
                 run = open_runner(REFERENCE[fmt], folder / fp32.file)
                 x = native_inputs(folder / fp32.file, fmt, floats, rgb)
-                float_top1[fmt] = np.concatenate([np.asarray(run(x[i : i + 1])).reshape(1, -1)
-                                                  for i in range(len(x))]).argmax(1)
+                float_top1[fmt] = scores_one_by_one(run, x).argmax(1)
     float_top1["mediapipe"] = float_top1.get("tflite")
     rows = []
     for name, kind in files:
@@ -145,12 +144,6 @@ def check_run(path: str | Path, *, data_dir=None, limit: int = CHECK_LIMIT, runt
         rows += check_artifact(file, kind, inputs, rgb, labels, len(manifest.labels), runtimes, float_top1.get(kind),
                                on_start)
     return rows
-
-
-def _verify_extra(manifest: Manifest, path: Path) -> None:
-    extra = next(e for e in manifest.extras if e["file"] == path.name)
-    if sha256_file(path) != extra.get("sha256"):
-        raise IntegrityError(f"{path} does not match its manifest: the file was altered or corrupted")
 
 
 def _verify_extra(manifest: Manifest, path: Path) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgecnn.runtime.backends import Quantizer
 from edgecnn.runtime.preprocess import Preprocessing, resized
 
 MODULES = {"litert": "ai_edge_litert", "onnxruntime": "onnxruntime", "openvino": "openvino", "opencv": "cv2",
@@ -166,6 +167,11 @@ def rgb_pixels(images, pre: Preprocessing) -> np.ndarray:
     return np.stack(out)
 
 
+def scores_one_by_one(run: Callable, inputs: np.ndarray) -> np.ndarray:
+    """``run`` on each input alone (batch 1: every runtime takes it, TFLite Micro no other), one row of scores each."""
+    return np.concatenate([np.asarray(run(inputs[i : i + 1])).reshape(1, -1) for i in range(len(inputs))])
+
+
 def open_runner(runtime: str, path: Path) -> Callable:
     opener = {"litert": _litert, "onnxruntime": _onnxruntime, "openvino": _openvino, "opencv": _opencv}[runtime]
     return opener(path)
@@ -176,13 +182,8 @@ def native_inputs(path: Path, kind: str, floats: np.ndarray, rgb: np.ndarray) ->
     batch ``floats``, quantized where the ``.tflite`` input is int8."""
     if kind == "mediapipe":
         return rgb.astype(_litert_input(path)["dtype"])
-    if kind == "tflite":
-        detail = _litert_input(path)
-        scale, zero_point = detail["quantization"]
-        if scale and np.dtype(detail["dtype"]) in (np.int8, np.uint8):
-            info = np.iinfo(detail["dtype"])
-            return np.clip(np.rint(floats / scale + zero_point), info.min, info.max).astype(detail["dtype"])
-    return floats
+    quantizer = Quantizer.of(_litert_input(path)) if kind == "tflite" else None
+    return quantizer.quantize(floats) if quantizer else floats  # as the runtime's Classifier quantizes
 
 
 def _litert_input(path: Path) -> dict:
