@@ -15,11 +15,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## train on the built-in digits, export, benchmark: ends with the table
 	$(BIN)/edgecnn pipeline --out runs/demo
 
+# one process per core, at most 4: each holds its own TensorFlow and its own copy of the shared demo run
+PARALLEL := -n auto --maxprocesses 4
+
 test: $(STAMP)  ## the fast tier: every test not marked slow
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" $(PARALLEL)
 
 test-all: $(STAMP)  ## every test (CI runs this through .ci/run)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 mediapipe-env:  ## MediaPipe Tasks for `edgecnn check`, beside (not in) .venv: it brings its own OpenCV build
 	test -x .venv-mediapipe/bin/python || $(PYTHON) -m venv .venv-mediapipe

@@ -67,7 +67,8 @@ def train(*, out: str | Path = "runs/train", dataset: str = DATASET, data_dir=No
         command: the command line recorded in the manifest.
         console: where progress goes (None: a console on stdout).
         **options: :class:`TrainConfig` fields: ``arch``, ``epochs``, ``batch_size``, ``learning_rate``,
-            ``schedule``, ``augment``, ``seed``, ``patience``, ``strategy``, ``deterministic``.
+            ``schedule``, ``augment``, ``seed``, ``patience``, ``strategy``, ``deterministic``, ``weights``
+            ("imagenet" or a weights file, for the mobilenet architectures), ``frozen_epochs``.
 
     Returns:
         ``{"run_dir", "dataset", "source", "metrics"}``: the manifest's record of the model (parameters, epochs,

@@ -85,7 +85,10 @@ def root(
     mute_opencv_logs()  # a camera that will not open, or a truncated PNG, gets OpenCV's warnings and our one line
 
 
-ARCH_HELP = "Architecture: edge-cnn, edge-vgg, seed-cnn, seed-bn, dscnn, resnet8 or resnet8-wide ('edgecnn models')."
+ARCH_HELP = ("Architecture: edge-cnn, edge-vgg, seed-cnn, seed-bn, dscnn, resnet8, resnet8-wide, or for transfer "
+             "learning mobilenetv2-0.35, mobilenetv2-0.5, mobilenetv3s-0.75 or mobilenetv3s-1.0 ('edgecnn models').")
+WEIGHTS_HELP = ("A mobilenet's backbone weights: imagenet (Keras downloads them once) or a weights file; it trains "
+                "frozen first, then fine-tunes. Default: random.")
 DATASET_HELP = "digits (built in), mnist, fashion_mnist, cifar10 or folder:PATH (class sub-folders)."
 AUGMENT_HELP = ("Training augmentation: auto (the dataset's), none, shift (handwriting), flip-shift (objects) or "
                 "flip-shift-erase (flip-shift plus random erasing).")
@@ -123,6 +126,7 @@ def pipeline(
     seed: int = typer.Option(TrainConfig.seed, min=0, max=2**32 - 1, help="Seed for the split, training and "
                              "calibration."),
     deterministic: bool = typer.Option(TrainConfig.deterministic, help=DETERMINISTIC_HELP),
+    weights: str = typer.Option(TrainConfig.weights, help=WEIGHTS_HELP),
 ) -> None:
     """Train, export TFLite and ONNX in fp32 and int8, then benchmark every artifact.
 
@@ -134,7 +138,7 @@ def pipeline(
                             threads=threads, calib_samples=calib_samples, warmup=warmup, runs=runs,
                             command=_command(), console=console,
                             **_train_options(arch=arch, epochs=epochs, augment=augment, seed=seed,
-                                             deterministic=deterministic))
+                                             deterministic=deterministic, weights=weights))
     _exit_if_failed(document)
 
 
@@ -161,6 +165,10 @@ def train(
                                  "multi-worker."),
     cpu_devices: int = typer.Option(None, min=2, help="Split the CPU into N logical devices (for mirrored "
                                     "training without GPUs)."),
+    weights: str = typer.Option(TrainConfig.weights, help=WEIGHTS_HELP),
+    frozen_epochs: int = typer.Option(None, min=0, help="With --weights: epochs that train the new head alone "
+                                      "before the backbone fine-tunes at a tenth of the learning rate (default: a "
+                                      "quarter of the epochs)."),
     resume: bool = typer.Option(False, help="Continue OUT's last checkpoint with the settings it started with."),
 ) -> None:
     """Train a model; write model.keras, manifest.json, metrics.json, confusion_matrix.png and checkpoints/.
@@ -168,12 +176,14 @@ def train(
     Examples:
       edgecnn train --dataset digits --epochs 20 --out runs/digits
       edgecnn train --dataset mnist --data-dir DIR --arch dscnn --out runs/mnist
+      edgecnn train --dataset folder:data --image-size 96 \\
+        --arch mobilenetv2-0.35 --weights imagenet --out runs/cups
       edgecnn train --out runs/mnist --resume          # after an interruption
     """
     options = _train_options(cpu_devices, epochs=epochs) if resume else _train_options(
         cpu_devices, arch=arch, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         schedule=schedule, augment=augment, patience=patience, seed=seed, strategy=strategy,
-        deterministic=deterministic)
+        deterministic=deterministic, weights=weights, frozen_epochs=frozen_epochs)
     summary = api.train(out=out, dataset=dataset, data_dir=data_dir, image_size=image_size, resume=resume,
                         command=_command(), console=console, **options)
     src = summary["source"]

@@ -6,7 +6,7 @@ import pytest
 from edgecnn.common.errors import EdgecnnError
 from edgecnn.deploy.inspection import inspect_artifact
 from edgecnn.workstation.export import export_onnx, export_tflite, quantize_onnx
-from edgecnn.workstation.models import ARCHS, build_model, keras, keras_macs, load_model
+from edgecnn.workstation.models import ARCHS, TRANSFER, TRANSFER_MIN_SIDE, build_model, keras, keras_macs, load_model
 from edgecnn.workstation.training import save_model
 
 from .conftest import run_subprocess
@@ -45,9 +45,10 @@ def test_load_model_refuses_missing_and_garbage_files(tmp_path):
 @pytest.mark.parametrize("arch", [a if a == "edge-cnn" else pytest.param(a, marks=pytest.mark.slow)
                                   for a in sorted(ARCHS)])  # the default in the fast tier, all in the slow one
 def test_every_architecture_exports_full_int8_tflite_and_onnx(arch, tmp_path):
-    model = build_model(arch, (28, 28, 1), 10)
+    shape = (TRANSFER_MIN_SIDE, TRANSFER_MIN_SIDE, 1) if arch in TRANSFER else (28, 28, 1)  # grayscale into RGB
+    model = build_model(arch, shape, 10)
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
-    calibration = np.random.default_rng(0).random((32, 28, 28, 1)).astype(np.float32)
+    calibration = np.random.default_rng(0).random((32, *shape)).astype(np.float32)
     export_tflite(model, tmp_path / "m.tflite", "int8", calibration)
     info = inspect_artifact(tmp_path / "m.tflite")
     assert info["inputs"][0]["dtype"] == "int8" and info["outputs"][0]["dtype"] == "int8"
@@ -67,11 +68,17 @@ def test_models_lists_every_architecture_with_params_and_macs():
     rows = {r["arch"]: r for r in json.loads(done.stdout)}
     assert set(rows) == set(ARCHS)
     for arch, row in rows.items():
-        model = build_model(arch, (28, 28, 1), 10)
-        assert row["params"] == model.count_params() and row["macs"] == keras_macs(model) > 0
+        if arch not in TRANSFER:  # they take 32x32 and up
+            model = build_model(arch, (28, 28, 1), 10)
+            assert row["params"] == model.count_params() and row["macs"] == keras_macs(model) > 0
     assert rows["edge-cnn"]["macs"] == 1_924_992 and rows["resnet8"]["params"] == 78_138
     done = run_subprocess(["models", "--image-size", "32", "--channels", "3"])
     assert done.returncode == 0 and "resnet8" in done.stdout and "12,501,632" in done.stdout  # MLPerf Tiny's 12.5M
+    done = run_subprocess(["models", "--image-size", "96", "--channels", "3", "--classes", "4", "--json"])
+    rows = {r["arch"]: r for r in json.loads(done.stdout)}
+    for arch in TRANSFER:  # the backbone's layers counted too
+        model = build_model(arch, (96, 96, 3), 4)
+        assert rows[arch]["params"] == model.count_params() and rows[arch]["macs"] == keras_macs(model) > 5_000_000
 
 
 def test_an_input_too_small_for_an_architecture_names_the_smallest_it_takes():
@@ -88,7 +95,8 @@ def test_models_lists_every_architecture_and_marks_one_an_input_is_too_small_for
     rows = {r["arch"]: r for r in json.loads(done.stdout)}
     assert set(rows) == set(ARCHS)
     assert rows["seed-cnn"]["params"] is None and "at least 18x18" in rows["seed-cnn"]["error"]
-    assert all(r["error"] is None and r["params"] > 0 for a, r in rows.items() if a != "seed-cnn")
+    assert all("at least 32x32" in rows[a]["error"] for a in TRANSFER)
+    assert all(r["error"] is None and r["params"] > 0 for a, r in rows.items() if a != "seed-cnn" and a not in TRANSFER)
 
 
 def _onnx_conv(path, input_type, extra_op: str = ""):

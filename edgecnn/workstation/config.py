@@ -21,6 +21,9 @@ DEFAULT_EPOCHS, DEFAULT_PATIENCE = 20, 5
 # but 20 epochs of a folder of 120 images are 60, and ended at a median 54-83% test accuracy where 300 steps
 # reached 100% (benchmarks/results/small_data.md)
 MIN_STEPS, PATIENCE_STEPS = 300, 75
+# a pretrained backbone stays frozen for this share of the epochs while the new head learns, then fine-tunes at
+# this share of the learning rate (Keras' transfer-learning guide: train the head first, then fine-tune slowly)
+FROZEN_SHARE, FINE_TUNE_RATE = 0.25, 0.1
 
 
 @dataclass
@@ -39,6 +42,8 @@ class TrainConfig:
     patience: int | None = None
     strategy: str = "default"
     deterministic: bool = True  # TensorFlow's op determinism: the same seed gives the same weights on one machine
+    weights: str | None = None  # a transfer architecture's backbone: "imagenet", a weights file, or None (random)
+    frozen_epochs: int | None = None  # with weights: epochs before the backbone fine-tunes (None: a quarter)
 
     def check(self) -> None:
         counts = (self.batch_size, *(n for n in (self.epochs, self.patience) if n is not None))
@@ -46,9 +51,14 @@ class TrainConfig:
             raise EdgecnnError("epochs, batch size and patience must be at least 1 and the learning rate above 0")
         check_choice("learning-rate schedule", self.schedule, SCHEDULES)
         check_choice("strategy", self.strategy, STRATEGIES)
-        from edgecnn.workstation.models import ARCHS  # Keras: only once a config is used
+        from edgecnn.workstation.models import ARCHS, check_weights  # Keras: only once a config is used
 
         check_choice("architecture", self.arch, ARCHS)
+        check_weights(self.arch, self.weights)
+        if self.frozen_epochs is not None and self.frozen_epochs < 0:
+            raise EdgecnnError(f"frozen epochs must be at least 0, got {self.frozen_epochs}")
+        if self.frozen_epochs and self.weights is None:
+            raise EdgecnnError("--frozen-epochs freezes a pretrained backbone: pass --weights imagenet or a file")
         check_seed(self.seed)
 
     def settled(self, steps: int) -> TrainConfig:
@@ -56,10 +66,16 @@ class TrainConfig:
 
             TrainConfig().settled(steps=40)   # the digits: epochs 20, patience 5
             TrainConfig().settled(steps=3)    # 84 images: epochs 100, patience 25
+            TrainConfig(arch="mobilenetv2-0.35", weights="imagenet").settled(steps=40)   # frozen_epochs 5
+
+        ``frozen_epochs`` is settled too: 0 without weights, at most ``epochs``.
         """
         epochs = max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / steps)) if self.epochs is None else self.epochs
         patience = max(DEFAULT_PATIENCE, math.ceil(PATIENCE_STEPS / steps)) if self.patience is None else self.patience
-        return replace(self, epochs=epochs, patience=patience)
+        frozen = 0
+        if self.weights is not None:
+            frozen = min(epochs, math.ceil(FROZEN_SHARE * epochs) if self.frozen_epochs is None else self.frozen_epochs)
+        return replace(self, epochs=epochs, patience=patience, frozen_epochs=frozen)
 
 
 FORMATS = ("tflite", "onnx")

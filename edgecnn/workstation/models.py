@@ -1,7 +1,8 @@
-"""Compact CNN architectures, built by name. Every one quantizes to full int8 (BatchNorm folded) and exports to ONNX.
+"""CNN architectures, built by name. Every one quantizes to full int8 (BatchNorm folded) and exports to ONNX.
 
     model = build_model("edge-cnn", input_shape=(28, 28, 1), num_classes=10)
     model.count_params()                       # 29,402
+    build_model("mobilenetv2-0.35", (96, 96, 3), 4, weights="imagenet")   # a keras.applications backbone
     describe_models((28, 28, 1), 10)           # [{"arch", "params", "macs", "input", "summary", "error"}, ...]
     with_tta(model, "flip")                    # averages the predictions on each image and its mirror
     load_model("runs/demo/model.keras")        # safe_mode=True; one-line EdgecnnError for a bad file
@@ -12,6 +13,8 @@ alone: on ``KERAS_BACKEND=jax`` (or ``torch``) it loads and runs ``.keras`` mode
 
 from __future__ import annotations
 
+import re
+import warnings
 from bisect import bisect_left
 from collections.abc import Callable
 from math import prod
@@ -24,6 +27,9 @@ from edgecnn.runtime.preprocess import MAX_SIDE
 
 keras = import_keras()
 layers = keras.layers
+
+BACKBONE = "backbone"  # the name of a transfer architecture's keras.applications model inside the whole
+TRANSFER_MIN_SIDE = 32  # the smallest input keras.applications' MobileNets take
 
 
 def _conv_bn_relu(x, filters: int, name: str, kernel: int = 3, strides: int = 1, relu: bool = True):
@@ -121,6 +127,43 @@ def resnet8_wide(input_shape, num_classes: int) -> keras.Model:
     return _resnet8(input_shape, num_classes, (18, 36, 72), "resnet8_wide")
 
 
+def _mobilenet(constructor: str, alpha: float, summary: str) -> Callable[..., keras.Model]:
+    """A builder of ``keras.applications.<constructor>`` at width ``alpha`` under a pooled softmax head."""
+
+    def build(input_shape, num_classes: int, weights: str | None = None) -> keras.Model:
+        height, width, channels = input_shape
+        inputs = keras.Input(shape=input_shape, name="image")
+        # grayscale repeated into the three channels the ImageNet weights expect
+        x = inputs if channels == 3 else layers.Concatenate(name="gray_to_rgb")([inputs] * 3)
+        # edgecnn's inputs are pixels / 255; the MobileNets were trained on pixels / 127.5 - 1
+        x = layers.Rescaling(2.0, offset=-1.0, name="to_signed")(x)
+        options = {"include_preprocessing": False} if constructor.startswith("MobileNetV3") else {}
+        with warnings.catch_warnings():  # that weights trained at 224 px load at any size: they fit every size
+            warnings.filterwarnings("ignore", message=".*Weights for input shape")
+            backbone = getattr(keras.applications, constructor)(
+                input_shape=(height, width, 3), alpha=alpha, include_top=False, weights=weights, name=BACKBONE,
+                **options)
+        for layer in backbone.layers:  # Keras' 0.999 lags on small datasets as 0.99 does (see _conv_bn_relu)
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = 0.9
+        return keras.Model(inputs, _head(backbone(x), num_classes, 0.2, "gap"), name=constructor.lower())
+
+    build.__doc__ = summary
+    return build
+
+
+# keras.applications backbones for transfer learning (``weights="imagenet"`` or a weights file), at the widths that
+# suit a Raspberry Pi; they take 32x32 and up, ImageNet weights were trained at 96-224 px
+TRANSFER: dict[str, Callable[..., keras.Model]] = {
+    "mobilenetv2-0.35": _mobilenet("MobileNetV2", 0.35, "MobileNetV2 at 0.35 width: keras.applications, "
+                                   "ImageNet weights with --weights imagenet (96-224 px)"),
+    "mobilenetv2-0.5": _mobilenet("MobileNetV2", 0.5, "MobileNetV2 at 0.5 width: as mobilenetv2-0.35, wider"),
+    "mobilenetv3s-0.75": _mobilenet("MobileNetV3Small", 0.75, "MobileNetV3-Small at 0.75 width: keras.applications, "
+                                    "hard-swish and squeeze-excite, ImageNet weights at 224 px"),
+    "mobilenetv3s-1.0": _mobilenet("MobileNetV3Small", 1.0, "MobileNetV3-Small at full width: as "
+                                   "mobilenetv3s-0.75, wider"),
+}
+
 ARCHS: dict[str, Callable[..., keras.Model]] = {
     "edge-cnn": edge_cnn,
     "edge-vgg": edge_vgg,
@@ -129,12 +172,22 @@ ARCHS: dict[str, Callable[..., keras.Model]] = {
     "dscnn": dscnn,
     "resnet8": resnet8,
     "resnet8-wide": resnet8_wide,
+    **TRANSFER,
 }
 
 
-def build_model(arch: str, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
-    """Build an architecture by name; EdgecnnError for an unknown one or an input too small for it."""
+def build_model(arch: str, input_shape: tuple[int, int, int], num_classes: int, *,
+                weights: str | None = None) -> keras.Model:
+    """Build an architecture by name; EdgecnnError for an unknown one or an input too small for it. ``weights``
+    (transfer architectures only): "imagenet" (Keras downloads them once into ~/.keras/models) or the path of a
+    weights file of the backbone, as ``keras.applications`` takes it."""
     builder = ARCHS[check_choice("architecture", arch, ARCHS)]
+    check_weights(arch, weights)
+    if arch in TRANSFER and min(input_shape[:2]) < TRANSFER_MIN_SIDE:  # before a download: it could not be used
+        raise EdgecnnError(f"{arch} needs an input of at least {TRANSFER_MIN_SIDE}x{TRANSFER_MIN_SIDE}, got "
+                           f"{input_shape[0]}x{input_shape[1]} (--image-size)")
+    if weights is not None:
+        return _pretrained(arch, builder, tuple(input_shape), num_classes, weights)
     try:
         return builder(tuple(input_shape), num_classes)
     except ValueError as exc:  # e.g. valid convolutions and pooling that shrink a small input below one pixel
@@ -145,6 +198,43 @@ def build_model(arch: str, input_shape: tuple[int, int, int], num_classes: int) 
             raise EdgecnnError(f"{arch} cannot take a {height}x{width} input: {str(exc).splitlines()[0]}") from None
         raise EdgecnnError(f"{arch} needs an input of at least {sides[smallest]}x{sides[smallest]}: its convolutions "
                            f"and pooling shrink {height}x{width} below one pixel") from None
+
+
+def _pretrained(arch: str, builder: Callable, input_shape: tuple[int, int, int], num_classes: int,
+                weights: str) -> keras.Model:
+    try:
+        return builder(input_shape, num_classes, weights=weights)
+    except Exception as exc:  # Keras' download raises a bare Exception; loading a file raises many types
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if weights != "imagenet":
+            raise EdgecnnError(f"{weights} does not hold {arch}'s backbone weights: {first}") from None
+        url = re.search(r"https?://\S+\.h5", first)
+        if url is None:
+            raise EdgecnnError(f"cannot load {arch}'s ImageNet weights: {first}") from None
+        raise EdgecnnError(f"cannot download {arch}'s ImageNet weights (no network?): fetch {url.group(0)} where "
+                           f"there is one, then pass the file with --weights FILE") from None
+
+
+def check_weights(arch: str, weights: str | None) -> None:
+    """EdgecnnError where ``weights`` are given to an architecture without a backbone, or name a missing file."""
+    if weights is None:
+        return
+    if arch not in TRANSFER:
+        raise EdgecnnError(f"--weights is for the transfer architectures ({', '.join(TRANSFER)}), not {arch}")
+    if weights != "imagenet" and not Path(weights).is_file():
+        raise EdgecnnError(f"weights file not found: {weights} (pass imagenet, or a weights file of the backbone)")
+
+
+def set_backbone_frozen(model: keras.Model, frozen: bool) -> None:
+    """Freeze a transfer model's backbone, or let it fine-tune; its BatchNorm layers stay frozen either way, so they
+    keep the pretrained statistics (and run in inference mode) on a small dataset. A no-op without a backbone."""
+    if BACKBONE not in {layer.name for layer in model.layers}:
+        return
+    backbone = model.get_layer(BACKBONE)
+    backbone.trainable = not frozen
+    for layer in backbone.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
 
 
 def _builds(builder: Callable, input_shape: tuple[int, int, int], num_classes: int) -> bool:
@@ -159,6 +249,9 @@ def keras_macs(model: keras.Model) -> int:
     """Multiply-accumulates of the Conv2D, DepthwiseConv2D and Dense layers for one image (as ``inspect`` counts)."""
     macs = 0
     for layer in model.layers:
+        if isinstance(layer, keras.Model):  # a transfer architecture's backbone
+            macs += keras_macs(layer)
+            continue
         outputs = int(prod(layer.output.shape[1:])) if hasattr(layer, "output") else 0
         if isinstance(layer, layers.DepthwiseConv2D):
             macs += outputs * int(prod(layer.kernel_size))

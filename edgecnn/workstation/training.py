@@ -11,7 +11,9 @@ accuracy improves, or ties the best with a lower validation loss, and ``state.js
 history) in the checkpoint folder. Training stops ``patience`` epochs after the best one and returns the best
 weights. With ``deterministic`` (the default) the same seed, data and machine give the same weights, bit for bit,
 and a run resumed after a kill ends with the weights of an uninterrupted one: each epoch's shuffle, augmentation
-and dropout are seeded from the run's seed and the epoch number alone. ``strategy`` is TensorFlow's own
+and dropout are seeded from the run's seed and the epoch number alone. A transfer architecture with ``weights``
+trains in two phases: ``frozen_epochs`` with its backbone frozen, then the rest fine-tuning it at a tenth of the
+learning rate (its BatchNorm layers stay frozen throughout). ``strategy`` is TensorFlow's own
 ``tf.distribute``: ``mirrored`` over every GPU (or, without GPUs, over the logical CPUs made by
 :func:`split_cpu`), ``multi-worker`` where ``TF_CONFIG`` describes the cluster.
 """
@@ -36,9 +38,9 @@ from edgecnn.common.errors import EdgecnnError, check_choice, counted
 from edgecnn.common.json_records import from_json
 from edgecnn.common.native_logs import import_tf
 from edgecnn.workstation.augment import build_augmentation
-from edgecnn.workstation.config import DEFAULT_EPOCHS, DEFAULT_PATIENCE, STRATEGIES, TrainConfig
+from edgecnn.workstation.config import DEFAULT_EPOCHS, DEFAULT_PATIENCE, FINE_TUNE_RATE, STRATEGIES, TrainConfig
 from edgecnn.workstation.dataset import Dataset
-from edgecnn.workstation.models import build_model, load_model
+from edgecnn.workstation.models import TRANSFER, build_model, load_model, set_backbone_frozen
 
 tf, keras = import_tf()
 
@@ -128,9 +130,9 @@ class Checkpoints(keras.callbacks.Callback):
     Keras' EarlyStopping keeps its counter in memory, so it would restart after ``--resume``; the counter here
     is derived from ``state.json`` and survives a kill."""
 
-    def __init__(self, folder: Path, state: dict, patience: int):
+    def __init__(self, folder: Path, state: dict, patience: int, frozen_epochs: int = 0):
         super().__init__()
-        self.folder, self.state, self.patience = folder, state, patience
+        self.folder, self.state, self.patience, self.frozen_epochs = folder, state, patience, frozen_epochs
         self.epoch = 0
         self.diverged: tuple[int, int, float] | None = None  # (epoch, batch, loss) where the loss stopped being finite
 
@@ -158,7 +160,7 @@ class Checkpoints(keras.callbacks.Callback):
             self.model.save(tmp)
         self.state["epochs_done"] = epoch + 1
         write_json_atomic(self.folder / STATE, self.state)  # last: it vouches for the two files above
-        if _patience_spent(self.state, self.patience):
+        if _patience_spent(self.state, self.patience, self.frozen_epochs):
             self.model.stop_training = True
 
 
@@ -174,8 +176,10 @@ def _better(logs: dict, state: dict) -> bool:
     return logs.get("val_loss", best_loss) < best_loss
 
 
-def _patience_spent(state: dict, patience: int) -> bool:
-    return state["epochs_done"] - state["best_epoch"] >= patience
+def _patience_spent(state: dict, patience: int, frozen_epochs: int = 0) -> bool:
+    """Whether ``patience`` epochs passed since the best one, counting only from the first fine-tuning epoch: the
+    frozen ones of a pretrained backbone always run."""
+    return state["epochs_done"] - max(state["best_epoch"], frozen_epochs) >= patience
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -203,12 +207,24 @@ def _epoch_data(examples, size: int, batch_size: int, seed: int, augment=None):
 
 
 def _fresh_model(ds: Dataset, config: TrainConfig, steps: int) -> keras.Model:
-    model = build_model(config.arch, ds.preprocessing.input_shape, len(ds.labels))
-    rate = config.learning_rate
-    if config.schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=config.epochs * steps, alpha=0.01)
-    model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = build_model(config.arch, ds.preprocessing.input_shape, len(ds.labels), weights=config.weights)
+    fine_tuning = config.frozen_epochs == 0
+    if config.weights is not None:
+        set_backbone_frozen(model, frozen=not fine_tuning)
+    _compile(model, config, steps, fine_tuning)
     return model
+
+
+def _compile(model: keras.Model, config: TrainConfig, steps: int, fine_tuning: bool) -> None:
+    """Adam and cross-entropy. A pretrained backbone's two phases get an optimizer each: the frozen epochs at the
+    learning rate, then the fine-tuning ones at ``FINE_TUNE_RATE`` of it, a schedule over each phase's own steps."""
+    rate, epochs = config.learning_rate, config.epochs
+    if config.weights is not None:
+        frozen = config.frozen_epochs
+        rate, epochs = (rate * FINE_TUNE_RATE, epochs - frozen) if fine_tuning else (rate, frozen)
+    if config.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=epochs * steps, alpha=0.01)
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
 @dataclass
@@ -272,6 +288,9 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
         console.print(f"{counted(len(y_train), 'training image')} are {counted(steps, 'step')} an epoch at batch "
                       f"{config.batch_size}; for a small dataset: {', '.join(raised)}")
     config = settled
+    if console and not resume and config.arch in TRANSFER and config.weights is None:
+        console.print(f"{config.arch} starts from random weights: on a small dataset it trains far better from "
+                      f"pretrained ones (--weights imagenet or a file, docs/camera.md)")
     with contextlib.ExitStack() as stack:
         folder = Path(checkpoint_dir) if checkpoint_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         folder.mkdir(parents=True, exist_ok=True)
@@ -286,15 +305,21 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
                 model = _fresh_model(ds, config, steps)
         first = state["epochs_done"]
         start = time.perf_counter()
-        if first < config.epochs and not _patience_spent(state, config.patience):
+        if first < config.epochs and not _patience_spent(state, config.patience, config.frozen_epochs):
             examples = tf.data.Dataset.from_tensor_slices((x_train, y_train))
             augmentation = build_augmentation(policy, config.seed)
             augment = None if augmentation is None else tf.function(lambda images: augmentation(images, training=True))
             with training_progress(console) as bar:
-                checkpoints = Checkpoints(folder, state, config.patience)
+                checkpoints = Checkpoints(folder, state, config.patience, config.frozen_epochs)
                 callbacks = [RichProgress(bar, first, config.epochs, steps), checkpoints]
                 try:
                     for epoch in range(first, config.epochs):  # one fit per epoch, reseeded from the epoch alone
+                        if config.weights is not None and epoch == config.frozen_epochs > 0:
+                            with strategy.scope():  # the head has learnt: the backbone fine-tunes from here
+                                set_backbone_frozen(model, frozen=False)
+                                _compile(model, config, steps, fine_tuning=True)
+                            bar.console.print(f"epoch {epoch + 1}: the backbone fine-tunes from here, at a learning "
+                                              f"rate of {config.learning_rate * FINE_TUNE_RATE:g}")
                         seed = _epoch_seed(config.seed, epoch)
                         _reseed(seed, model, augmentation)
                         model.fit(_epoch_data(examples, len(y_train), config.batch_size, seed, augment),
