@@ -86,7 +86,8 @@ def root(
 
 
 ARCH_HELP = ("Architecture: edge-cnn, edge-vgg, seed-cnn, seed-bn, dscnn, resnet8, resnet8-wide, or for transfer "
-             "learning mobilenetv2-0.35, mobilenetv2-0.5, mobilenetv3s-0.75 or mobilenetv3s-1.0 ('edgecnn models').")
+             "learning mobilenetv2-0.35, mobilenetv2-0.5, mobilenetv3s-0.75, mobilenetv3s-1.0 or mobilenetv3s-min "
+             "('edgecnn models').")
 WEIGHTS_HELP = ("A mobilenet's backbone weights: imagenet (Keras downloads them once) or a weights file; it trains "
                 "frozen first, then fine-tunes. Default: random.")
 DATASET_HELP = "digits (built in), mnist, fashion_mnist, cifar10 or folder:PATH (class sub-folders)."

@@ -127,8 +127,9 @@ def resnet8_wide(input_shape, num_classes: int) -> keras.Model:
     return _resnet8(input_shape, num_classes, (18, 36, 72), "resnet8_wide")
 
 
-def _mobilenet(constructor: str, alpha: float, summary: str) -> Callable[..., keras.Model]:
-    """A builder of ``keras.applications.<constructor>`` at width ``alpha`` under a pooled softmax head."""
+def _mobilenet(constructor: str, alpha: float, summary: str, **options) -> Callable[..., keras.Model]:
+    """A builder of ``keras.applications.<constructor>`` at width ``alpha`` (and ``options``) under a pooled softmax
+    head."""
 
     def build(input_shape, num_classes: int, weights: str | None = None) -> keras.Model:
         height, width, channels = input_shape
@@ -137,12 +138,13 @@ def _mobilenet(constructor: str, alpha: float, summary: str) -> Callable[..., ke
         x = inputs if channels == 3 else layers.Concatenate(name="gray_to_rgb")([inputs] * 3)
         # edgecnn's inputs are pixels / 255; the MobileNets were trained on pixels / 127.5 - 1
         x = layers.Rescaling(2.0, offset=-1.0, name="to_signed")(x)
-        options = {"include_preprocessing": False} if constructor.startswith("MobileNetV3") else {}
+        # the Rescaling above does MobileNetV3's own preprocessing
+        extra = {**options, "include_preprocessing": False} if constructor.startswith("MobileNetV3") else options
         with warnings.catch_warnings():  # that weights trained at 224 px load at any size: they fit every size
             warnings.filterwarnings("ignore", message=".*Weights for input shape")
             backbone = getattr(keras.applications, constructor)(
                 input_shape=(height, width, 3), alpha=alpha, include_top=False, weights=weights, name=BACKBONE,
-                **options)
+                **extra)
         for layer in backbone.layers:  # Keras' 0.999 lags on small datasets as 0.99 does (see _conv_bn_relu)
             if isinstance(layer, layers.BatchNormalization):
                 layer.momentum = 0.9
@@ -162,6 +164,9 @@ TRANSFER: dict[str, Callable[..., keras.Model]] = {
                                     "hard-swish and squeeze-excite, ImageNet weights at 224 px"),
     "mobilenetv3s-1.0": _mobilenet("MobileNetV3Small", 1.0, "MobileNetV3-Small at full width: as "
                                    "mobilenetv3s-0.75, wider"),
+    # without hard-swish and squeeze-excite, whose int8 TFLite kernels run slower than float on XNNPACK
+    "mobilenetv3s-min": _mobilenet("MobileNetV3Small", 1.0, "MobileNetV3-Small minimalistic: ReLU and 3x3 "
+                                   "kernels only, the fastest in int8 (docs/performance.md)", minimalistic=True),
 }
 
 ARCHS: dict[str, Callable[..., keras.Model]] = {
