@@ -74,11 +74,11 @@ def test_models_lists_every_architecture_with_params_and_macs():
     assert rows["edge-cnn"]["macs"] == 1_924_992 and rows["resnet8"]["params"] == 78_138
     done = run_subprocess(["models", "--image-size", "32", "--channels", "3"])
     assert done.returncode == 0 and "resnet8" in done.stdout and "12,501,632" in done.stdout  # MLPerf Tiny's 12.5M
-    done = run_subprocess(["models", "--image-size", "96", "--channels", "3", "--classes", "4", "--json"])
+    done = run_subprocess(["models", "--image-size", "32", "--channels", "3", "--classes", "4", "--json"])
     rows = {r["arch"]: r for r in json.loads(done.stdout)}
     for arch in TRANSFER:  # the backbone's layers counted too
-        model = build_model(arch, (96, 96, 3), 4)
-        assert rows[arch]["params"] == model.count_params() and rows[arch]["macs"] == keras_macs(model) > 5_000_000
+        model = build_model(arch, (32, 32, 3), 4)
+        assert rows[arch]["params"] == model.count_params() and rows[arch]["macs"] == keras_macs(model) > 500_000
 
 
 def test_an_input_too_small_for_an_architecture_names_the_smallest_it_takes():

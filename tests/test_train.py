@@ -159,7 +159,7 @@ def test_defaults_give_a_small_dataset_the_optimizer_steps_of_a_larger_one():
     assert (TrainConfig().settled(digits_epoch).epochs, TrainConfig().settled(digits_epoch).patience) == (20, 5)
     assert (TrainConfig().settled(folder_epoch).epochs, TrainConfig().settled(folder_epoch).patience) == (100, 25)
     assert TrainConfig().settled(1).epochs == 300 and TrainConfig().settled(15).epochs == 20
-    assert TrainConfig(epochs=7, patience=2).settled(folder_epoch) == TrainConfig(epochs=7, patience=2)
+    assert TrainConfig(epochs=7, patience=2).settled(folder_epoch) == TrainConfig(epochs=7, patience=2, frozen_epochs=0)
 
 
 def test_a_run_records_the_settled_epochs_and_patience(tmp_path):

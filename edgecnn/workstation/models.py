@@ -208,7 +208,9 @@ def build_model(arch: str, input_shape: tuple[int, int, int], num_classes: int, 
 def _pretrained(arch: str, builder: Callable, input_shape: tuple[int, int, int], num_classes: int,
                 weights: str) -> keras.Model:
     try:
-        return builder(input_shape, num_classes, weights=weights)
+        with warnings.catch_warnings():  # Keras warns, and goes on, where a file holds only some of the weights
+            warnings.filterwarnings("error", message="Skipping", category=UserWarning)
+            return builder(input_shape, num_classes, weights=weights)
     except Exception as exc:  # Keras' download raises a bare Exception; loading a file raises many types
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if weights != "imagenet":

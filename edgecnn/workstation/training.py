@@ -25,6 +25,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -336,7 +337,9 @@ def train(ds: Dataset, config: TrainConfig | None = None, checkpoint_dir: str | 
                 raise EdgecnnError(f"training diverged: the loss became {loss} in epoch {epoch}, batch {batch}; "
                                    f"train again with a lower learning rate than {config.learning_rate:g}")
         seconds = time.perf_counter() - start
-        model.load_weights(folder / BEST)
+        with warnings.catch_warnings():  # a best epoch from the frozen phase saved that phase's smaller optimizer
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(folder / BEST)
     return TrainResult(model, state["history"], seconds, state["epochs_done"], state["best_val_accuracy"],
                        state["best_epoch"], strategy.num_replicas_in_sync, policy, config)
 
