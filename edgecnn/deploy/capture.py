@@ -28,7 +28,7 @@ import numpy as np
 
 from edgecnn.common.atomic import atomic_output
 from edgecnn.common.errors import EdgecnnError
-from edgecnn.deploy.live import QUIT_KEYS, _clip, centred_square, open_source
+from edgecnn.deploy.live import QUIT_KEYS, frame_box, open_source
 from edgecnn.runtime.preprocess import IMAGE_SUFFIXES
 
 MIN_PER_CLASS = 20  # fewer images than this in a class: training will not learn it (a warning says so)
@@ -176,7 +176,7 @@ def run_capture(source: str, out: str | Path, labels: list[str], *, roi=None, ti
             ok, frame = capture.read()
             if not ok:
                 break
-            box = _clip(roi or centred_square(*frame.shape[:2]), frame.shape)
+            box = frame_box(roi, frame.shape)
             x, y, w, h = box
             crop = frame[y : y + h, x : x + w]
             if timeline is not None:

@@ -244,7 +244,7 @@ def run_live(clf: Classifier, source: str, roi=None, invert: bool = False, top_k
                     ok, frame = feed.read()
                     if not ok:
                         break
-                    box = _clip(roi or centred_square(*frame.shape[:2]), frame.shape)
+                    box = frame_box(roi, frame.shape)
                     tick = time.perf_counter()
                     top = clf.predict(_crop(frame, box, invert), top_k=top_k)
                     latency_ms = (time.perf_counter() - tick) * 1e3
@@ -360,8 +360,10 @@ def _show(frame: np.ndarray, index: int) -> bool:
     return key in QUIT_KEYS
 
 
-def _clip(roi, shape) -> tuple[int, int, int, int]:
-    x, y, w, h = roi
+def frame_box(roi, shape) -> tuple[int, int, int, int]:
+    """The region of a frame of ``shape`` the model sees: ``roi`` (x, y, w, h) clipped to the frame, or the largest
+    centred square; EdgecnnError for an ``roi`` outside the frame."""
+    x, y, w, h = roi or centred_square(*shape[:2])
     if x >= shape[1] or y >= shape[0]:
         raise EdgecnnError(f"--roi {roi} lies outside the {shape[1]}x{shape[0]} frame")
     return x, y, min(w, shape[1] - x), min(h, shape[0] - y)
