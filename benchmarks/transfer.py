@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from int8_speed import litert_call, ort_call  # a sibling script: python benchmarks/transfer.py puts it on the path
 
 from edgecnn.deploy.targets import cpu_info
 
@@ -38,28 +39,10 @@ def p50_us(call, seconds: float) -> float:
 
 
 def caller(path: Path):
-    """One image through ``path`` on one thread, in LiteRT (XNNPACK) or ONNX Runtime."""
+    """One image through ``path`` on one thread, in LiteRT (XNNPACK) or ONNX Runtime, as int8_speed.py calls them."""
     if path.suffix == ".tflite":
-        from ai_edge_litert.interpreter import Interpreter
-
-        interpreter = Interpreter(model_path=str(path), num_threads=1)
-        interpreter.allocate_tensors()
-        inp = interpreter.get_input_details()[0]
-        x = np.zeros(inp["shape"], inp["dtype"])
-
-        def call():
-            interpreter.set_tensor(inp["index"], x)
-            interpreter.invoke()
-
-        return call
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    first = session.get_inputs()[0]
-    feed = {first.name: np.zeros([1, *first.shape[1:]], np.float32)}
-    return lambda: session.run(None, feed)
+        return litert_call(path, threads=1, batch=1, xnnpack=True)
+    return ort_call(path, threads=1, batch=1)
 
 
 def export_all(arch: str, size: int, folder: Path) -> tuple[dict, dict[str, Path]]:
