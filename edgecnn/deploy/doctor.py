@@ -159,10 +159,10 @@ def diagnose_tflite(int8_path: Path, fp32_path: Path, x: np.ndarray) -> tuple[li
                                        int(zero_point) if quantized else None, detail["dtype"])
     q_scores, r_scores = [], []
     q_out, r_out = quant.get_output_details()[0], real.get_output_details()[0]
-    q_in, q_scores_of = Quantizer.of(q_input), Quantizer.of(q_out)
+    in_quantizer, out_quantizer = Quantizer.of(q_input), Quantizer.of(q_out)
     for image in x:
         batch = image[None]
-        quant.set_tensor(q_input["index"], q_in.quantize(batch) if q_in else batch)
+        quant.set_tensor(q_input["index"], in_quantizer.quantize(batch) if in_quantizer else batch)
         real.set_tensor(r_input["index"], batch)
         quant.invoke()
         real.invoke()
@@ -175,7 +175,7 @@ def diagnose_tflite(int8_path: Path, fp32_path: Path, x: np.ndarray) -> tuple[li
             dequantized = (value.astype(np.float64) - s.zero_point) * s.scale if codes is not None else value
             s.add(reference, dequantized, codes)
         scores = quant.get_tensor(q_out["index"])
-        q_scores.append(q_scores_of.dequantize(scores) if q_scores_of else scores)
+        q_scores.append(out_quantizer.dequantize(scores) if out_quantizer else scores)
         r_scores.append(real.get_tensor(r_out["index"]))
     files = f"{int8_path.name} and {fp32_path.name}"
     return _ranked(stats, inputs_of, files), np.concatenate(q_scores), np.concatenate(r_scores)
